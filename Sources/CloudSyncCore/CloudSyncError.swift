@@ -1,0 +1,51 @@
+/// An error raised by the sync engine: a machine-readable code and a message meant for people.
+///
+/// Every failure the engine reports, whether from bad input, misuse or SQLite itself, is a
+/// `CloudSyncError`. The message names the problem and, where there is one, the fix.
+public struct CloudSyncError: Error, Equatable, Sendable, CustomStringConvertible {
+    /// The category of an error.
+    public struct Code: RawRepresentable, Hashable, Sendable, CustomStringConvertible {
+        public var rawValue: String
+        public init(rawValue: String) { self.rawValue = rawValue }
+        public var description: String { rawValue }
+
+        /// A payload that is not a valid v1 payload (truncated, corrupt, wrong signature...).
+        public static let malformedPayload = Code(rawValue: "malformed_payload")
+        /// A payload written against a schema this database never had.
+        public static let schemaMismatch = Code(rawValue: "schema_mismatch")
+        /// A payload or expanded body larger than the configured limit.
+        public static let tooLarge = Code(rawValue: "too_large")
+        /// A table that does not exist or is not synchronized.
+        public static let unknownTable = Code(rawValue: "unknown_table")
+        /// A column that the table does not have.
+        public static let unknownColumn = Code(rawValue: "unknown_column")
+        /// A table whose schema cannot be synchronized as it is.
+        public static let unsupportedSchema = Code(rawValue: "unsupported_schema")
+        /// A function called with wrong arguments or in the wrong state.
+        public static let misuse = Code(rawValue: "misuse")
+        /// An error reported by SQLite; `resultCode` carries its result code.
+        public static let sqlite = Code(rawValue: "sqlite")
+        /// A network or server failure.
+        public static let network = Code(rawValue: "network")
+    }
+
+    public var code: Code
+    public var message: String
+    /// The SQLite result code, for `.sqlite` errors.
+    public var resultCode: Int32?
+    /// The SQL that failed, when there is one.
+    public var sql: String?
+
+    public init(_ code: Code, _ message: String, resultCode: Int32? = nil, sql: String? = nil) {
+        self.code = code
+        self.message = message
+        self.resultCode = resultCode
+        self.sql = sql
+    }
+
+    public var description: String {
+        var text = message
+        if let sql { text += " (SQL: \(sql))" }
+        return text
+    }
+}

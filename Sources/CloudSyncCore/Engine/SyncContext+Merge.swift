@@ -1,0 +1,114 @@
+/// Merging changes from other replicas.
+extension SyncContext {
+    /// The outcome of merging a set of changes.
+    public struct MergeReport: Sendable, Equatable {
+        /// Changes examined (every change of the payload).
+        public var changes = 0
+        /// Rows whose changes could not be written (a constraint failed); their clocks were not
+        /// stored, so a later delivery can merge them again.
+        public var failedRows: [String] = []
+    }
+
+    /// Decodes `payload` and merges it in one transaction (savepoint). A payload that cannot be
+    /// decoded, or was made against an unknown schema, changes nothing.
+    @discardableResult
+    public func applyPayload(_ payload: [UInt8]) throws(CloudSyncError) -> MergeReport {
+        let (header, changes) = try PayloadDecoder.decode(payload, limits: payloadLimits)
+        guard try isKnownSchemaHash(header.schemaHash) else {
+            throw CloudSyncError(.schemaMismatch, "the payload was made against a schema this database never had (schema hash \(header.schemaHash)): create the synchronized tables with the same CREATE TABLE statements on both sides and call cloudsync_init for each")
+        }
+        return try merge(changes)
+    }
+
+    /// Merges `changes` atomically: all rows are written, or, when one fails on a constraint,
+    /// every other row is and the failing ones are reported.
+    @discardableResult
+    public func merge(_ changes: [Change]) throws(CloudSyncError) -> MergeReport {
+        let runs = try validatedRuns(changes)
+        do throws(CloudSyncError) {
+            return try connection.withSavepoint("cloudsync_merge") { () throws(CloudSyncError) in
+                try mergeRuns(runs, changes, isolatingFailures: false)
+            }
+        } catch where error.resultCode.map({ $0 & 0xFF == ResultCode.constraint }) ?? false {
+            // Rare path: replay with one savepoint per row so that only failing rows are skipped.
+            return try connection.withSavepoint("cloudsync_merge") { () throws(CloudSyncError) in
+                try mergeRuns(runs, changes, isolatingFailures: true)
+            }
+        }
+    }
+
+    /// Merges one change inside the caller's statement (an INSERT into `cloudsync_changes`).
+    func mergeInPlace(_ change: Change) throws(CloudSyncError) {
+        let runs = try validatedRuns([change])
+        _ = try mergeRuns(runs, [change], isolatingFailures: false)
+    }
+
+    /// A run: consecutive changes of one row, as index range into the change list.
+    struct Run {
+        var table: SyncTable
+        var range: Range<Int>
+    }
+
+    /// Groups consecutive changes by row and refuses, before anything is written, changes for
+    /// tables or columns this database does not synchronize.
+    private func validatedRuns(_ changes: [Change]) throws(CloudSyncError) -> [Run] {
+        var runs: [Run] = []
+        var start = 0
+        while start < changes.count {
+            let first = changes[start]
+            guard let table = try table(first.table) else {
+                throw CloudSyncError(.unknownTable, "the changes refer to table \(first.table), which is not synchronized here: create it and call cloudsync_init('\(first.table)')")
+            }
+            var end = start
+            while end < changes.count, changes[end].table == first.table, changes[end].pk == first.pk {
+                let column = changes[end].column
+                if column != Change.sentinelColumn && table.columnIndex[column] == nil && !table.droppedColumns.contains(column) {
+                    throw CloudSyncError(.unknownColumn, "the changes refer to column \(column) of table \(table.name), which it does not have: apply the same schema change here (cloudsync_begin_alter / cloudsync_commit_alter)")
+                }
+                if changes[end].siteID.count != 16 {
+                    throw CloudSyncError(.malformedPayload, "a change for table \(table.name) has a site id of \(changes[end].siteID.count) bytes; site ids have 16")
+                }
+                end += 1
+            }
+            runs.append(Run(table: table, range: start..<end))
+            start = end
+        }
+        return runs
+    }
+
+    private func mergeRuns(_ runs: [Run], _ changes: [Change], isolatingFailures: Bool) throws(CloudSyncError) -> MergeReport {
+        mergeDepth += 1
+        defer { mergeDepth -= 1 }
+        // Ordinals inserted by a transaction that later rolled back must not be reused.
+        siteOrdinals.removeAll()
+        let version = try transactionVersion()
+        var report = MergeReport(changes: changes.count)
+        for run in runs {
+            let work = { () throws(CloudSyncError) in
+                let merger = try RowMerger(table: run.table, keyBlob: changes[run.range.lowerBound].pk, connection: self.connection)
+                for index in run.range {
+                    let change = changes[index]
+                    if run.table.droppedColumns.contains(change.column) { continue }
+                    let clock = CellClock(
+                        colVersion: change.colVersion,
+                        dbVersion: max(version, change.dbVersion),
+                        site: try self.siteOrdinal(change.siteID),
+                        seq: change.seq)
+                    try merger.merge(change, clock: clock)
+                }
+                try merger.flush()
+            }
+            if isolatingFailures {
+                do throws(CloudSyncError) {
+                    try connection.withSavepoint("cloudsync_row", work)
+                } catch where error.resultCode.map({ $0 & 0xFF == ResultCode.constraint }) ?? false {
+                    siteOrdinals.removeAll()
+                    report.failedRows.append("\(run.table.name): \(error.message)")
+                }
+            } else {
+                try work()
+            }
+        }
+        return report
+    }
+}

@@ -1,0 +1,260 @@
+extension SyncContext {
+    /// Creates the engine's global tables if they are missing.
+    func ensureGlobalTables() throws(CloudSyncError) {
+        try connection.execute("""
+            CREATE TABLE IF NOT EXISTS cloudsync_settings (key TEXT PRIMARY KEY NOT NULL COLLATE NOCASE, value TEXT);
+            CREATE TABLE IF NOT EXISTS cloudsync_site_id (site_id BLOB UNIQUE NOT NULL);
+            CREATE TABLE IF NOT EXISTS cloudsync_table_settings (tbl_name TEXT NOT NULL COLLATE NOCASE, col_name TEXT NOT NULL COLLATE NOCASE, key TEXT, value TEXT, PRIMARY KEY(tbl_name, col_name, key));
+            CREATE TABLE IF NOT EXISTS cloudsync_schema_versions (hash INTEGER PRIMARY KEY, seq INTEGER NOT NULL);
+            INSERT OR REPLACE INTO cloudsync_settings(key, value) VALUES ('version', '\(Self.versionString)');
+            """)
+    }
+
+    /// Makes `name` (or every user table, for `*`) synchronized; returns the site id.
+    ///
+    /// Idempotent: initializing a synchronized table again refreshes its triggers.
+    @discardableResult
+    public func initialize(table name: String, algorithm: SyncAlgorithm = .causalLengthSet, force: Bool = false) throws(CloudSyncError) -> [UInt8] {
+        try connection.withSavepoint("cloudsync_init") { () throws(CloudSyncError) in
+            try ensureGlobalTables()
+            let site = try siteID()
+            let names = name == "*" ? try userTableNames() : [name]
+            for table in names {
+                try initializeOne(table, algorithm: algorithm, force: force)
+            }
+            try recordSchemaHash()
+            return site
+        }
+    }
+
+    private func initializeOne(_ name: String, algorithm: SyncAlgorithm, force: Bool) throws(CloudSyncError) {
+        guard let shape = try TableShape.read(name, on: connection) else {
+            throw CloudSyncError(.unknownTable, "table \(name) does not exist: create it before calling cloudsync_init")
+        }
+        if shape.name.hasPrefix("cloudsync_") || shape.name.hasSuffix("_cloudsync") || shape.name.lowercased().hasPrefix("sqlite_") {
+            throw CloudSyncError(.misuse, "table \(shape.name) is internal and cannot be synchronized")
+        }
+        try shape.validateForSync(force: force)
+        let existing = try connection.scalar(
+            "SELECT value FROM cloudsync_table_settings WHERE tbl_name = ?1 AND col_name = '*' AND key = 'algo'",
+            [.string(shape.name)])?.stringValue
+        if let existing, SyncAlgorithm(name: existing) != algorithm {
+            throw CloudSyncError(.misuse, "table \(shape.name) is already synchronized with algorithm \(existing); call cloudsync_cleanup('\(shape.name)') first to change it")
+        }
+        try connection.run(
+            "INSERT OR REPLACE INTO cloudsync_table_settings(tbl_name, col_name, key, value) VALUES (?1, '*', 'algo', ?2)",
+            [.string(shape.name), .string(algorithm.rawValue)])
+        let clockTable = SQLText.identifier(shape.name + "_cloudsync")
+        try connection.execute("""
+            CREATE TABLE IF NOT EXISTS \(clockTable) (pk BLOB NOT NULL, col_name TEXT NOT NULL, col_version INTEGER, db_version INTEGER, site_id INTEGER DEFAULT 0, seq INTEGER, PRIMARY KEY(pk, col_name)) WITHOUT ROWID;
+            CREATE INDEX IF NOT EXISTS \(SQLText.identifier(shape.name + "_cloudsync_db_idx")) ON \(clockTable)(db_version, seq);
+            """)
+        invalidateTables()
+        let table = try requireTable(shape.name)
+        try TriggerSet(table: table).install(on: connection)
+        try backfill(table)
+    }
+
+    /// Records clocks for rows that existed before the table was synchronized, so they sync too.
+    private func backfill(_ table: SyncTable) throws(CloudSyncError) {
+        let keys = table.quotedKeyList
+        let encodedKey = "cloudsync_pk_encode(\(keys))"
+        let rows = try connection.prepare(
+            "SELECT \(keys) FROM \(table.quotedName) WHERE NOT EXISTS (SELECT 1 FROM \(table.clockTable) WHERE pk = \(encodedKey))")
+        var pending: [[SQLValue]] = []
+        while try rows.step() {
+            pending.append((0..<Int32(table.primaryKey.count)).map { rows.value(at: $0) })
+        }
+        for key in pending {
+            try recordInsert(table, key: try PrimaryKeyCodec.encode(key))
+        }
+    }
+
+    /// Names of all user tables that could be synchronized.
+    func userTableNames() throws(CloudSyncError) -> [String] {
+        try connection.rows("""
+            SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite\\_%' ESCAPE '\\'
+              AND name NOT LIKE 'cloudsync\\_%' ESCAPE '\\' AND name NOT LIKE '%\\_cloudsync' ESCAPE '\\' ORDER BY name
+            """).compactMap { $0.first?.stringValue }
+    }
+
+    func invalidateTables() {
+        for table in tablesByName.values { table.releaseStatements() }
+        tablesByName.removeAll()
+        tablesLoaded = false
+        statements.removeAll()
+    }
+
+    /// Stops synchronizing `name` (or every table, for `*`, which also drops the global tables).
+    public func cleanup(table name: String) throws(CloudSyncError) {
+        try connection.withSavepoint("cloudsync_cleanup") { () throws(CloudSyncError) in
+            guard try hasGlobalTables() else { return }
+            let names = name == "*" ? try synchronizedTableNames : [try requireTable(name).name]
+            // Versions must never go backwards, or new changes would hide behind send cursors.
+            try setSetting("db_version_floor", .integer(try databaseVersion()))
+            for table in names {
+                try TriggerSet.drop(table: table, on: connection)
+                try connection.execute("DROP TABLE IF EXISTS \(SQLText.identifier(table + "_cloudsync"))")
+                try connection.run("DELETE FROM cloudsync_table_settings WHERE tbl_name = ?1", [.string(table)])
+                pausedTables.remove(table.lowercased())
+            }
+            invalidateTables()
+            if name == "*" {
+                try connection.execute("""
+                    DROP TABLE IF EXISTS cloudsync_settings; DROP TABLE IF EXISTS cloudsync_site_id;
+                    DROP TABLE IF EXISTS cloudsync_table_settings; DROP TABLE IF EXISTS cloudsync_schema_versions;
+                    """)
+                releaseResources()
+            } else {
+                try recordSchemaHash()
+            }
+        }
+    }
+
+    /// Pauses (`enabled == false`) or resumes change tracking of `name` (or `*`) on this
+    /// connection. Writes made while paused are never synchronized.
+    public func setTracking(_ enabled: Bool, table name: String) throws(CloudSyncError) {
+        let key = name == "*" ? "*" : try requireTable(name).name.lowercased()
+        if enabled {
+            if key == "*" { pausedTables.removeAll() } else { pausedTables.remove(key) }
+        } else {
+            pausedTables.insert(key)
+        }
+    }
+
+    /// Whether `name` is synchronized and its tracking is not paused on this connection.
+    public func isTracking(table name: String) throws(CloudSyncError) -> Bool {
+        guard let table = try table(name) else { return false }
+        return !pausedTables.contains(table.name.lowercased()) && !pausedTables.contains("*")
+    }
+
+    // MARK: Settings
+
+    public func setSetting(_ key: String, _ value: SQLValue) throws(CloudSyncError) {
+        try ensureGlobalTables()
+        try connection.run("INSERT OR REPLACE INTO cloudsync_settings(key, value) VALUES (?1, ?2)", [.string(key), value])
+    }
+
+    public func setting(_ key: String) throws(CloudSyncError) -> SQLValue? {
+        guard try hasGlobalTables() else { return nil }
+        return try connection.scalar("SELECT value FROM cloudsync_settings WHERE key = ?1", [.string(key)])
+    }
+
+    public func setTableSetting(table: String, column: String = "*", _ key: String, _ value: SQLValue) throws(CloudSyncError) {
+        let synced = try requireTable(table)
+        if column != "*" && synced.columnIndex[column] == nil && !synced.primaryKey.contains(column) {
+            throw CloudSyncError(.unknownColumn, "table \(synced.name) has no column \(column)")
+        }
+        if key.lowercased() == "algo" {
+            throw CloudSyncError(.misuse, "the algorithm is chosen by cloudsync_init(table, algo); clean the table up to change it")
+        }
+        try connection.run(
+            "INSERT OR REPLACE INTO cloudsync_table_settings(tbl_name, col_name, key, value) VALUES (?1, ?2, ?3, ?4)",
+            [.string(synced.name), .string(column), .string(key), value])
+    }
+
+    // MARK: Schema hash
+
+    /// The schema hash of the synchronized tables as they are now (wire-format §5).
+    public func currentSchemaHash() throws(CloudSyncError) -> UInt64 {
+        let text = try connection.rows("""
+            SELECT lower(sql) FROM sqlite_master WHERE type = 'table'
+              AND name IN (SELECT tbl_name FROM cloudsync_table_settings) ORDER BY name
+            """).compactMap { $0.first?.stringValue }.joined(separator: ",")
+        return SchemaHash.hash(text)
+    }
+
+    func recordSchemaHash() throws(CloudSyncError) {
+        let hash = try currentSchemaHash()
+        try connection.run(
+            "INSERT OR IGNORE INTO cloudsync_schema_versions(hash, seq) VALUES (?1, (SELECT COALESCE(max(seq), 0) + 1 FROM cloudsync_schema_versions))",
+            [.integer(SchemaHash.signed(hash))])
+    }
+
+    func isKnownSchemaHash(_ hash: UInt64) throws(CloudSyncError) -> Bool {
+        guard try hasGlobalTables() else { return false }
+        return try connection.scalar("SELECT 1 FROM cloudsync_schema_versions WHERE hash = ?1", [.integer(SchemaHash.signed(hash))]) != nil
+    }
+
+    // MARK: Schema changes
+
+    /// Prepares `name` for an `ALTER TABLE`: its triggers are removed until `commitAlter`.
+    public func beginAlter(table name: String) throws(CloudSyncError) {
+        let table = try requireTable(name)
+        try TriggerSet.drop(table: table.name, on: connection)
+    }
+
+    /// Brings `name`'s sync metadata in line with its altered schema: clocks of removed columns
+    /// go away, added columns become syncable, and the new schema hash is recorded.
+    public func commitAlter(table name: String) throws(CloudSyncError) {
+        try connection.withSavepoint("cloudsync_alter") { () throws(CloudSyncError) in
+            let old = try requireTable(name)
+            guard let shape = try TableShape.read(old.name, on: connection) else {
+                throw CloudSyncError(.unknownTable, "table \(name) no longer exists: call cloudsync_cleanup('\(name)') instead")
+            }
+            try shape.validateForSync(force: true)
+            guard shape.primaryKey == old.primaryKey else {
+                throw CloudSyncError(.unsupportedSchema, "the primary key of table \(name) changed; synchronized tables cannot change their key: create a new table and copy the rows")
+            }
+            let newColumns = Set(shape.columns.map(\.name))
+            for removed in old.columns where !newColumns.contains(removed) {
+                try connection.run("DELETE FROM \(old.clockTable) WHERE col_name = ?1", [.string(removed)])
+                try connection.run(
+                    "INSERT OR REPLACE INTO cloudsync_table_settings(tbl_name, col_name, key, value) VALUES (?1, ?2, 'dropped', '1')",
+                    [.string(old.name), .string(removed)])
+            }
+            for added in newColumns {
+                try connection.run(
+                    "DELETE FROM cloudsync_table_settings WHERE tbl_name = ?1 AND col_name = ?2 AND key = 'dropped'",
+                    [.string(old.name), .string(added)])
+            }
+            invalidateTables()
+            try TriggerSet(table: try requireTable(old.name)).install(on: connection)
+            try recordSchemaHash()
+        }
+    }
+
+    // MARK: Versions
+
+    /// The highest `db_version` recorded in any clock table (0 if none).
+    public func databaseVersion() throws(CloudSyncError) -> Int64 {
+        try loadTablesIfNeeded()
+        guard !tablesByName.isEmpty else { return 0 }
+        let sql = maxVersionSQL()
+        let statement = try statement(sql)
+        defer { statement.reset() }
+        guard try statement.step() else { return 0 }
+        return statement.int64(at: 0)
+    }
+
+    private func maxVersionSQL() -> String {
+        let parts = tablesByName.values.map(\.clockTable).sorted()
+            .map { "SELECT max(db_version) AS v FROM \($0)" }
+        return "SELECT COALESCE(max(v), 0) FROM (\(parts.joined(separator: " UNION ALL ")))"
+    }
+
+    /// The `db_version` of the write transaction in progress, starting a new one if the last
+    /// transaction this connection saw has ended.
+    func transactionVersion() throws(CloudSyncError) -> Int64 {
+        let dataVersion = connection.dataVersion
+        if !clock.isCurrent(dataVersion: dataVersion) {
+            // Another connection may have synchronized or altered tables since.
+            let cookie = try statement("PRAGMA schema_version")
+            if try cookie.step(), cookie.int64(at: 0) != schemaCookie {
+                schemaCookie = cookie.int64(at: 0)
+                cookie.reset()
+                invalidateTables()
+            }
+            cookie.reset()
+            let floor = try setting("db_version_floor")?.integerValue ?? 0
+            clock.start(dataVersion: dataVersion, dbVersion: max(try databaseVersion(), floor) + 1)
+        }
+        return clock.dbVersion
+    }
+
+    /// `db_version` and `seq` for the next local change.
+    func nextLocalChange() throws(CloudSyncError) -> (dbVersion: Int64, seq: Int64) {
+        let version = try transactionVersion()
+        return (version, clock.takeSeq())
+    }
+}

@@ -1,0 +1,73 @@
+/// What the engine knows about one synchronized table on one connection: its columns, and the
+/// statements that maintain its clock table.
+///
+/// Not `Sendable`: owns prepared statements of one connection.
+final class SyncTable {
+    static let sentinel = Change.sentinelColumn
+
+    let name: String
+    let primaryKey: [String]
+    /// Non-key columns in declaration order.
+    let columns: [String]
+    let algorithm: SyncAlgorithm
+    /// Columns removed by `cloudsync_commit_alter`; changes for them are skipped, not refused.
+    let droppedColumns: Set<String>
+
+    let quotedName: String
+    let clockTable: String
+    let columnIndex: [String: Int]
+
+    private var statements: [String: Statement] = [:]
+
+    init(name: String, primaryKey: [String], columns: [String], algorithm: SyncAlgorithm, droppedColumns: Set<String>) {
+        self.name = name
+        self.primaryKey = primaryKey
+        self.columns = columns
+        self.algorithm = algorithm
+        self.droppedColumns = droppedColumns
+        self.quotedName = SQLText.identifier(name)
+        self.clockTable = SQLText.identifier(name + "_cloudsync")
+        var index: [String: Int] = [:]
+        for (offset, column) in columns.enumerated() { index[column] = offset }
+        self.columnIndex = index
+    }
+
+    /// A cached statement for `key`, prepared from `sql()` on first use.
+    func statement(_ key: String, on connection: Connection, _ sql: () -> String) throws(CloudSyncError) -> Statement {
+        if let cached = statements[key] {
+            cached.reset()
+            return cached
+        }
+        let statement = try connection.prepare(sql())
+        statements[key] = statement
+        return statement
+    }
+
+    func releaseStatements() { statements.removeAll() }
+
+    // MARK: SQL fragments
+
+    var keyMatch: String {
+        primaryKey.enumerated()
+            .map { "\(SQLText.identifier($0.element)) = ?\($0.offset + 1)" }
+            .joined(separator: " AND ")
+    }
+
+    var quotedKeyList: String { primaryKey.map(SQLText.identifier).joined(separator: ", ") }
+
+    /// `WHERE` condition joining a clock alias to the table alias through the key blob.
+    func keyJoin(table: String, clock: String) -> String {
+        primaryKey.enumerated()
+            .map { "\(table).\(SQLText.identifier($0.element)) = cloudsync_pk_decode(\(clock).pk, \($0.offset + 1))" }
+            .joined(separator: " AND ")
+    }
+
+    /// `CASE` expression yielding the current value of the cell a clock row names.
+    func valueCase(table: String, clock: String) -> String {
+        guard !columns.isEmpty else { return "NULL" }
+        let branches = columns
+            .map { "WHEN \(SQLText.literal($0)) THEN \(table).\(SQLText.identifier($0))" }
+            .joined(separator: " ")
+        return "CASE \(clock).col_name \(branches) ELSE NULL END"
+    }
+}

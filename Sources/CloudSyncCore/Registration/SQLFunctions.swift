@@ -1,0 +1,137 @@
+import CSQLiteExtension
+
+/// The scalar SQL functions of sql-api.md (local ones), and the trigger helpers.
+enum SQLFunctions {
+    static func register(on connection: Connection, context: SyncContext) throws(CloudSyncError) {
+        func add(_ name: String, _ arguments: Int32, flags: Int32 = 0, _ handler: @escaping FunctionBox.Handler) throws(CloudSyncError) {
+            try FunctionRegistry.register(name, arguments: arguments, flags: flags, on: connection, context: context, handler: handler)
+        }
+        let pure = FunctionRegistry.deterministic | FunctionRegistry.innocuous
+        let trigger = FunctionRegistry.innocuous
+
+        try add("cloudsync_version", 0, flags: pure) { _, _, result in
+            result.set(.string(SyncContext.versionString))
+        }
+        try add("cloudsync_siteid", 0) { context, _, result in
+            result.set(.blob(try context.siteID()))
+        }
+        try add("cloudsync_db_version", 0) { context, _, result in
+            result.set(.integer(try context.databaseVersion()))
+        }
+        try add("cloudsync_uuid", 0) { _, _, result in
+            result.set(.string(UUIDv7.format(UUIDv7.generate())))
+        }
+        for count: Int32 in 1...3 {
+            try add("cloudsync_init", count) { context, arguments, result in
+                let table = try arguments.requireString(0, "table", of: "cloudsync_init")
+                var algorithm = SyncAlgorithm.causalLengthSet
+                if arguments.count > 1, arguments.type(1) != SQLITE_NULL {
+                    let name = arguments.string(1) ?? ""
+                    guard let parsed = SyncAlgorithm(name: name) else {
+                        throw CloudSyncError(.misuse, "cloudsync_init: unknown algorithm '\(name)'; use cls, dws, aws or gos")
+                    }
+                    algorithm = parsed
+                }
+                let force = arguments.count > 2 && arguments.value(2).isTrue
+                let site = try context.initialize(table: table, algorithm: algorithm, force: force)
+                result.set(.string(Hex.encode(site)))
+            }
+        }
+        try add("cloudsync_enable", 1) { context, arguments, result in
+            try context.setTracking(true, table: try arguments.requireString(0, "table", of: "cloudsync_enable"))
+            result.set(.null)
+        }
+        try add("cloudsync_disable", 1) { context, arguments, result in
+            try context.setTracking(false, table: try arguments.requireString(0, "table", of: "cloudsync_disable"))
+            result.set(.null)
+        }
+        try add("cloudsync_is_enabled", 1) { context, arguments, result in
+            let table = try arguments.requireString(0, "table", of: "cloudsync_is_enabled")
+            result.set(.integer(try context.isTracking(table: table) ? 1 : 0))
+        }
+        try add("cloudsync_cleanup", 1) { context, arguments, result in
+            try context.cleanup(table: try arguments.requireString(0, "table", of: "cloudsync_cleanup"))
+            result.set(.null)
+        }
+        try add("cloudsync_terminate", 0) { context, _, result in
+            context.releaseResources()
+            result.set(.integer(0))
+        }
+        try add("cloudsync_set", 2) { context, arguments, result in
+            try context.setSetting(try arguments.requireString(0, "key", of: "cloudsync_set"), arguments.value(1))
+            result.set(.null)
+        }
+        try add("cloudsync_set_table", 3) { context, arguments, result in
+            let table = try arguments.requireString(0, "table", of: "cloudsync_set_table")
+            let key = try arguments.requireString(1, "key", of: "cloudsync_set_table")
+            try context.setTableSetting(table: table, key, arguments.value(2))
+            result.set(.null)
+        }
+        try add("cloudsync_set_column", 4) { context, arguments, result in
+            let table = try arguments.requireString(0, "table", of: "cloudsync_set_column")
+            let column = try arguments.requireString(1, "column", of: "cloudsync_set_column")
+            let key = try arguments.requireString(2, "key", of: "cloudsync_set_column")
+            try context.setTableSetting(table: table, column: column, key, arguments.value(3))
+            result.set(.null)
+        }
+        try add("cloudsync_pk_encode", -1, flags: pure) { _, arguments, result in
+            guard (1...255).contains(arguments.count) else {
+                throw CloudSyncError(.misuse, "cloudsync_pk_encode takes 1 to 255 values")
+            }
+            result.set(.blob(arguments.encodeKey(0..<arguments.count)))
+        }
+        try add("cloudsync_pk_decode", 2, flags: pure) { _, arguments, result in
+            guard case .blob(let blob) = arguments.value(0), case .integer(let index) = arguments.value(1) else {
+                throw CloudSyncError(.misuse, "cloudsync_pk_decode(pk, index): pk must be a BLOB and index an INTEGER")
+            }
+            let values = try PrimaryKeyCodec.decode(blob)
+            guard index >= 1, index <= values.count else {
+                throw CloudSyncError(.misuse, "cloudsync_pk_decode: index \(index) is out of range; the key has \(values.count) values")
+            }
+            result.set(values[Int(index) - 1])
+        }
+        try add("cloudsync_payload_decode", 1) { context, arguments, result in
+            guard case .blob(let payload) = arguments.value(0) else {
+                throw CloudSyncError(.misuse, "cloudsync_payload_decode takes a payload BLOB (from cloudsync_payload_encode)")
+            }
+            result.set(.integer(Int64(try context.applyPayload(payload).changes)))
+        }
+        try add("cloudsync_begin_alter", 1) { context, arguments, result in
+            try context.beginAlter(table: try arguments.requireString(0, "table", of: "cloudsync_begin_alter"))
+            result.set(.null)
+        }
+        try add("cloudsync_commit_alter", 1) { context, arguments, result in
+            try context.commitAlter(table: try arguments.requireString(0, "table", of: "cloudsync_commit_alter"))
+            result.set(.null)
+        }
+
+        // Trigger helpers.
+        try add("cloudsync_is_sync", 1, flags: trigger) { context, arguments, result in
+            result.set(.integer(context.isQuiet(arguments.string(0) ?? "") ? 1 : 0))
+        }
+        try add("cloudsync_insert", -1, flags: trigger) { context, arguments, result in
+            try context.triggerInsert(arguments)
+            result.set(.null)
+        }
+        try add("cloudsync_update", -1, flags: trigger) { context, arguments, result in
+            try context.triggerUpdate(arguments)
+            result.set(.null)
+        }
+        try add("cloudsync_delete", -1, flags: trigger) { context, arguments, result in
+            try context.triggerDelete(arguments)
+            result.set(.null)
+        }
+    }
+}
+
+extension SQLValue {
+    /// SQLite's truth: non-zero numbers, and text that reads as a non-zero number.
+    var isTrue: Bool {
+        switch self {
+        case .integer(let v): v != 0
+        case .real(let v): v != 0
+        case .text(let bytes): (Int64(String(decoding: bytes, as: UTF8.self)) ?? 0) != 0 || String(decoding: bytes, as: UTF8.self).lowercased() == "true"
+        default: false
+        }
+    }
+}

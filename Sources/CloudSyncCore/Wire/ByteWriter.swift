@@ -1,0 +1,156 @@
+/// Appends SQLite values to a byte buffer in the wire encoding of wire-format §1.
+///
+/// Each value is one type byte, `(nbytes << 3) | type`, followed by its bytes:
+///
+/// - INTEGER: type 1 (value >= 0) or 0 (value < 0) with the magnitude in `nbytes` big-endian
+///   bytes of minimal length; `Int64.min` is type 6 with no bytes.
+/// - REAL: type 7 when `value < 0` (then the bit pattern of `-value` follows), otherwise type 2
+///   with the value's own bit pattern. The test is the IEEE comparison `value < 0`, so NaN
+///   (of either sign) and -0.0 are written as type 2 with their bit pattern unchanged, which
+///   keeps every double bit-exact through a round trip.
+/// - TEXT (type 3) and BLOB (type 4): the length in `nbytes` big-endian bytes of minimal
+///   length, then the bytes.
+/// - NULL: type 5.
+///
+/// The writer only appends to `bytes`; reserve capacity up front (``init(capacity:)``) when
+/// encoding many rows, since no method allocates anything but the buffer's own growth.
+public struct ByteWriter {
+    /// The bytes written so far.
+    public var bytes: [UInt8]
+
+    /// An empty writer whose buffer has room for `capacity` bytes.
+    public init(capacity: Int = 0) {
+        bytes = []
+        if capacity > 0 { bytes.reserveCapacity(capacity) }
+    }
+
+    /// The number of bytes written so far.
+    public var count: Int { bytes.count }
+
+    /// Removes every byte written, keeping the buffer's capacity.
+    public mutating func removeAll() {
+        bytes.removeAll(keepingCapacity: true)
+    }
+
+    // MARK: Values
+
+    /// Appends an INTEGER value.
+    public mutating func appendInteger(_ v: Int64) {
+        if v == .min {
+            bytes.append(WireType.integerMin)
+        } else if v < 0 {
+            appendTagged(WireType.negativeInteger, UInt64(-v))
+        } else {
+            appendTagged(WireType.positiveInteger, UInt64(v))
+        }
+    }
+
+    /// Appends a REAL value (see the type documentation for NaN and -0.0).
+    public mutating func appendReal(_ v: Double) {
+        if v < 0 {
+            bytes.append(WireType.negativeReal)
+            appendRawUInt64((-v).bitPattern)
+        } else {
+            bytes.append(WireType.positiveReal)
+            appendRawUInt64(v.bitPattern)
+        }
+    }
+
+    /// Appends a TEXT value made of the UTF-8 bytes in `utf8` (written as they are).
+    public mutating func appendText(_ utf8: UnsafeRawBufferPointer) {
+        appendTagged(WireType.text, UInt64(utf8.count))
+        bytes.append(contentsOf: utf8)
+    }
+
+    /// Appends a TEXT value made of the UTF-8 bytes in `utf8` (written as they are).
+    public mutating func appendText(_ utf8: [UInt8]) {
+        appendTagged(WireType.text, UInt64(utf8.count))
+        bytes.append(contentsOf: utf8)
+    }
+
+    /// Appends a TEXT value holding `string`'s UTF-8 bytes.
+    public mutating func appendText(_ string: String) {
+        var string = string
+        string.withUTF8 { utf8 in
+            appendText(UnsafeRawBufferPointer(utf8))
+        }
+    }
+
+    /// Appends a BLOB value.
+    public mutating func appendBlob(_ b: UnsafeRawBufferPointer) {
+        appendTagged(WireType.blob, UInt64(b.count))
+        bytes.append(contentsOf: b)
+    }
+
+    /// Appends a BLOB value.
+    public mutating func appendBlob(_ b: [UInt8]) {
+        appendTagged(WireType.blob, UInt64(b.count))
+        bytes.append(contentsOf: b)
+    }
+
+    /// Appends a NULL value.
+    public mutating func appendNull() {
+        bytes.append(WireType.null)
+    }
+
+    /// Appends any value.
+    public mutating func append(_ value: SQLValue) {
+        switch value {
+        case .null: appendNull()
+        case .integer(let v): appendInteger(v)
+        case .real(let v): appendReal(v)
+        case .text(let utf8): appendText(utf8)
+        case .blob(let b): appendBlob(b)
+        }
+    }
+
+    // MARK: Raw big-endian helpers
+
+    /// Appends one byte as it is.
+    public mutating func appendRawUInt8(_ v: UInt8) {
+        bytes.append(v)
+    }
+
+    /// Appends `v` as 2 big-endian bytes.
+    public mutating func appendRawUInt16(_ v: UInt16) {
+        appendRawBigEndian(UInt64(v), byteCount: 2)
+    }
+
+    /// Appends `v` as 4 big-endian bytes.
+    public mutating func appendRawUInt32(_ v: UInt32) {
+        appendRawBigEndian(UInt64(v), byteCount: 4)
+    }
+
+    /// Appends `v` as 8 big-endian bytes.
+    public mutating func appendRawUInt64(_ v: UInt64) {
+        appendRawBigEndian(v, byteCount: 8)
+    }
+
+    /// Appends bytes as they are.
+    public mutating func appendRawBytes(_ raw: [UInt8]) {
+        bytes.append(contentsOf: raw)
+    }
+
+    /// Appends bytes as they are.
+    public mutating func appendRawBytes(_ raw: UnsafeRawBufferPointer) {
+        bytes.append(contentsOf: raw)
+    }
+
+    /// Appends the low `byteCount` bytes of `v` (1...8), most significant first.
+    public mutating func appendRawBigEndian(_ v: UInt64, byteCount: Int) {
+        var shift = (byteCount - 1) &* 8
+        while shift >= 0 {
+            bytes.append(UInt8(truncatingIfNeeded: v &>> UInt64(shift)))
+            shift &-= 8
+        }
+    }
+
+    // MARK: Private
+
+    /// Appends the type byte for `type` with a minimal-length `magnitude`, then the magnitude.
+    private mutating func appendTagged(_ type: UInt8, _ magnitude: UInt64) {
+        let n = WireType.minimalLength(magnitude)
+        bytes.append(UInt8(truncatingIfNeeded: n &<< 3) | type)
+        appendRawBigEndian(magnitude, byteCount: n)
+    }
+}

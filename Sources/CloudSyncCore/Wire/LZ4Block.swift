@@ -1,0 +1,69 @@
+import CLZ4
+
+/// Raw LZ4 blocks (the block format, not the frame format), as used for payload bodies.
+public enum LZ4Block {
+    /// The largest input LZ4 can compress (`LZ4_MAX_INPUT_SIZE`, about 2 GB).
+    public static let maxInputSize = Int(LZ4_MAX_INPUT_SIZE)
+
+    /// The largest factor by which a block can expand: each byte of a block yields at most 255
+    /// bytes of output, so a valid block of `n` bytes never decompresses to more than `255 * n`.
+    public static let maxExpansionRatio = 255
+
+    /// `input` compressed as one LZ4 block, or an empty array when `input` is larger than
+    /// ``maxInputSize`` (a non-empty input never compresses to an empty block).
+    public static func compress(_ input: [UInt8]) -> [UInt8] {
+        guard input.count <= maxInputSize else { return [] }
+        let bound = Int(LZ4_compressBound(Int32(input.count)))
+        guard bound > 0 else { return [] }
+        // An empty array may have no storage; LZ4 still wants a valid pointer.
+        let storage = input.isEmpty ? [0] : input
+        return storage.withUnsafeBytes { source in
+            [UInt8](unsafeUninitializedCapacity: bound) { destination, initialized in
+                let written = LZ4_compress_default(
+                    source.baseAddress!.assumingMemoryBound(to: CChar.self),
+                    UnsafeMutableRawPointer(destination.baseAddress!).assumingMemoryBound(to: CChar.self),
+                    Int32(input.count),
+                    Int32(bound))
+                initialized = Int(max(written, 0))
+            }
+        }
+    }
+
+    /// The bytes of the LZ4 block `input`, which must decompress to exactly `expandedSize` bytes.
+    ///
+    /// - Throws: `.malformedPayload` when the block is invalid or its output is not exactly
+    ///   `expandedSize` bytes long.
+    public static func decompress(_ input: ArraySlice<UInt8>, expandedSize: Int) throws(CloudSyncError) -> [UInt8] {
+        guard expandedSize >= 0, expandedSize < Int(Int32.max), input.count <= Int(Int32.max) else {
+            throw CloudSyncError(
+                .malformedPayload,
+                "LZ4 block of \(input.count) bytes with expanded size \(expandedSize) is out of range")
+        }
+        guard !input.isEmpty else {
+            throw CloudSyncError(.malformedPayload, "LZ4 block is empty")
+        }
+        var produced: Int32 = 0
+        let output = input.withUnsafeBytes { source in
+            // One spare byte so that LZ4 reports an overlong block instead of stopping at the limit,
+            // and so that the buffer is never empty.
+            [UInt8](unsafeUninitializedCapacity: expandedSize + 1) { destination, initialized in
+                produced = LZ4_decompress_safe(
+                    source.baseAddress!.assumingMemoryBound(to: CChar.self),
+                    UnsafeMutableRawPointer(destination.baseAddress!).assumingMemoryBound(to: CChar.self),
+                    Int32(input.count),
+                    Int32(expandedSize + 1))
+                initialized = Int(max(produced, 0))
+            }
+        }
+        guard produced >= 0 else {
+            throw CloudSyncError(.malformedPayload, "body is not a valid LZ4 block (error \(produced))")
+        }
+        guard Int(produced) == expandedSize else {
+            throw CloudSyncError(
+                .malformedPayload,
+                "body decompresses to \(produced)\(Int(produced) > expandedSize ? " or more" : "") bytes, "
+                    + "not the expanded size \(expandedSize)")
+        }
+        return output
+    }
+}

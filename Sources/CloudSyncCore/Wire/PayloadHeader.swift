@@ -1,0 +1,104 @@
+/// The 32-byte header of a payload (wire-format §4). All fields are big-endian.
+///
+/// | offset | size | field |
+/// |---|---|---|
+/// | 0 | 4 | signature `CLSY` |
+/// | 4 | 1 | format version, 1 |
+/// | 5 | 3 | library major, minor, patch |
+/// | 8 | 4 | expanded_size (0 when the body is not compressed) |
+/// | 12 | 2 | ncols |
+/// | 14 | 4 | nrows |
+/// | 18 | 8 | schema_hash |
+/// | 26 | 6 | reserved: written as zero, ignored when read |
+public struct PayloadHeader: Equatable, Sendable {
+    /// The header size in bytes.
+    public static let size = 32
+    /// The signature bytes, ASCII `CLSY`.
+    public static let signature: [UInt8] = Array("CLSY".utf8)
+    /// The format version this project reads and writes.
+    public static let currentVersion: UInt8 = 1
+
+    /// The format version.
+    public var version: UInt8
+    /// The version of the library that wrote the payload (informational).
+    public var libraryVersion: (major: UInt8, minor: UInt8, patch: UInt8)
+    /// The size of the body before compression, or 0 when the body is sent raw.
+    public var expandedSize: UInt32
+    /// The number of values in each change row (ncols).
+    public var columnCount: UInt16
+    /// The number of change rows (nrows).
+    public var rowCount: UInt32
+    /// The schema hash (wire-format §5) of the sender's synchronized schema.
+    public var schemaHash: UInt64
+
+    public init(
+        version: UInt8 = PayloadHeader.currentVersion,
+        libraryVersion: (major: UInt8, minor: UInt8, patch: UInt8),
+        expandedSize: UInt32,
+        columnCount: UInt16,
+        rowCount: UInt32,
+        schemaHash: UInt64
+    ) {
+        self.version = version
+        self.libraryVersion = libraryVersion
+        self.expandedSize = expandedSize
+        self.columnCount = columnCount
+        self.rowCount = rowCount
+        self.schemaHash = schemaHash
+    }
+
+    /// The header at the start of `payload`.
+    ///
+    /// - Throws: `.malformedPayload` when `payload` is shorter than ``size``, does not start
+    ///   with the signature, or has a version other than ``currentVersion``.
+    public init(parsing payload: [UInt8]) throws(CloudSyncError) {
+        guard payload.count >= Self.size else {
+            throw CloudSyncError(
+                .malformedPayload,
+                "payload is \(payload.count) bytes, shorter than the \(Self.size)-byte header")
+        }
+        guard payload[0..<4].elementsEqual(Self.signature) else {
+            throw CloudSyncError(
+                .malformedPayload,
+                "payload does not start with the signature CLSY (found 0x\(Hex.encode(payload[0..<4])))")
+        }
+        guard payload[4] == Self.currentVersion else {
+            throw CloudSyncError(
+                .malformedPayload,
+                "payload format version \(payload[4]) is not supported (expected \(Self.currentVersion))")
+        }
+        func field(_ offset: Int, _ size: Int) -> UInt64 {
+            var v: UInt64 = 0
+            for i in offset..<(offset + size) { v = v << 8 | UInt64(payload[i]) }
+            return v
+        }
+        version = payload[4]
+        libraryVersion = (payload[5], payload[6], payload[7])
+        expandedSize = UInt32(field(8, 4))
+        columnCount = UInt16(field(12, 2))
+        rowCount = UInt32(field(14, 4))
+        schemaHash = field(18, 8)
+    }
+
+    /// The 32 header bytes, reserved bytes zero.
+    public func encoded() -> [UInt8] {
+        var writer = ByteWriter(capacity: Self.size)
+        writer.appendRawBytes(Self.signature)
+        writer.appendRawUInt8(version)
+        writer.appendRawUInt8(libraryVersion.major)
+        writer.appendRawUInt8(libraryVersion.minor)
+        writer.appendRawUInt8(libraryVersion.patch)
+        writer.appendRawUInt32(expandedSize)
+        writer.appendRawUInt16(columnCount)
+        writer.appendRawUInt32(rowCount)
+        writer.appendRawUInt64(schemaHash)
+        writer.appendRawBigEndian(0, byteCount: 6)
+        return writer.bytes
+    }
+
+    public static func == (lhs: PayloadHeader, rhs: PayloadHeader) -> Bool {
+        lhs.version == rhs.version && lhs.libraryVersion == rhs.libraryVersion
+            && lhs.expandedSize == rhs.expandedSize && lhs.columnCount == rhs.columnCount
+            && lhs.rowCount == rhs.rowCount && lhs.schemaHash == rhs.schemaHash
+    }
+}
