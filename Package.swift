@@ -30,7 +30,7 @@ let package = Package(
 
         .testTarget(
             name: "CloudSyncCoreTests",
-            dependencies: ["CloudSyncCore", "CSQLiteLinked"],
+            dependencies: ["CloudSyncCore", "CSQLiteLinked", "CSQLiteExtension"],
             resources: [.copy("Fixtures")]
         ),
     ],

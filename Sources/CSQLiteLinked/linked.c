@@ -1,4 +1,5 @@
 #include "CSQLiteLinked.h"
+#include <sqlite3.h>
 #include <pthread.h>
 
 static const void *captured_routines = 0;

@@ -20,6 +20,8 @@ enum WireVectors {
     struct PayloadVector {
         var name: String
         var schema: [String]
+        var ops: [String]
+        var siteID: [UInt8]
         var changes: [Change]
         var payload: [UInt8]
         var body: [UInt8]
@@ -63,6 +65,8 @@ enum WireVectors {
         return PayloadVector(
             name: entry["name"] as! String,
             schema: entry["schema"] as! [String],
+            ops: entry["ops"] as! [String],
+            siteID: Hex.decode(entry["site_id_hex"] as! String)!,
             changes: (entry["changes"] as! [[[String: Any]]]).map(change),
             payload: Hex.decode(entry["payload_hex"] as! String)!,
             body: Hex.decode(entry["body_uncompressed_hex"] as! String)!,

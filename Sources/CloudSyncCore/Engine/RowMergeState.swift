@@ -37,13 +37,23 @@ struct RowMergeState {
 
     var hasEffects: Bool { deletesRow || ensuresRow || !writes.isEmpty || !dirtyClocks.isEmpty }
 
-    mutating func delete(sentinel: CellClock) {
+    mutating func delete(sentinel: CellClock, keepingClocks: Bool = false) {
         deletesRow = true
         ensuresRow = false
         writes.removeAll()
-        clocks = [Self.sentinel: sentinel]
-        dirtyClocks = [Self.sentinel]
-        dropsOtherClocks = true
+        if keepingClocks {
+            clocks[Self.sentinel] = sentinel
+            dirtyClocks.insert(Self.sentinel)
+        } else {
+            clocks = [Self.sentinel: sentinel]
+            dirtyClocks = [Self.sentinel]
+            dropsOtherClocks = true
+        }
+    }
+
+    mutating func retain(_ column: String, clock: CellClock) {
+        clocks[column] = clock
+        dirtyClocks.insert(column)
     }
 
     mutating func resurrect(sentinel: CellClock) {
@@ -76,15 +86,32 @@ struct RowMergeState {
         dropsOtherClocks = false
     }
 
-    /// Applies one decision of `MergeRules` for `change`, whose clock is `clock`.
-    mutating func apply(_ decision: MergeRules.Decision, column: String, value: SQLValue, causalLength: Int64, clock: CellClock) {
+    /// Applies one decision of `MergeRules` for `change`, whose clock is `clock`. A revival
+    /// takes its sentinel's clock from `localClock` (a new local change).
+    mutating func apply(
+        _ decision: MergeRules.Decision, column: String, value: SQLValue, causalLength: Int64, clock: CellClock,
+        keepsDeletedClocks: Bool = false, localClock: () -> CellClock = { CellClock(colVersion: 0, dbVersion: 0, site: 0, seq: 0) }
+    ) {
         switch decision {
         case .ignore:
             break
+        case .retain(let deleteFirst):
+            if deleteFirst {
+                delete(sentinel: CellClock(colVersion: causalLength, dbVersion: clock.dbVersion, site: clock.site, seq: clock.seq), keepingClocks: true)
+            }
+            retain(column, clock: clock)
+        case .revive:
+            var sentinel = localClock()
+            sentinel.colVersion = causalLength + 1
+            resurrect(sentinel: sentinel)
+            write(column, value, clock: clock)
         case .delete:
-            delete(sentinel: CellClock(colVersion: causalLength, dbVersion: clock.dbVersion, site: clock.site, seq: clock.seq))
+            delete(sentinel: CellClock(colVersion: causalLength, dbVersion: clock.dbVersion, site: clock.site, seq: clock.seq), keepingClocks: keepsDeletedClocks)
         case .resurrect:
             resurrect(sentinel: CellClock(colVersion: causalLength, dbVersion: clock.dbVersion, site: clock.site, seq: clock.seq))
+        case .recordSentinel:
+            clocks[Self.sentinel] = CellClock(colVersion: causalLength, dbVersion: clock.dbVersion, site: clock.site, seq: clock.seq)
+            dirtyClocks.insert(Self.sentinel)
         case .write(let resurrectFirst):
             if resurrectFirst {
                 resurrect(sentinel: CellClock(colVersion: causalLength, dbVersion: clock.dbVersion, site: clock.site, seq: clock.seq))

@@ -34,8 +34,9 @@ final class RowMerger {
         self.state = RowMergeState(clocks: clocks)
     }
 
-    /// Merges one change whose stored clock will be `clock`.
-    func merge(_ change: Change, clock: CellClock) throws(CloudSyncError) {
+    /// Merges one change whose stored clock will be `clock`; `localClock` stamps a local
+    /// change the merge makes (an add-wins revival).
+    func merge(_ change: Change, clock: CellClock, localClock: () -> CellClock) throws(CloudSyncError) {
         let isSentinel = change.column == Change.sentinelColumn
         let decision = try MergeRules.decide(
             algorithm: table.algorithm,
@@ -43,11 +44,15 @@ final class RowMerger {
             causalLength: change.causalLength,
             colVersion: change.colVersion,
             localCausalLength: state.causalLength,
+            hasLocalSentinel: state.clocks[Change.sentinelColumn] != nil,
             localColVersion: isSentinel ? nil : state.clocks[change.column]?.colVersion,
             incomingValueIsGreater: { () throws(CloudSyncError) in
                 ValueOrdering.isGreater(change.value, than: try localValue(change.column))
             })
-        state.apply(decision, column: change.column, value: change.value, causalLength: change.causalLength, clock: clock)
+        // A revival's causal length is the one after the local delete.
+        let length = decision == .revive ? state.causalLength : change.causalLength
+        state.apply(decision, column: change.column, value: change.value, causalLength: length, clock: clock,
+                    keepsDeletedClocks: table.algorithm == .addWins, localClock: localClock)
     }
 
     private func localValue(_ column: String) throws(CloudSyncError) -> SQLValue {

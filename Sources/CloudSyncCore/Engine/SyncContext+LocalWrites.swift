@@ -134,10 +134,33 @@ extension SyncContext {
         sentinel.bind(version, at: 2)
         sentinel.bind(seq, at: 3)
         try sentinel.run()
+        if table.algorithm == .addWins {
+            try restampRetainedClocks(table, key: key, version: version)
+            return
+        }
         let drop = try table.statement("delete.others", on: connection) {
             "DELETE FROM \(table.clockTable) WHERE pk = ?1 AND col_name != \(Self.rip)"
         }
         _ = drop.bindBlob(key, at: 1)
         try drop.run()
+    }
+
+    /// Add-wins keeps a deleted row's cell clocks (what this replica had seen when it deleted)
+    /// and sends them along with the delete, stamped with the delete's version.
+    private func restampRetainedClocks(_ table: SyncTable, key: [UInt8], version: Int64) throws(CloudSyncError) {
+        let columns = try connection.rows(
+            "SELECT col_name FROM \(table.clockTable) WHERE pk = ?1 AND col_name != \(Self.rip) ORDER BY col_name",
+            [.blob(key)]).compactMap { $0.first?.stringValue }
+        let restamp = try table.statement("delete.restamp", on: connection) {
+            "UPDATE \(table.clockTable) SET db_version = ?2, seq = ?3, site_id = 0 WHERE pk = ?1 AND col_name = ?4"
+        }
+        for column in columns {
+            restamp.reset()
+            _ = restamp.bindBlob(key, at: 1)
+            restamp.bind(version, at: 2)
+            restamp.bind(clock.takeSeq(), at: 3)
+            restamp.bind(column, at: 4)
+            try restamp.run()
+        }
     }
 }

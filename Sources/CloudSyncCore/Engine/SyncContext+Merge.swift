@@ -94,7 +94,9 @@ extension SyncContext {
                         dbVersion: max(version, change.dbVersion),
                         site: try self.siteOrdinal(change.siteID),
                         seq: change.seq)
-                    try merger.merge(change, clock: clock)
+                    try merger.merge(change, clock: clock) {
+                        CellClock(colVersion: 0, dbVersion: version, site: 0, seq: self.clock.takeSeq())
+                    }
                 }
                 try merger.flush()
             }

@@ -20,7 +20,9 @@ extension SyncContext {
             let site = try siteID()
             let names = name == "*" ? try userTableNames() : [name]
             for table in names {
-                try initializeOne(table, algorithm: algorithm, force: force)
+                // '*' keeps the algorithm of tables that are already synchronized.
+                let current = name == "*" ? try self.table(table)?.algorithm : nil
+                try initializeOne(table, algorithm: current ?? algorithm, force: force)
             }
             try recordSchemaHash()
             return site
@@ -34,13 +36,14 @@ extension SyncContext {
         if shape.name.hasPrefix("cloudsync_") || shape.name.hasSuffix("_cloudsync") || shape.name.lowercased().hasPrefix("sqlite_") {
             throw CloudSyncError(.misuse, "table \(shape.name) is internal and cannot be synchronized")
         }
-        try shape.validateForSync(force: force)
         let existing = try connection.scalar(
             "SELECT value FROM cloudsync_table_settings WHERE tbl_name = ?1 AND col_name = '*' AND key = 'algo'",
             [.string(shape.name)])?.stringValue
         if let existing, SyncAlgorithm(name: existing) != algorithm {
             throw CloudSyncError(.misuse, "table \(shape.name) is already synchronized with algorithm \(existing); call cloudsync_cleanup('\(shape.name)') first to change it")
         }
+        // A table accepted once (perhaps with force) stays accepted when initialized again.
+        try shape.validateForSync(force: force || existing != nil)
         try connection.run(
             "INSERT OR REPLACE INTO cloudsync_table_settings(tbl_name, col_name, key, value) VALUES (?1, '*', 'algo', ?2)",
             [.string(shape.name), .string(algorithm.rawValue)])
@@ -138,6 +141,12 @@ extension SyncContext {
     public func setting(_ key: String) throws(CloudSyncError) -> SQLValue? {
         guard try hasGlobalTables() else { return nil }
         return try connection.scalar("SELECT value FROM cloudsync_settings WHERE key = ?1", [.string(key)])
+    }
+
+    /// A setting read as an integer (settings are stored as TEXT).
+    func integerSetting(_ key: String) throws(CloudSyncError) -> Int64? {
+        guard try hasGlobalTables() else { return nil }
+        return try connection.scalar("SELECT CAST(value AS INTEGER) FROM cloudsync_settings WHERE key = ?1", [.string(key)])?.integerValue
     }
 
     public func setTableSetting(table: String, column: String = "*", _ key: String, _ value: SQLValue) throws(CloudSyncError) {
@@ -246,7 +255,7 @@ extension SyncContext {
                 invalidateTables()
             }
             cookie.reset()
-            let floor = try setting("db_version_floor")?.integerValue ?? 0
+            let floor = try integerSetting("db_version_floor") ?? 0
             clock.start(dataVersion: dataVersion, dbVersion: max(try databaseVersion(), floor) + 1)
         }
         return clock.dbVersion

@@ -36,3 +36,26 @@ extension SQLiteAPI {
         r.malloc(Int32(count))?.assumingMemoryBound(to: CChar.self)
     }
 }
+
+extension SQLiteAPI {
+    /// Opens (creating if needed) the database at `path` with this SQLite library. The caller
+    /// closes it with `closeDatabase`.
+    public func openDatabase(path: String) throws(CloudSyncError) -> OpaquePointer {
+        var handle: OpaquePointer?
+        let flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_URI | SQLITE_OPEN_NOMUTEX
+        let rc = r.open_v2(path, &handle, flags, nil)
+        guard rc == SQLITE_OK, let handle else {
+            let message = handle.flatMap { r.errmsg($0) }.map { String(cString: $0) } ?? "cannot open \(path)"
+            if let handle { _ = r.close(handle) }
+            throw CloudSyncError(.sqlite, message, resultCode: rc)
+        }
+        _ = r.busy_timeout(handle, 5000)
+        return handle
+    }
+
+    /// Closes a database opened with `openDatabase`.
+    @discardableResult
+    public func closeDatabase(_ handle: OpaquePointer) -> Int32 {
+        r.close(handle)
+    }
+}
