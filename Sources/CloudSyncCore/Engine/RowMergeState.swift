@@ -8,115 +8,123 @@ struct CellClock: Equatable {
 
 /// The state of one row while a run of incoming changes for it is merged, and the effects
 /// still to be written. Pure: `RowMerger` loads it and writes its effects.
+///
+/// Cells are addressed by slot: the table's non-key columns in order, then the sentinel.
 struct RowMergeState {
-    static let sentinel = Change.sentinelColumn
+    let sentinel: Int
 
-    /// Every clock of the row, the sentinel included.
-    private(set) var clocks: [String: CellClock]
+    /// Every clock of the row by slot, the sentinel's last.
+    private(set) var clocks: [CellClock?]
+    /// Column values to write, by slot.
+    private(set) var writes: [SQLValue?]
+    /// Slots whose clocks must be stored.
+    private(set) var dirty: [Bool]
     /// The table row must be deleted before anything else is written.
     private(set) var deletesRow = false
     /// The table row must exist after the writes (inserted with defaults if missing).
     private(set) var ensuresRow = false
-    /// Column values to write.
-    private(set) var writes: [String: SQLValue] = [:]
-    /// Clocks to store.
-    private(set) var dirtyClocks: Set<String> = []
     /// The row's non-sentinel clocks stored before must be removed.
     private(set) var dropsOtherClocks = false
+    private(set) var hasWrites = false
+    private(set) var hasDirtyClocks = false
 
-    init(clocks: [String: CellClock]) {
-        self.clocks = clocks
+    init(columnCount: Int, clocks: [Int: CellClock]) {
+        sentinel = columnCount
+        self.clocks = Array(repeating: nil, count: columnCount + 1)
+        for (slot, clock) in clocks { self.clocks[slot] = clock }
+        writes = Array(repeating: nil, count: columnCount)
+        dirty = Array(repeating: false, count: columnCount + 1)
     }
 
     var causalLength: Int64 {
-        MergeRules.localCausalLength(sentinel: clocks[Self.sentinel]?.colVersion, hasClocks: !clocks.isEmpty)
+        MergeRules.localCausalLength(sentinel: clocks[sentinel]?.colVersion, hasClocks: clocks.contains { $0 != nil })
     }
+
+    var hasSentinel: Bool { clocks[sentinel] != nil }
 
     /// Whether the table row may differ from the database: reading a value then needs a flush.
     var hasStructuralChanges: Bool { deletesRow || ensuresRow }
 
-    var hasEffects: Bool { deletesRow || ensuresRow || !writes.isEmpty || !dirtyClocks.isEmpty }
+    var hasEffects: Bool { deletesRow || ensuresRow || hasWrites || hasDirtyClocks }
 
-    mutating func delete(sentinel: CellClock, keepingClocks: Bool = false) {
+    private mutating func store(_ slot: Int, _ clock: CellClock?) {
+        clocks[slot] = clock
+        dirty[slot] = true
+        hasDirtyClocks = true
+    }
+
+    mutating func delete(sentinel clock: CellClock, keepingClocks: Bool = false) {
         deletesRow = true
         ensuresRow = false
-        writes.removeAll()
-        if keepingClocks {
-            clocks[Self.sentinel] = sentinel
-            dirtyClocks.insert(Self.sentinel)
-        } else {
-            clocks = [Self.sentinel: sentinel]
-            dirtyClocks = [Self.sentinel]
+        writes = Array(repeating: nil, count: writes.count)
+        hasWrites = false
+        if !keepingClocks {
+            for slot in clocks.indices where slot != sentinel {
+                clocks[slot] = nil
+                dirty[slot] = false
+            }
             dropsOtherClocks = true
         }
+        store(sentinel, clock)
     }
 
-    mutating func retain(_ column: String, clock: CellClock) {
-        clocks[column] = clock
-        dirtyClocks.insert(column)
-    }
-
-    mutating func resurrect(sentinel: CellClock) {
+    mutating func resurrect(sentinel clock: CellClock) {
         ensuresRow = true
-        for (column, var clock) in clocks where column != Self.sentinel && clock.colVersion != 0 {
-            clock.colVersion = 0
-            clocks[column] = clock
-            dirtyClocks.insert(column)
+        for slot in clocks.indices where slot != sentinel {
+            if var existing = clocks[slot], existing.colVersion != 0 {
+                existing.colVersion = 0
+                store(slot, existing)
+            }
         }
-        clocks[Self.sentinel] = sentinel
-        dirtyClocks.insert(Self.sentinel)
+        store(sentinel, clock)
     }
 
-    mutating func write(_ column: String, _ value: SQLValue, clock: CellClock) {
+    mutating func write(_ slot: Int, _ value: SQLValue, clock: CellClock) {
         ensuresRow = true
-        writes[column] = value
-        clocks[column] = clock
-        dirtyClocks.insert(column)
+        writes[slot] = value
+        hasWrites = true
+        store(slot, clock)
     }
-
-    /// The value this row will hold in `column`, if a pending write decides it.
-    func pendingValue(_ column: String) -> SQLValue? { writes[column] }
 
     /// Clears the effects after they were written, keeping the clocks as the new baseline.
     mutating func markFlushed() {
         deletesRow = false
         ensuresRow = false
-        writes.removeAll()
-        dirtyClocks.removeAll()
         dropsOtherClocks = false
+        if hasWrites { writes = Array(repeating: nil, count: writes.count) }
+        if hasDirtyClocks { dirty = Array(repeating: false, count: dirty.count) }
+        hasWrites = false
+        hasDirtyClocks = false
     }
 
-    /// Applies one decision of `MergeRules` for `change`, whose clock is `clock`. A revival
-    /// takes its sentinel's clock from `localClock` (a new local change).
+    /// Applies one decision of `MergeRules` for a change of `slot` whose clock is `clock`. A
+    /// revival takes its sentinel's clock from `localClock` (a new local change).
     mutating func apply(
-        _ decision: MergeRules.Decision, column: String, value: SQLValue, causalLength: Int64, clock: CellClock,
+        _ decision: MergeRules.Decision, slot: Int, value: SQLValue, causalLength: Int64, clock: CellClock,
         keepsDeletedClocks: Bool = false, localClock: () -> CellClock = { CellClock(colVersion: 0, dbVersion: 0, site: 0, seq: 0) }
     ) {
+        var sentinelClock = clock
+        sentinelClock.colVersion = causalLength
         switch decision {
         case .ignore:
             break
-        case .retain(let deleteFirst):
-            if deleteFirst {
-                delete(sentinel: CellClock(colVersion: causalLength, dbVersion: clock.dbVersion, site: clock.site, seq: clock.seq), keepingClocks: true)
-            }
-            retain(column, clock: clock)
-        case .revive:
-            var sentinel = localClock()
-            sentinel.colVersion = causalLength + 1
-            resurrect(sentinel: sentinel)
-            write(column, value, clock: clock)
-        case .delete:
-            delete(sentinel: CellClock(colVersion: causalLength, dbVersion: clock.dbVersion, site: clock.site, seq: clock.seq), keepingClocks: keepsDeletedClocks)
-        case .resurrect:
-            resurrect(sentinel: CellClock(colVersion: causalLength, dbVersion: clock.dbVersion, site: clock.site, seq: clock.seq))
         case .recordSentinel:
-            clocks[Self.sentinel] = CellClock(colVersion: causalLength, dbVersion: clock.dbVersion, site: clock.site, seq: clock.seq)
-            dirtyClocks.insert(Self.sentinel)
+            store(sentinel, sentinelClock)
+        case .retain(let deleteFirst):
+            if deleteFirst { delete(sentinel: sentinelClock, keepingClocks: true) }
+            store(slot, clock)
+        case .revive:
+            var local = localClock()
+            local.colVersion = causalLength + 1
+            resurrect(sentinel: local)
+            write(slot, value, clock: clock)
+        case .delete:
+            delete(sentinel: sentinelClock, keepingClocks: keepsDeletedClocks)
+        case .resurrect:
+            resurrect(sentinel: sentinelClock)
         case .write(let resurrectFirst):
-            if resurrectFirst {
-                resurrect(sentinel: CellClock(colVersion: causalLength, dbVersion: clock.dbVersion, site: clock.site, seq: clock.seq))
-            }
-            write(column, value, clock: clock)
+            if resurrectFirst { resurrect(sentinel: sentinelClock) }
+            write(slot, value, clock: clock)
         }
     }
 }

@@ -22,45 +22,43 @@ final class RowMerger {
             throw CloudSyncError(.malformedPayload, "a change for table \(table.name) has \(key.count) primary key values; the table has \(table.primaryKey.count)")
         }
         self.key = key
-        let load = try table.statement("merge.load", on: connection) {
-            "SELECT col_name, col_version, db_version, site_id, seq FROM \(table.clockTable) WHERE pk = ?1"
-        }
+        let load = try table.merge.load(connection)
         _ = load.bindBlob(keyBlob, at: 1)
-        var clocks: [String: CellClock] = [:]
+        var clocks: [Int: CellClock] = [:]
         while try load.step() {
-            clocks[load.string(at: 0) ?? ""] = CellClock(colVersion: load.int64(at: 1), dbVersion: load.int64(at: 2), site: load.int64(at: 3), seq: load.int64(at: 4))
+            // Clocks of columns this table no longer has (dropped) are not part of the row.
+            guard let slot = table.slot(load.string(at: 0) ?? "") else { continue }
+            clocks[slot] = CellClock(colVersion: load.int64(at: 1), dbVersion: load.int64(at: 2), site: load.int64(at: 3), seq: load.int64(at: 4))
         }
         load.reset()
-        self.state = RowMergeState(clocks: clocks)
+        self.state = RowMergeState(columnCount: table.columns.count, clocks: clocks)
     }
 
-    /// Merges one change whose stored clock will be `clock`; `localClock` stamps a local
-    /// change the merge makes (an add-wins revival).
-    func merge(_ change: Change, clock: CellClock, localClock: () -> CellClock) throws(CloudSyncError) {
-        let isSentinel = change.column == Change.sentinelColumn
+    /// Merges one change for cell `slot` whose stored clock will be `clock`; `localClock`
+    /// stamps a local change the merge makes (an add-wins revival).
+    func merge(_ change: Change, slot: Int, clock: CellClock, localClock: () -> CellClock) throws(CloudSyncError) {
+        let isSentinel = slot == state.sentinel
         let decision = try MergeRules.decide(
             algorithm: table.algorithm,
             isSentinel: isSentinel,
             causalLength: change.causalLength,
             colVersion: change.colVersion,
             localCausalLength: state.causalLength,
-            hasLocalSentinel: state.clocks[Change.sentinelColumn] != nil,
-            localColVersion: isSentinel ? nil : state.clocks[change.column]?.colVersion,
+            hasLocalSentinel: state.hasSentinel,
+            localColVersion: isSentinel ? nil : state.clocks[slot]?.colVersion,
             incomingValueIsGreater: { () throws(CloudSyncError) in
-                ValueOrdering.isGreater(change.value, than: try localValue(change.column))
+                ValueOrdering.isGreater(change.value, than: try localValue(slot))
             })
         // A revival's causal length is the one after the local delete.
         let length = decision == .revive ? state.causalLength : change.causalLength
-        state.apply(decision, column: change.column, value: change.value, causalLength: length, clock: clock,
+        state.apply(decision, slot: slot, value: change.value, causalLength: length, clock: clock,
                     keepsDeletedClocks: table.algorithm == .addWins, localClock: localClock)
     }
 
-    private func localValue(_ column: String) throws(CloudSyncError) -> SQLValue {
-        if let pending = state.pendingValue(column) { return pending }
+    private func localValue(_ slot: Int) throws(CloudSyncError) -> SQLValue {
+        if let pending = state.writes[slot] { return pending }
         if state.hasStructuralChanges { try flush() }
-        let read = try table.statement("merge.value.\(column)", on: connection) {
-            "SELECT \(SQLText.identifier(column)) FROM \(table.quotedName) WHERE \(table.keyMatch)"
-        }
+        let read = try table.merge.read(slot, connection)
         try read.bind(key)
         defer { read.reset() }
         return try read.step() ? read.value(at: 0) : .null
@@ -70,19 +68,23 @@ final class RowMerger {
     func flush() throws(CloudSyncError) {
         guard state.hasEffects else { return }
         if state.deletesRow {
-            let delete = try table.statement("merge.delete", on: connection) {
-                "DELETE FROM \(table.quotedName) WHERE \(table.keyMatch)"
-            }
+            let delete = try table.merge.deleteRow(connection)
             try delete.bind(key)
             try delete.run()
         }
         if state.ensuresRow {
-            try upsertRow()
+            let written = state.writes.indices.filter { state.writes[$0] != nil }
+            let upsert = try table.merge.upsertRow(written, connection)
+            try upsert.bind(key)
+            var index = Int32(key.count) + 1
+            for slot in written {
+                try upsert.bind(state.writes[slot]!, at: index)
+                index += 1
+            }
+            try upsert.run()
         }
         if state.dropsOtherClocks {
-            let drop = try table.statement("merge.dropclocks", on: connection) {
-                "DELETE FROM \(table.clockTable) WHERE pk = ?1 AND col_name != \(SQLText.literal(Change.sentinelColumn))"
-            }
+            let drop = try table.merge.dropClocks(connection)
             _ = drop.bindBlob(keyBlob, at: 1)
             try drop.run()
         }
@@ -90,44 +92,15 @@ final class RowMerger {
         state.markFlushed()
     }
 
-    private func upsertRow() throws(CloudSyncError) {
-        let written = table.columns.indices.filter { state.writes[table.columns[$0]] != nil }
-        let cacheKey = "merge.upsert." + written.map(String.init).joined(separator: ",")
-        let upsert = try table.statement(cacheKey, on: connection) {
-            let names = table.primaryKey + written.map { table.columns[$0] }
-            let placeholders = (1...names.count).map { "?\($0)" }.joined(separator: ", ")
-            var sql = "INSERT INTO \(table.quotedName)(\(names.map(SQLText.identifier).joined(separator: ", "))) VALUES (\(placeholders)) ON CONFLICT(\(table.quotedKeyList)) DO "
-            if written.isEmpty {
-                sql += "NOTHING"
-            } else {
-                sql += "UPDATE SET " + written.map { "\(SQLText.identifier(table.columns[$0])) = excluded.\(SQLText.identifier(table.columns[$0]))" }.joined(separator: ", ")
-            }
-            return sql
-        }
-        try upsert.bind(key)
-        var index = Int32(key.count) + 1
-        for column in written {
-            try upsert.bind(state.writes[table.columns[column]]!, at: index)
-            index += 1
-        }
-        try upsert.run()
-    }
-
     private func storeClocks() throws(CloudSyncError) {
-        let dirty = state.dirtyClocks.sorted()
+        let dirty = state.dirty.indices.filter { state.dirty[$0] }
         guard !dirty.isEmpty else { return }
-        let store = try table.statement("merge.clocks.\(dirty.count)", on: connection) {
-            let rows = (0..<dirty.count).map { row in
-                let base = row * 5 + 2
-                return "(?1, ?\(base), ?\(base + 1), ?\(base + 2), ?\(base + 3), ?\(base + 4))"
-            }.joined(separator: ", ")
-            return "INSERT INTO \(table.clockTable)(pk, col_name, col_version, db_version, site_id, seq) VALUES \(rows) ON CONFLICT(pk, col_name) DO UPDATE SET col_version = excluded.col_version, db_version = excluded.db_version, site_id = excluded.site_id, seq = excluded.seq"
-        }
+        let store = try table.merge.storeClocks(dirty.count, connection)
         _ = store.bindBlob(keyBlob, at: 1)
-        for (row, column) in dirty.enumerated() {
-            let clock = state.clocks[column]!
+        for (row, slot) in dirty.enumerated() {
+            let clock = state.clocks[slot]!
             let base = Int32(row * 5 + 2)
-            store.bind(column, at: base)
+            store.bind(table.slotName(slot), at: base)
             store.bind(clock.colVersion, at: base + 1)
             store.bind(clock.dbVersion, at: base + 2)
             store.bind(clock.site, at: base + 3)

@@ -88,13 +88,14 @@ extension SyncContext {
                 let merger = try RowMerger(table: run.table, keyBlob: changes[run.range.lowerBound].pk, connection: self.connection)
                 for index in run.range {
                     let change = changes[index]
-                    if run.table.droppedColumns.contains(change.column) { continue }
+                    // Validated: a column without a slot is one that was dropped.
+                    guard let slot = run.table.slot(change.column) else { continue }
                     let clock = CellClock(
                         colVersion: change.colVersion,
                         dbVersion: max(version, change.dbVersion),
                         site: try self.siteOrdinal(change.siteID),
                         seq: change.seq)
-                    try merger.merge(change, clock: clock) {
+                    try merger.merge(change, slot: slot, clock: clock) {
                         CellClock(colVersion: 0, dbVersion: version, site: 0, seq: self.clock.takeSeq())
                     }
                 }

@@ -58,21 +58,6 @@ extension SyncContext {
         try backfill(table)
     }
 
-    /// Records clocks for rows that existed before the table was synchronized, so they sync too.
-    private func backfill(_ table: SyncTable) throws(CloudSyncError) {
-        let keys = table.quotedKeyList
-        let encodedKey = "cloudsync_pk_encode(\(keys))"
-        let rows = try connection.prepare(
-            "SELECT \(keys) FROM \(table.quotedName) WHERE NOT EXISTS (SELECT 1 FROM \(table.clockTable) WHERE pk = \(encodedKey))")
-        var pending: [[SQLValue]] = []
-        while try rows.step() {
-            pending.append((0..<Int32(table.primaryKey.count)).map { rows.value(at: $0) })
-        }
-        for key in pending {
-            try recordInsert(table, key: try PrimaryKeyCodec.encode(key))
-        }
-    }
-
     /// Names of all user tables that could be synchronized.
     func userTableNames() throws(CloudSyncError) -> [String] {
         try connection.rows("""
@@ -261,9 +246,4 @@ extension SyncContext {
         return clock.dbVersion
     }
 
-    /// `db_version` and `seq` for the next local change.
-    func nextLocalChange() throws(CloudSyncError) -> (dbVersion: Int64, seq: Int64) {
-        let version = try transactionVersion()
-        return (version, clock.takeSeq())
-    }
 }

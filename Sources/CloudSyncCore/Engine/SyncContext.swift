@@ -15,7 +15,10 @@ public final class SyncContext {
     var tablesByName: [String: SyncTable] = [:]
     var tablesLoaded = false
     var cachedSiteID: [UInt8]?
-    var siteOrdinals: [[UInt8]: Int64] = [:]
+    var siteOrdinals: [[UInt8]: Int64] = [:] {
+        didSet { if siteOrdinals.isEmpty { lastSite = nil } }
+    }
+    private var lastSite: (site: [UInt8], ordinal: Int64)?
     var pausedTables: Set<String> = []
     /// Nesting depth of merges in progress; local-write triggers stay quiet while it is > 0.
     var mergeDepth = 0
@@ -124,7 +127,9 @@ public final class SyncContext {
     /// True while local writes to `table` must not be recorded: during a merge, or while the
     /// table's tracking is paused on this connection.
     func isQuiet(_ table: String) -> Bool {
-        mergeDepth > 0 || pausedTables.contains(table.lowercased()) || pausedTables.contains("*")
+        if mergeDepth > 0 { return true }
+        if pausedTables.isEmpty { return false }
+        return pausedTables.contains(table.lowercased()) || pausedTables.contains("*")
     }
 
     // MARK: Site ids
@@ -145,6 +150,14 @@ public final class SyncContext {
 
     /// The ordinal under which `site` is stored in clock rows (0 for this database).
     func siteOrdinal(_ site: [UInt8]) throws(CloudSyncError) -> Int64 {
+        // Most changes of a payload come from one site: skip hashing for a repeat.
+        if let last = lastSite, last.site == site { return last.ordinal }
+        let ordinal = try lookUpSiteOrdinal(site)
+        lastSite = (site, ordinal)
+        return ordinal
+    }
+
+    private func lookUpSiteOrdinal(_ site: [UInt8]) throws(CloudSyncError) -> Int64 {
         if let known = siteOrdinals[site] { return known }
         if site == (try siteID()) {
             siteOrdinals[site] = 0

@@ -18,6 +18,7 @@ final class SyncTable {
     let columnIndex: [String: Int]
 
     private var statements: [String: Statement] = [:]
+    private(set) lazy var merge = MergeStatements(table: self)
 
     init(name: String, primaryKey: [String], columns: [String], algorithm: SyncAlgorithm, droppedColumns: Set<String>) {
         self.name = name
@@ -43,7 +44,20 @@ final class SyncTable {
         return statement
     }
 
-    func releaseStatements() { statements.removeAll() }
+    func releaseStatements() {
+        statements.removeAll()
+        merge = MergeStatements(table: self)
+    }
+
+    /// The merge slot of a cell: its column's position, or `columns.count` for the sentinel;
+    /// nil for a column the table does not have.
+    func slot(_ column: String) -> Int? {
+        column == Self.sentinel ? columns.count : columnIndex[column]
+    }
+
+    func slotName(_ slot: Int) -> String {
+        slot == columns.count ? Self.sentinel : columns[slot]
+    }
 
     // MARK: SQL fragments
 

@@ -26,6 +26,4 @@ struct TransactionClock {
         return nextSeq
     }
 
-    /// Gives back the last `seq` taken, when the change it was taken for was not recorded.
-    mutating func returnSeq() { nextSeq -= 1 }
 }

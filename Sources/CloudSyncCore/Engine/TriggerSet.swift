@@ -1,44 +1,117 @@
-/// The triggers that record local writes of one synchronized table.
+/// The triggers that record local writes of one synchronized table, and the clock statements
+/// they run.
 ///
-/// Each trigger hands the changed row to an engine function; the triggers stay quiet while
-/// the connection is merging or the table's tracking is paused (`cloudsync_is_sync`).
+/// The clock writes are plain SQL inside the triggers, so they run as part of the user's
+/// statement; the engine contributes only small functions: the transaction's `db_version`
+/// (`cloudsync_db_version_next()`), the next `seq` (`cloudsync_seq()`) and key encoding. Only
+/// a primary-key change calls back into Swift (`cloudsync_update_key`). The triggers stay
+/// quiet while the connection is merging or the table's tracking is paused.
 struct TriggerSet {
     let table: SyncTable
 
     static let kinds = ["insert", "update", "delete", "before_update", "before_delete"]
+    private static let rip = SQLText.literal(Change.sentinelColumn)
+    private static let version = "cloudsync_db_version_next()"
+    private static let seq = "cloudsync_seq()"
 
     static func triggerName(_ table: String, _ kind: String) -> String {
         SQLText.identifier("cloudsync_\(kind)_\(table)")
+    }
+
+    private var clockColumns: String { "\(table.clockTable)(pk, col_name, col_version, db_version, site_id, seq)" }
+
+    /// The key blob of a row alias (`NEW`, `OLD`).
+    func keyExpression(_ row: String) -> String {
+        "cloudsync_pk_encode(" + table.primaryKey.map { "\(row).\(SQLText.identifier($0))" }.joined(separator: ", ") + ")"
+    }
+
+    /// Records the insert of rows: a deleted key comes back at the next odd causal length
+    /// (`revive`); every non-key column gets a clock, version 1 or +1 where one exists (`record`).
+    /// - Parameters:
+    ///   - row: the alias whose columns hold the key (`NEW` in the trigger).
+    ///   - source: FROM terms providing `row` (none in the trigger).
+    ///   - filter: which rows to record.
+    func insertStatements(row: String, source: String? = nil, filter: String = "true") -> (revive: String?, record: String) {
+        let key = keyExpression(row)
+        guard !table.columns.isEmpty else {
+            let record = """
+                INSERT INTO \(clockColumns) SELECT \(key), \(Self.rip), 1, \(Self.version), 0, \(Self.seq) \(source.map { "FROM " + $0 } ?? "") WHERE \(filter)
+                  ON CONFLICT(pk, col_name) DO UPDATE SET col_version = col_version + 1, db_version = excluded.db_version, site_id = 0, seq = excluded.seq WHERE col_version % 2 = 0
+                """
+            return (nil, record)
+        }
+        let names = table.columns.map { "(\(SQLText.literal($0)))" }.joined(separator: ", ")
+        let revive = """
+            UPDATE \(table.clockTable) SET col_version = col_version + 1, db_version = \(Self.version), site_id = 0, seq = \(Self.seq)
+              WHERE pk = \(key) AND col_name = \(Self.rip) AND col_version % 2 = 0
+            """
+        let record = """
+            INSERT INTO \(clockColumns) SELECT \(key), c.column1, 1, \(Self.version), 0, \(Self.seq)
+              FROM \(source.map { $0 + ", " } ?? "")(VALUES \(names)) AS c WHERE \(filter)
+              ON CONFLICT(pk, col_name) DO UPDATE SET col_version = col_version + 1, db_version = excluded.db_version, site_id = 0, seq = excluded.seq
+            """
+        return (revive, record)
+    }
+
+    /// Records the delete of the row whose key blob is `key`: the sentinel moves to the next
+    /// even causal length; the other clocks are dropped, or, for add-wins, kept and sent along.
+    func deleteStatements(key: String) -> [String] {
+        let sentinel = """
+            INSERT INTO \(clockColumns) VALUES (\(key), \(Self.rip), 2, \(Self.version), 0, \(Self.seq))
+              ON CONFLICT(pk, col_name) DO UPDATE SET col_version = col_version + 2 - (col_version % 2), db_version = excluded.db_version, site_id = 0, seq = excluded.seq
+            """
+        let others = table.algorithm == .addWins
+            ? "UPDATE \(table.clockTable) SET db_version = \(Self.version), site_id = 0, seq = \(Self.seq) WHERE pk = \(key) AND col_name != \(Self.rip)"
+            : "DELETE FROM \(table.clockTable) WHERE pk = \(key) AND col_name != \(Self.rip)"
+        return [sentinel, others]
+    }
+
+    /// Whether `old` and `new` differ in storage class or bytes (collations aside).
+    private static func differs(_ old: String, _ new: String) -> String {
+        "NOT (\(old) IS \(new) COLLATE BINARY AND typeof(\(old)) = typeof(\(new)))"
+    }
+
+    private var keyChanged: String {
+        table.primaryKey
+            .map { Self.differs("OLD.\(SQLText.identifier($0))", "NEW.\(SQLText.identifier($0))") }
+            .joined(separator: " OR ")
+    }
+
+    /// Records the columns an update changed, when its key stayed the same.
+    private func updateStatements() -> [String] {
+        let key = keyExpression("NEW")
+        return table.columns.map { column in
+            let (old, new) = ("OLD.\(SQLText.identifier(column))", "NEW.\(SQLText.identifier(column))")
+            return """
+                INSERT INTO \(clockColumns) SELECT \(key), \(SQLText.literal(column)), 1, \(Self.version), 0, \(Self.seq)
+                  WHERE NOT (\(keyChanged)) AND \(Self.differs(old, new))
+                  ON CONFLICT(pk, col_name) DO UPDATE SET col_version = col_version + 1, db_version = excluded.db_version, site_id = 0, seq = excluded.seq
+                """
+        }
     }
 
     func install(on connection: Connection) throws(CloudSyncError) {
         try Self.drop(table: table.name, on: connection)
         let name = SQLText.literal(table.name)
         let quiet = "cloudsync_is_sync(\(name)) = 0"
-        let newKey = table.primaryKey.map { "NEW.\(SQLText.identifier($0))" }
-        let oldKey = table.primaryKey.map { "OLD.\(SQLText.identifier($0))" }
-        var sql = """
-            CREATE TRIGGER \(Self.triggerName(table.name, "insert")) AFTER INSERT ON \(table.quotedName) WHEN \(quiet)
-            BEGIN SELECT cloudsync_insert(\(([name] + newKey).joined(separator: ", "))); END;
-            """
+        func trigger(_ kind: String, _ timing: String, _ body: [String]) -> String {
+            "CREATE TRIGGER \(Self.triggerName(table.name, kind)) \(timing) ON \(table.quotedName) WHEN \(quiet)\nBEGIN\n"
+                + body.map { $0 + ";\n" }.joined() + "END;\n"
+        }
+        let insert = insertStatements(row: "NEW")
+        var sql = trigger("insert", "AFTER INSERT", [insert.revive, insert.record].compactMap { $0 })
         if table.algorithm == .growOnlySet {
-            for (kind, verb) in [("before_update", "UPDATE"), ("before_delete", "DELETE")] {
-                let message = SQLText.literal("cloudsync: table \(table.name) is a grow-only set (gos): rows cannot be \(verb == "UPDATE" ? "updated" : "deleted") while sync is enabled")
-                sql += """
-
-                    CREATE TRIGGER \(Self.triggerName(table.name, kind)) BEFORE \(verb) ON \(table.quotedName) WHEN \(quiet)
-                    BEGIN SELECT RAISE(ABORT, \(message)); END;
-                    """
+            for (kind, verb, participle) in [("before_update", "UPDATE", "updated"), ("before_delete", "DELETE", "deleted")] {
+                let message = SQLText.literal("cloudsync: table \(table.name) is a grow-only set (gos): rows cannot be \(participle) while sync is enabled")
+                sql += trigger(kind, "BEFORE \(verb)", ["SELECT RAISE(ABORT, \(message))"])
             }
         } else {
+            let oldKey = table.primaryKey.map { "OLD.\(SQLText.identifier($0))" }
+            let newKey = table.primaryKey.map { "NEW.\(SQLText.identifier($0))" }
             let pairs = table.columns.flatMap { ["OLD.\(SQLText.identifier($0))", "NEW.\(SQLText.identifier($0))"] }
-            sql += """
-
-                CREATE TRIGGER \(Self.triggerName(table.name, "update")) AFTER UPDATE ON \(table.quotedName) WHEN \(quiet)
-                BEGIN SELECT cloudsync_update(\(([name] + oldKey + newKey + pairs).joined(separator: ", "))); END;
-                CREATE TRIGGER \(Self.triggerName(table.name, "delete")) AFTER DELETE ON \(table.quotedName) WHEN \(quiet)
-                BEGIN SELECT cloudsync_delete(\(([name] + oldKey).joined(separator: ", "))); END;
-                """
+            let keyChange = "SELECT cloudsync_update_key(\(([name] + oldKey + newKey + pairs).joined(separator: ", "))) WHERE \(keyChanged)"
+            sql += trigger("update", "AFTER UPDATE", [keyChange] + updateStatements())
+            sql += trigger("delete", "AFTER DELETE", deleteStatements(key: keyExpression("OLD")))
         }
         try connection.execute(sql)
     }

@@ -28,14 +28,16 @@ enum FunctionRegistry {
             connection.handle, name, arguments, SQLITE_UTF8 | flags, box,
             { sqlContext, count, values in
                 let api = HostAPI.current
-                let box = Unmanaged<FunctionBox>.fromOpaque(api.r.user_data(sqlContext)!).takeUnretainedValue()
                 let result = SQLResult(api: api, context: sqlContext)
-                do {
-                    try box.handler(box.context, SQLArguments(api: api, count: count, values: values), result)
-                } catch let error as CloudSyncError {
-                    result.fail(error)
-                } catch {
-                    result.fail(CloudSyncError(.misuse, "\(error)"))
+                // SQLite keeps the box alive for the call: no retain/release on this hot path.
+                Unmanaged<FunctionBox>.fromOpaque(api.r.user_data(sqlContext)!)._withUnsafeGuaranteedRef { box in
+                    do {
+                        try box.handler(box.context, SQLArguments(api: api, count: count, values: values), result)
+                    } catch let error as CloudSyncError {
+                        result.fail(error)
+                    } catch {
+                        result.fail(CloudSyncError(.misuse, "\(error)"))
+                    }
                 }
             },
             nil, nil,

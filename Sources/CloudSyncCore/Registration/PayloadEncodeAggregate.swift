@@ -3,7 +3,7 @@ import CSQLiteExtension
 /// `cloudsync_payload_encode(tbl, pk, col_name, col_value, col_version, db_version, site_id,
 /// cl, seq)`: an aggregate that packs its rows into one payload (wire-format §4).
 enum PayloadEncodeAggregate {
-    final class State {
+    struct State {
         var builder = PayloadBuilder()
         var error: CloudSyncError?
     }
@@ -16,30 +16,31 @@ enum PayloadEncodeAggregate {
             connection.handle, name, 9, SQLITE_UTF8, box, nil,
             { sqlContext, count, values in
                 let api = HostAPI.current
-                guard let slot = PayloadEncodeAggregate.stateSlot(api, sqlContext, create: true) else {
+                guard let state = PayloadEncodeAggregate.stateSlot(api, sqlContext, create: true) else {
                     api.r.result_error_nomem(sqlContext)
                     return
                 }
-                let state = slot.takeUnretainedValue()
-                guard state.error == nil else { return }
+                guard state.pointee.error == nil else { return }
                 let arguments = SQLArguments(api: api, count: count, values: values)
                 if let problem = PayloadEncodeAggregate.validate(arguments) {
-                    state.error = CloudSyncError(.misuse, "cloudsync_payload_encode: \(problem)")
+                    state.pointee.error = CloudSyncError(.misuse, "cloudsync_payload_encode: \(problem)")
                     return
                 }
                 for index in 0..<Int(count) {
-                    arguments.encode(index, into: &state.builder.body)
+                    arguments.encode(index, into: &state.pointee.builder.body)
                 }
-                state.builder.endRow()
+                state.pointee.builder.endRow()
             },
             { sqlContext in
                 let api = HostAPI.current
                 let result = SQLResult(api: api, context: sqlContext)
-                guard let slot = PayloadEncodeAggregate.stateSlot(api, sqlContext, create: false) else {
+                guard let pointer = PayloadEncodeAggregate.stateSlot(api, sqlContext, create: false) else {
                     result.set(.null)
                     return
                 }
-                let state = slot.takeRetainedValue()
+                let state = pointer.move()
+                pointer.deallocate()
+                PayloadEncodeAggregate.clearSlot(api, sqlContext)
                 if let error = state.error {
                     result.fail(error)
                     return
@@ -58,16 +59,22 @@ enum PayloadEncodeAggregate {
         if rc != SQLITE_OK { throw connection.error(rc) }
     }
 
-    /// The per-group state, kept as a retained pointer in SQLite's aggregate context.
-    private static func stateSlot(_ api: SQLiteAPI, _ context: OpaquePointer?, create: Bool) -> Unmanaged<State>? {
-        let size = Int32(MemoryLayout<UnsafeRawPointer?>.size)
+    /// The per-group state, allocated on the first row; SQLite's aggregate context holds its
+    /// address (the context itself is zeroed memory Swift values cannot live in).
+    private static func stateSlot(_ api: SQLiteAPI, _ context: OpaquePointer?, create: Bool) -> UnsafeMutablePointer<State>? {
+        let size = Int32(MemoryLayout<UnsafeMutablePointer<State>?>.size)
         guard let raw = api.r.aggregate_context(context, create ? size : 0) else { return nil }
-        let slot = raw.assumingMemoryBound(to: UnsafeRawPointer?.self)
-        if let existing = slot.pointee { return Unmanaged<State>.fromOpaque(existing) }
+        let slot = raw.assumingMemoryBound(to: UnsafeMutablePointer<State>?.self)
+        if let existing = slot.pointee { return existing }
         guard create else { return nil }
-        let fresh = Unmanaged.passRetained(State())
-        slot.pointee = UnsafeRawPointer(fresh.toOpaque())
+        let fresh = UnsafeMutablePointer<State>.allocate(capacity: 1)
+        fresh.initialize(to: State())
+        slot.pointee = fresh
         return fresh
+    }
+
+    private static func clearSlot(_ api: SQLiteAPI, _ context: OpaquePointer?) {
+        api.r.aggregate_context(context, 0)?.assumingMemoryBound(to: UnsafeMutablePointer<State>?.self).pointee = nil
     }
 
     /// Checks the types of one row; returns what is wrong, if anything.

@@ -81,14 +81,15 @@ enum SQLFunctions {
             result.set(.blob(arguments.encodeKey(0..<arguments.count)))
         }
         try add("cloudsync_pk_decode", 2, flags: pure) { _, arguments, result in
-            guard case .blob(let blob) = arguments.value(0), case .integer(let index) = arguments.value(1) else {
+            guard arguments.type(0) == SQLITE_BLOB, arguments.type(1) == SQLITE_INTEGER else {
                 throw CloudSyncError(.misuse, "cloudsync_pk_decode(pk, index): pk must be a BLOB and index an INTEGER")
             }
-            let values = try PrimaryKeyCodec.decode(blob)
-            guard index >= 1, index <= values.count else {
-                throw CloudSyncError(.misuse, "cloudsync_pk_decode: index \(index) is out of range; the key has \(values.count) values")
+            // The feed calls this once per clock row: read the one value in place.
+            do throws(CloudSyncError) {
+                result.set(try PrimaryKeyCodec.value(at: Int(clamping: arguments.value(1).integerValue!), in: Array(arguments.bytes(0))))
+            } catch {
+                throw CloudSyncError(error.code, "cloudsync_pk_decode: \(error.message)")
             }
-            result.set(values[Int(index) - 1])
         }
         try add("cloudsync_payload_decode", 1) { context, arguments, result in
             guard case .blob(let payload) = arguments.value(0) else {
@@ -109,16 +110,16 @@ enum SQLFunctions {
         try add("cloudsync_is_sync", 1, flags: trigger) { context, arguments, result in
             result.set(.integer(context.isQuiet(arguments.string(0) ?? "") ? 1 : 0))
         }
-        try add("cloudsync_insert", -1, flags: trigger) { context, arguments, result in
-            try context.triggerInsert(arguments)
-            result.set(.null)
+        // Deterministic: constant within one statement, so SQLite evaluates it once per trigger
+        // program instead of once per clock row.
+        try add("cloudsync_db_version_next", 0, flags: pure) { context, _, result in
+            result.set(.integer(try context.transactionVersion()))
         }
-        try add("cloudsync_update", -1, flags: trigger) { context, arguments, result in
-            try context.triggerUpdate(arguments)
-            result.set(.null)
+        try add("cloudsync_seq", 0, flags: trigger) { context, _, result in
+            result.set(.integer(try context.takeLocalSeq()))
         }
-        try add("cloudsync_delete", -1, flags: trigger) { context, arguments, result in
-            try context.triggerDelete(arguments)
+        try add("cloudsync_update_key", -1, flags: trigger) { context, arguments, result in
+            try context.triggerKeyChange(arguments)
             result.set(.null)
         }
     }

@@ -23,6 +23,17 @@ public enum PrimaryKeyCodec {
     ///
     /// - Throws: `.malformedPayload` for an empty blob, a zero count, a truncated or invalid
     ///   value, or bytes after the last value.
+    /// The `position`-th value (from 1) of a key blob, reading only as far as needed.
+    public static func value(at position: Int, in blob: [UInt8]) throws(CloudSyncError) -> SQLValue {
+        var reader = try reader(blob[...])
+        let count = Int(blob[0])
+        guard position >= 1, position <= count else {
+            throw CloudSyncError(.misuse, "index \(position) is out of range; the key has \(count) values")
+        }
+        for _ in 1..<position { try reader.skipValue() }
+        return try reader.readValue()
+    }
+
     public static func decode(_ blob: [UInt8]) throws(CloudSyncError) -> [SQLValue] {
         var reader = try reader(blob[...])
         let count = Int(blob[0])
