@@ -7,21 +7,49 @@ let package = Package(
         // The SQLite loadable extension: `.load ./cloudsync` (see scripts/build-extension).
         .library(name: "cloudsync", type: .dynamic, targets: ["CloudSyncExtension"]),
         .library(name: "CloudSyncCore", targets: ["CloudSyncCore"]),
+        .executable(name: "cloudsync-server", targets: ["CloudSyncServerCLI"]),
         .executable(name: "cloudsync-bench", targets: ["CloudSyncBench"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.28.1"),
+        .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.5.0"),
+        .package(url: "https://github.com/apple/swift-log.git", from: "1.6.0"),
+        .package(url: "https://github.com/apple/swift-crypto.git", from: "3.12.3"),
     ],
     targets: [
         // C layer. CSQLiteExtension exposes SQLite's types and the routines table only; it links
         // nothing, so the engine never binds to a particular SQLite copy.
         .target(name: "CSQLiteExtension"),
-        // Builds a routines table from the SQLite this process links (for Swift programs, tests).
+        // Builds a routines table from the SQLite this process links (server, tests, tools).
         .target(name: "CSQLiteLinked", linkerSettings: [.linkedLibrary("sqlite3")]),
         .systemLibrary(name: "CLZ4", pkgConfig: "liblz4", providers: [.apt(["liblz4-dev"])]),
+        .systemLibrary(name: "CCurl", pkgConfig: "libcurl", providers: [.apt(["libcurl4-openssl-dev"])]),
 
         // Engine core: every SQLite call goes through the routines table it is given.
         .target(name: "CloudSyncCore", dependencies: ["CSQLiteExtension", "CLZ4"]),
+        // The client side of the sync protocol, over a swappable HTTP transport (libcurl).
+        .target(name: "CloudSyncNetwork", dependencies: ["CloudSyncCore", "CSQLiteExtension", "CCurl"]),
 
         // Ways in.
-        .target(name: "CloudSyncExtension", dependencies: ["CloudSyncCore", "CSQLiteExtension"]),
+        .target(name: "CloudSyncExtension", dependencies: ["CloudSyncCore", "CloudSyncNetwork", "CSQLiteExtension"]),
+        .target(
+            name: "CloudSyncServer",
+            dependencies: [
+                "CloudSyncCore", "CSQLiteLinked",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Crypto", package: "swift-crypto"),
+            ]
+        ),
+        .executableTarget(
+            name: "CloudSyncServerCLI",
+            dependencies: [
+                "CloudSyncServer",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
         .executableTarget(
             name: "CloudSyncBench",
             dependencies: ["CloudSyncCore", "CSQLiteLinked"],
@@ -32,6 +60,17 @@ let package = Package(
             name: "CloudSyncCoreTests",
             dependencies: ["CloudSyncCore", "CSQLiteLinked", "CSQLiteExtension"],
             resources: [.copy("Fixtures")]
+        ),
+        .testTarget(
+            name: "CloudSyncNetworkTests",
+            dependencies: ["CloudSyncNetwork", "CloudSyncCore", "CSQLiteLinked"]
+        ),
+        .testTarget(
+            name: "CloudSyncServerTests",
+            dependencies: [
+                "CloudSyncServer", "CloudSyncCore", "CSQLiteLinked",
+                .product(name: "HummingbirdTesting", package: "hummingbird"),
+            ]
         ),
     ],
     swiftLanguageModes: [.v6]

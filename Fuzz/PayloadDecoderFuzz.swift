@@ -99,12 +99,32 @@ private func build(_ changes: [Change], schemaHash: UInt64, libraryVersion: (UIn
 // MARK: Primary-key blob
 
 private func checkPrimaryKey(_ blob: [UInt8]) {
+    // value(at:in:) on any input: throws misuse for a position outside 1...count, else reads.
+    let count = blob.first.map(Int.init) ?? 0
+    for position in [0, 1, count, count + 1] {
+        do {
+            _ = try PrimaryKeyCodec.value(at: position, in: blob)
+            invariant(position >= 1 && position <= count, "value(at: \(position)) of a \(count)-value key succeeded")
+        } catch {
+            invariant(error.code == .malformedPayload || error.code == .misuse, "value(at:) threw \(error.code)")
+        }
+    }
+
     let values: [SQLValue]
     do {
         values = try PrimaryKeyCodec.decode(blob)
     } catch {
         invariant(error.code == .malformedPayload, "pk decode threw unexpected code \(error.code)")
         return
+    }
+    // value(at:in:) agrees with decode (first 16 positions and the last; each call is O(n)).
+    for position in Array(1...min(values.count, 16)) + [values.count] {
+        do {
+            let value = try PrimaryKeyCodec.value(at: position, in: blob)
+            invariant(sameValue(value, values[position - 1]), "value(at: \(position)) differs from decode")
+        } catch {
+            invariantFailure("value(at: \(position)) of a valid pk threw: \(error.message)")
+        }
     }
     invariant(!blob.isEmpty && values.count == Int(blob[0]) && !values.isEmpty)
     let encoded: [UInt8]

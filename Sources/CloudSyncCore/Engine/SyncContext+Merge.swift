@@ -90,11 +90,9 @@ extension SyncContext {
                     let change = changes[index]
                     // Validated: a column without a slot is one that was dropped.
                     guard let slot = run.table.slot(change.column) else { continue }
-                    let clock = CellClock(
-                        colVersion: change.colVersion,
-                        dbVersion: max(version, change.dbVersion),
-                        site: try self.siteOrdinal(change.siteID),
-                        seq: change.seq)
+                    let clock = self.stampsMergesInOrder
+                        ? CellClock(colVersion: change.colVersion, dbVersion: version, site: try self.siteOrdinal(change.siteID), seq: self.clock.takeSeq())
+                        : CellClock(colVersion: change.colVersion, dbVersion: max(version, change.dbVersion), site: try self.siteOrdinal(change.siteID), seq: change.seq)
                     try merger.merge(change, slot: slot, clock: clock) {
                         CellClock(colVersion: 0, dbVersion: version, site: 0, seq: self.clock.takeSeq())
                     }

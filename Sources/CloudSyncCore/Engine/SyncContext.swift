@@ -11,6 +11,14 @@ public final class SyncContext {
     public let connection: Connection
     /// Limits applied to payloads this connection decodes.
     public var payloadLimits = PayloadLimits.default
+    /// How merged changes are stamped in this database's clock.
+    ///
+    /// Peers stamp a merged change `max(next db_version, its db_version)` with its own `seq`
+    /// (crdt-model.md), so merged changes can share a `(db_version, seq)`. A server, whose feed
+    /// is read in pages after a `(db_version, seq)` cursor, sets `stampsMergesInOrder`: every
+    /// merged change then gets the merge transaction's version and the next local `seq`, so
+    /// that pair is unique and follows commit order.
+    public var stampsMergesInOrder = false
 
     var tablesByName: [String: SyncTable] = [:]
     var tablesLoaded = false
@@ -25,6 +33,9 @@ public final class SyncContext {
     var clock = TransactionClock()
     var schemaCookie: Int64 = -1
     var statements: [String: Statement] = [:]
+
+    /// State other modules keep per connection (the network session), by key.
+    public var attachments: [String: AnyObject] = [:]
 
     /// Called when the context goes away (its connection closed).
     var onRelease: (() -> Void)?

@@ -35,4 +35,16 @@ public enum CloudSyncEngine {
         context.onRelease = { registry.withLock { _ = $0.removeValue(forKey: key) } }
         return context
     }
+
+    /// Registers a scalar SQL function on the context's connection, for modules that extend
+    /// the engine (the network layer). Errors thrown by `body` become SQL errors.
+    /// - Parameter arguments: the argument count, or -1 for any.
+    public static func registerFunction(
+        _ name: String, arguments: Int32, on context: SyncContext,
+        _ body: @escaping (SyncContext, SQLArguments) throws -> SQLValue
+    ) throws(CloudSyncError) {
+        try FunctionRegistry.register(name, arguments: arguments, on: context.connection, context: context) { context, arguments, result in
+            result.set(try body(context, arguments))
+        }
+    }
 }

@@ -19,10 +19,6 @@ public enum PrimaryKeyCodec {
         return writer.bytes
     }
 
-    /// The key values held in `blob`.
-    ///
-    /// - Throws: `.malformedPayload` for an empty blob, a zero count, a truncated or invalid
-    ///   value, or bytes after the last value.
     /// The `position`-th value (from 1) of a key blob, reading only as far as needed.
     public static func value(at position: Int, in blob: [UInt8]) throws(CloudSyncError) -> SQLValue {
         var reader = try reader(blob[...])
@@ -34,6 +30,10 @@ public enum PrimaryKeyCodec {
         return try reader.readValue()
     }
 
+    /// The key values held in `blob`.
+    ///
+    /// - Throws: `.malformedPayload` for an empty blob, a zero count, a truncated or invalid
+    ///   value, or bytes after the last value.
     public static func decode(_ blob: [UInt8]) throws(CloudSyncError) -> [SQLValue] {
         var reader = try reader(blob[...])
         let count = Int(blob[0])

@@ -1,0 +1,2 @@
+/// Placeholder until the network layer lands.
+enum CloudSyncNetworkPlaceholder {}
