@@ -1,4 +1,5 @@
 import CloudSyncCore
+import CloudSyncNetwork
 import CSQLiteExtension
 
 /// The extension's entry point, found by SQLite from the library name (`.load ./cloudsync`).
@@ -11,7 +12,8 @@ public func sqlite3_cloudsync_init(
     guard let database, let routines else { return SQLITE_MISUSE }
     let api = SQLiteAPI(routines: routines)
     do {
-        try CloudSyncEngine.register(database: database, api: api)
+        let context = try CloudSyncEngine.register(database: database, api: api)
+        try NetworkFunctions.register(on: context)
         return SQLITE_OK
     } catch {
         // The host frees the message with sqlite3_free, so it must come from sqlite3_malloc.

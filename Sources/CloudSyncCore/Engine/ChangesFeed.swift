@@ -150,6 +150,11 @@ extension SyncContext {
         return result
     }
 
+    /// Whether the feed has any change matching `constraints`.
+    public func hasChanges(where constraints: [ChangesFeedConstraint]) throws(CloudSyncError) -> Bool {
+        !(try ChangesFeed(context: self, constraints: constraints.map(\.feedConstraint)).isAtEnd)
+    }
+
     /// A payload of the feed's changes matching `constraints`, or nil if there are none.
     /// Also returns the `(db_version, seq)` of the last change included.
     public func encodePayload(where constraints: [ChangesFeedConstraint] = [], maxChanges: Int = .max) throws(CloudSyncError) -> (payload: [UInt8], lastDbVersion: Int64, lastSeq: Int64, count: Int)? {

@@ -7,6 +7,9 @@ extension SyncContext {
         /// Rows whose changes could not be written (a constraint failed); their clocks were not
         /// stored, so a later delivery can merge them again.
         public var failedRows: [String] = []
+        /// `db_version` and `seq` of the last change, in the sender's clock: a receive cursor.
+        public var lastDbVersion: Int64 = 0
+        public var lastSeq: Int64 = 0
     }
 
     /// Decodes `payload` and merges it in one transaction (savepoint). A payload that cannot be
@@ -83,6 +86,10 @@ extension SyncContext {
         siteOrdinals.removeAll()
         let version = try transactionVersion()
         var report = MergeReport(changes: changes.count)
+        if let last = changes.last {
+            report.lastDbVersion = last.dbVersion
+            report.lastSeq = last.seq
+        }
         for run in runs {
             let work = { () throws(CloudSyncError) in
                 let merger = try RowMerger(table: run.table, keyBlob: changes[run.range.lowerBound].pk, connection: self.connection)

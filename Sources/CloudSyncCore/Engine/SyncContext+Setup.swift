@@ -129,7 +129,7 @@ extension SyncContext {
     }
 
     /// A setting read as an integer (settings are stored as TEXT).
-    func integerSetting(_ key: String) throws(CloudSyncError) -> Int64? {
+    public func integerSetting(_ key: String) throws(CloudSyncError) -> Int64? {
         guard try hasGlobalTables() else { return nil }
         return try connection.scalar("SELECT CAST(value AS INTEGER) FROM cloudsync_settings WHERE key = ?1", [.string(key)])?.integerValue
     }
@@ -145,6 +145,24 @@ extension SyncContext {
         try connection.run(
             "INSERT OR REPLACE INTO cloudsync_table_settings(tbl_name, col_name, key, value) VALUES (?1, ?2, ?3, ?4)",
             [.string(synced.name), .string(column), .string(key), value])
+    }
+
+    /// Deletes every row of the synchronized tables without recording the deletes, drops all
+    /// clocks and known sites, and gives this database a new site id: the next user of the
+    /// device starts from nothing (`cloudsync_network_logout`).
+    public func resetLocalData() throws(CloudSyncError) {
+        try connection.withSavepoint("cloudsync_reset") { () throws(CloudSyncError) in
+            mergeDepth += 1
+            defer { mergeDepth -= 1 }
+            for name in try synchronizedTableNames {
+                let table = try requireTable(name)
+                try connection.execute("DELETE FROM \(table.quotedName); DELETE FROM \(table.clockTable)")
+            }
+            try connection.execute("DELETE FROM cloudsync_site_id; DELETE FROM cloudsync_settings WHERE key = 'db_version_floor'")
+            cachedSiteID = nil
+            siteOrdinals.removeAll()
+            _ = try siteID()
+        }
     }
 
     // MARK: Schema hash

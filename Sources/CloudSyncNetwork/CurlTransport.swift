@@ -1,0 +1,89 @@
+import CCurl
+import CloudSyncCore
+import Synchronization
+
+/// An `HTTPTransport` over libcurl. Keeps one handle, so connections are reused between the
+/// requests of a sync.
+///
+/// Not `Sendable`: used by one connection at a time.
+public final class CurlTransport: HTTPTransport {
+    /// Time allowed to connect, and for a whole request.
+    public var connectTimeoutSeconds: Int
+    public var requestTimeoutSeconds: Int
+    private let handle: UnsafeMutableRawPointer
+
+    private static let globalInit = Mutex(false)
+
+    public init(connectTimeoutSeconds: Int = 10, requestTimeoutSeconds: Int = 120) throws(CloudSyncError) {
+        Self.globalInit.withLock { done in
+            if !done {
+                curl_global_init(Int(CURL_GLOBAL_DEFAULT))
+                done = true
+            }
+        }
+        guard let handle = curl_easy_init() else {
+            throw CloudSyncError(.network, "cannot create an HTTP client (libcurl)")
+        }
+        self.handle = handle
+        self.connectTimeoutSeconds = connectTimeoutSeconds
+        self.requestTimeoutSeconds = requestTimeoutSeconds
+    }
+
+    deinit { curl_easy_cleanup(handle) }
+
+    /// Collects the response body.
+    private final class Sink {
+        var bytes: [UInt8] = []
+    }
+
+    public func send(_ request: HTTPRequest) throws(CloudSyncError) -> HTTPResponse {
+        curl_easy_reset(handle)
+        let sink = Sink()
+        var headers: UnsafeMutablePointer<curl_slist>?
+        for (name, value) in request.headers {
+            headers = curl_slist_append(headers, "\(name): \(value)")
+        }
+        // An empty Expect header keeps curl from waiting for "100 Continue" before large bodies.
+        headers = curl_slist_append(headers, "Expect:")
+        defer { curl_slist_free_all(headers) }
+
+        let code: CURLcode = request.url.withCString { url in
+            request.body.withUnsafeBytes { body in
+                withExtendedLifetime(sink) {
+                    _ = cloudsync_curl_set_pointer(handle, CURLOPT_URL, url)
+                    _ = cloudsync_curl_set_long(handle, CURLOPT_NOSIGNAL, 1)
+                    _ = cloudsync_curl_set_long(handle, CURLOPT_CONNECTTIMEOUT, connectTimeoutSeconds)
+                    _ = cloudsync_curl_set_long(handle, CURLOPT_TIMEOUT, requestTimeoutSeconds)
+                    _ = cloudsync_curl_set_pointer(handle, CURLOPT_HTTPHEADER, headers)
+                    switch request.method {
+                    case "GET":
+                        _ = cloudsync_curl_set_long(handle, CURLOPT_HTTPGET, 1)
+                    default:
+                        _ = cloudsync_curl_set_long(handle, CURLOPT_POST, 1)
+                        _ = cloudsync_curl_set_pointer(handle, CURLOPT_POSTFIELDS, body.baseAddress ?? UnsafeRawPointer(bitPattern: 1))
+                        _ = cloudsync_curl_set_offset(handle, CURLOPT_POSTFIELDSIZE_LARGE, curl_off_t(body.count))
+                        if request.method != "POST" {
+                            _ = request.method.withCString { cloudsync_curl_set_pointer(handle, CURLOPT_CUSTOMREQUEST, $0) }
+                        }
+                    }
+                    let write: @convention(c) (UnsafeMutablePointer<CChar>?, Int, Int, UnsafeMutableRawPointer?) -> Int = { data, size, count, target in
+                        guard let data, let target else { return 0 }
+                        let sink = Unmanaged<Sink>.fromOpaque(target).takeUnretainedValue()
+                        sink.bytes.append(contentsOf: UnsafeRawBufferPointer(start: data, count: size * count))
+                        return size * count
+                    }
+                    _ = cloudsync_curl_set_pointer(handle, CURLOPT_WRITEFUNCTION, unsafeBitCast(write, to: UnsafeRawPointer.self))
+                    _ = cloudsync_curl_set_pointer(handle, CURLOPT_WRITEDATA, Unmanaged.passUnretained(sink).toOpaque())
+                    return curl_easy_perform(handle)
+                }
+            }
+        }
+        guard code == CURLE_OK else {
+            let reason = String(cString: curl_easy_strerror(code))
+            throw CloudSyncError(.network, "\(request.method) \(request.url) failed: \(reason)")
+        }
+        var status = 0
+        _ = cloudsync_curl_get_long(handle, CURLINFO_RESPONSE_CODE, &status)
+        return HTTPResponse(status: status, body: sink.bytes)
+    }
+}

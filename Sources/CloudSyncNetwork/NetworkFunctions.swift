@@ -1,0 +1,92 @@
+import CloudSyncCore
+
+/// The network functions of sql-api.md, registered on a connection next to the engine's.
+public enum NetworkFunctions {
+    static let sessionKey = "cloudsync.network"
+    static let registeredKey = "cloudsync.network.registered"
+
+    /// The connection's network session, if `cloudsync_network_init` was called.
+    public static func session(of context: SyncContext) -> NetworkSession? {
+        context.attachments[sessionKey] as? NetworkSession
+    }
+
+    /// Installs `session` as the connection's network session (e.g. with a custom transport).
+    public static func install(_ session: NetworkSession?, on context: SyncContext) {
+        context.attachments[sessionKey] = session
+    }
+
+    private static func requireSession(_ context: SyncContext, _ function: String) throws(CloudSyncError) -> NetworkSession {
+        guard let session = session(of: context) else {
+            throw CloudSyncError(.misuse, "\(function): call cloudsync_network_init('scheme://host:port/database') first")
+        }
+        return session
+    }
+
+    /// Registers the functions; registering again on the same connection does nothing.
+    public static func register(on context: SyncContext) throws(CloudSyncError) {
+        guard context.attachments[registeredKey] == nil else { return }
+        context.attachments[registeredKey] = context.connection // any marker object
+
+        func add(_ name: String, _ count: Int32, _ body: @escaping (SyncContext, SQLArguments) throws -> SQLValue) throws(CloudSyncError) {
+            try CloudSyncEngine.registerFunction(name, arguments: count, on: context) { context, arguments in
+                do {
+                    return try body(context, arguments)
+                } catch let error as CloudSyncError {
+                    // Say which call failed; the cause (server message, connection error) follows.
+                    throw CloudSyncError(error.code, "\(name): \(error.message)", resultCode: error.resultCode)
+                }
+            }
+        }
+
+        try add("cloudsync_network_init", 1) { context, arguments in
+            let text = try arguments.requireString(0, "connection_string", of: "cloudsync_network_init")
+            let endpoint = try ConnectionString(parsing: text)
+            install(NetworkSession(context: context, endpoint: endpoint, transport: try CurlTransport()), on: context)
+            return .integer(0)
+        }
+        try add("cloudsync_network_cleanup", 0) { context, _ in
+            install(nil, on: context)
+            return .integer(0)
+        }
+        try add("cloudsync_network_set_apikey", 1) { context, arguments in
+            let key = try arguments.requireString(0, "key", of: "cloudsync_network_set_apikey")
+            try requireSession(context, "cloudsync_network_set_apikey").credential = key.isEmpty ? nil : .apiKey(key)
+            return .integer(0)
+        }
+        try add("cloudsync_network_set_token", 1) { context, arguments in
+            let token = try arguments.requireString(0, "token", of: "cloudsync_network_set_token")
+            try requireSession(context, "cloudsync_network_set_token").credential = token.isEmpty ? nil : .token(token)
+            return .integer(0)
+        }
+        try add("cloudsync_network_has_unsent_changes", 0) { context, _ in
+            .integer(try NetworkSession.hasUnsentChanges(context) ? 1 : 0)
+        }
+        try add("cloudsync_network_send_changes", 0) { context, _ in
+            try requireSession(context, "cloudsync_network_send_changes").sendChanges()
+            return .integer(0)
+        }
+        try add("cloudsync_network_check_changes", 0) { context, _ in
+            .integer(Int64(try requireSession(context, "cloudsync_network_check_changes").checkChanges()))
+        }
+        try add("cloudsync_network_sync", 0) { context, _ in
+            .integer(Int64(try requireSession(context, "cloudsync_network_sync").sync()))
+        }
+        try add("cloudsync_network_sync", 2) { context, arguments in
+            guard case .integer(let wait) = arguments.value(0), case .integer(let retries) = arguments.value(1), wait >= 0, retries >= 0 else {
+                throw CloudSyncError(.misuse, "cloudsync_network_sync(wait_ms, max_retries) takes two non-negative integers")
+            }
+            let session = try requireSession(context, "cloudsync_network_sync")
+            return .integer(Int64(try session.sync(waitMilliseconds: Int(clamping: wait), maxRetries: Int(clamping: retries))))
+        }
+        try add("cloudsync_network_reset_sync_version", 0) { context, _ in
+            try NetworkSession.resetCursors(context)
+            return .integer(0)
+        }
+        try add("cloudsync_network_logout", 0) { context, _ in
+            session(of: context)?.credential = nil
+            try context.resetLocalData()
+            try NetworkSession.resetCursors(context)
+            return .integer(0)
+        }
+    }
+}

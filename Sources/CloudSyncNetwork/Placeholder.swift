@@ -1,2 +1,0 @@
-/// Placeholder until the network layer lands.
-enum CloudSyncNetworkPlaceholder {}

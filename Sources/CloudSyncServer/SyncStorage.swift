@@ -1,0 +1,157 @@
+import CloudSyncCore
+
+/// A site id taken from a request path: 16 bytes, written as 32 hex digits.
+public struct SiteID: Sendable, Hashable, CustomStringConvertible {
+    public let bytes: [UInt8]
+
+    /// Parses exactly 32 hex digits (either case); nil for anything else.
+    public init?(hex text: some StringProtocol) {
+        guard text.utf8.count == 32, let bytes = Hex.decode(text), bytes.count == 16 else { return nil }
+        self.bytes = bytes
+    }
+
+    public init?(bytes: [UInt8]) {
+        guard bytes.count == 16 else { return nil }
+        self.bytes = bytes
+    }
+
+    /// 32 lowercase hex digits.
+    public var hex: String { Hex.encode(bytes) }
+    public var description: String { hex }
+}
+
+/// A position in a database's changes feed: everything after `(dbVersion, seq)`.
+public struct SyncCursor: Sendable, Hashable, Comparable, CustomStringConvertible {
+    public var dbVersion: Int64
+    public var seq: Int64
+
+    public init(dbVersion: Int64, seq: Int64) {
+        self.dbVersion = dbVersion
+        self.seq = seq
+    }
+
+    public static let start = SyncCursor(dbVersion: 0, seq: 0)
+
+    public static func < (lhs: SyncCursor, rhs: SyncCursor) -> Bool {
+        (lhs.dbVersion, lhs.seq) < (rhs.dbVersion, rhs.seq)
+    }
+
+    public var description: String { "(\(dbVersion), \(seq))" }
+}
+
+/// One bounded page of a database's changes, encoded as a v1 payload.
+public struct ChangesPage: Sendable {
+    /// The payload (wire-format.md).
+    public var payload: [UInt8]
+    /// The number of change rows in it.
+    public var count: Int
+    /// The cursor of its last change: where the next page starts.
+    public var last: SyncCursor
+
+    public init(payload: [UInt8], count: Int, last: SyncCursor) {
+        self.payload = payload
+        self.count = count
+        self.last = last
+    }
+}
+
+/// The outcome of merging one uploaded payload.
+public struct MergeResult: Sendable, Equatable {
+    /// Changes in the payload.
+    public var changes: Int
+    /// Rows that could not be written (a constraint failed); see `SyncContext.MergeReport`.
+    public var failedRows: [String]
+
+    public init(changes: Int, failedRows: [String] = []) {
+        self.changes = changes
+        self.failedRows = failedRows
+    }
+}
+
+/// What an API key grants.
+public struct APIKeyGrant: Sendable, Equatable {
+    /// The database the key was created for.
+    public var database: String
+
+    public init(database: String) {
+        self.database = database
+    }
+}
+
+/// An error from a storage backend. The HTTP layer maps `kind` to a status and shows
+/// `message` to the client (except for `.failure`, whose message is only logged).
+public struct SyncStorageError: Error, Sendable, Equatable, CustomStringConvertible {
+    public enum Kind: Sendable, Equatable {
+        /// The database does not exist (404).
+        case unknownDatabase
+        /// `createDatabase` for a name that is taken.
+        case databaseExists
+        /// A database name that does not match `DatabaseName.pattern`.
+        case invalidName
+        /// A schema that cannot be used (no tables, SQL error, unknown table in the list).
+        case invalidSchema
+        /// An API key that does not exist (revoke).
+        case unknownKey
+        /// An uploaded payload that cannot be merged: malformed, unknown schema, unknown
+        /// table or column (400).
+        case badPayload
+        /// A payload over a configured limit (413).
+        case payloadTooLarge
+        /// Anything else: I/O, SQLite, a bug (500).
+        case failure
+    }
+
+    public var kind: Kind
+    public var message: String
+
+    public init(_ kind: Kind, _ message: String) {
+        self.kind = kind
+        self.message = message
+    }
+
+    public var description: String { message }
+}
+
+/// Where the server keeps its managed databases and API keys.
+///
+/// The HTTP layer talks to storage only through this protocol, so that a backend other than
+/// the embedded SQLite one (PostgreSQL, say) can be added without touching it. Every method
+/// may be called concurrently from many requests; implementations serialize writes per
+/// database themselves. Errors should be `SyncStorageError`; anything else is a 500.
+public protocol SyncStorage: Sendable {
+    /// True when the server can serve requests (the catalog is readable).
+    func isHealthy() async -> Bool
+
+    // MARK: Databases
+
+    /// True if `name` is a managed database.
+    func databaseExists(_ name: String) async throws -> Bool
+    /// Creates the managed database `name` from the CREATE TABLE statements in `schema` and
+    /// enables sync on `tables` (nil: every table the schema creates). Returns the
+    /// synchronized table names.
+    @discardableResult
+    func createDatabase(name: String, schema: String, tables: [String]?) async throws -> [String]
+    /// Every managed database, sorted by name.
+    func listDatabases() async throws -> [String]
+
+    // MARK: Sync
+
+    /// Merges an uploaded payload into `database`. Returns only once the merge is committed
+    /// durably. Merging a payload that was already merged changes nothing.
+    func merge(database: String, site: SiteID, payload: [UInt8]) async throws -> MergeResult
+    /// The changes of `database` after `cursor`, in feed order, leaving out those made at
+    /// `site`, at most `limit` of them; nil when there are none.
+    func changes(database: String, excludingSite site: SiteID, after cursor: SyncCursor, limit: Int) async throws -> ChangesPage?
+
+    // MARK: API keys
+
+    /// Creates an API key for `database` and returns it; only a hash of it is stored.
+    func createAPIKey(database: String) async throws -> String
+    /// Revokes `key`. Throws `.unknownKey` if no such key exists.
+    func revokeAPIKey(_ key: String) async throws
+    /// What `key` grants, or nil if it is unknown or revoked.
+    func verifyAPIKey(_ key: String) async throws -> APIKeyGrant?
+
+    /// Finishes pending work and closes every database. Called once at shutdown.
+    func close() async
+}
