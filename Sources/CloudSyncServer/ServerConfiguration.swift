@@ -1,0 +1,53 @@
+import CloudSyncCore
+
+/// Settings of the HTTP server. Every limit has a default suited to a small deployment.
+public struct ServerConfiguration: Sendable {
+    /// Address to listen on.
+    public var host: String
+    /// Port to listen on (0: any free port).
+    public var port: Int
+    /// Base of the absolute URLs handed to clients (blob URLs), e.g.
+    /// `https://sync.example.com`; nil: `http://` + the request's Host header.
+    public var publicBaseURL: String?
+    /// Largest request body accepted (an uploaded payload), in bytes; larger gets 413.
+    public var maxBodySize: Int
+    /// Largest decompressed payload body accepted, in bytes; larger gets 413.
+    public var maxExpandedSize: Int
+    /// Most change rows accepted in one uploaded payload; more gets 413.
+    public var maxRowsPerPayload: Int
+    /// Most changes in one download page. The client keeps checking until it gets nothing,
+    /// so a large backlog is fetched in bounded pages.
+    public var maxChangesPerPage: Int
+    /// How long a blob URL (upload or download) stays valid.
+    public var blobLifetime: Duration
+    /// Total bytes of blobs held at once (uploaded, not yet merged; built, not yet expired);
+    /// beyond it new uploads and downloads get 503 until some expire.
+    public var maxBlobBytes: Int
+
+    public init(
+        host: String = "127.0.0.1",
+        port: Int = 8091,
+        publicBaseURL: String? = nil,
+        maxBodySize: Int = 32 << 20,
+        maxExpandedSize: Int = 256 << 20,
+        maxRowsPerPayload: Int = 2_000_000,
+        maxChangesPerPage: Int = 10_000,
+        blobLifetime: Duration = .seconds(600),
+        maxBlobBytes: Int = 1 << 30
+    ) {
+        self.host = host
+        self.port = port
+        self.publicBaseURL = publicBaseURL
+        self.maxBodySize = maxBodySize
+        self.maxExpandedSize = maxExpandedSize
+        self.maxRowsPerPayload = maxRowsPerPayload
+        self.maxChangesPerPage = maxChangesPerPage
+        self.blobLifetime = blobLifetime
+        self.maxBlobBytes = maxBlobBytes
+    }
+
+    /// The limits the storage applies when it decodes an uploaded payload.
+    public var payloadLimits: PayloadLimits {
+        PayloadLimits(maxPayloadSize: maxBodySize, maxExpandedSize: maxExpandedSize, maxRows: maxRowsPerPayload)
+    }
+}
