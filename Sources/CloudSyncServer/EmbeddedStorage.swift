@@ -56,6 +56,11 @@ public final class EmbeddedStorage: SyncStorage {
             close: { $0.close() })
     }
 
+    /// Opens the data directory with the payload limits of a server configuration.
+    public convenience init(directory: URL, configuration: ServerConfiguration, logger: Logger = Logger(label: "cloudsync.storage")) throws {
+        try self.init(directory: directory, payloadLimits: configuration.payloadLimits, logger: logger)
+    }
+
     /// `DATA/databases/NAME`.
     public func databasePath(_ name: String) -> String {
         directory.appendingPathComponent("databases").appendingPathComponent(name).path

@@ -1,4 +1,5 @@
 import Hummingbird
+import Logging
 
 /// An HTTP error whose body is a short plain-text message: clients show it verbatim as the
 /// SQL error text (sync-protocol.md).
@@ -102,20 +103,12 @@ struct ErrorAndLogMiddleware<Context: RequestContext>: RouterMiddleware {
     static func milliseconds(_ duration: Duration) -> String {
         let (seconds, attoseconds) = duration.components
         let ms = Double(seconds) * 1000 + Double(attoseconds) / 1e15
-        return String(Int((ms * 10).rounded())) .inserting(decimalAt: 1)
+        return "\((ms * 10).rounded() / 10)"
     }
 
     /// Blob URLs are capabilities: only a prefix of their token goes to the log.
     static func redacted(_ path: String) -> String {
         guard path.hasPrefix(SyncRoutes.blobPathPrefix) else { return path }
         return SyncRoutes.blobPathPrefix + path.dropFirst(SyncRoutes.blobPathPrefix.count).prefix(8) + "..."
-    }
-}
-
-extension String {
-    /// "123" -> "12.3": tenths as text.
-    fileprivate func inserting(decimalAt digitsAfter: Int) -> String {
-        let padded = count <= digitsAfter ? String(repeating: "0", count: digitsAfter + 1 - count) + self : self
-        return padded.dropLast(digitsAfter) + "." + padded.suffix(digitsAfter)
     }
 }

@@ -1,1 +1,224 @@
-print("cloudsync-server")
+import ArgumentParser
+import CloudSyncServer
+import Foundation
+import Logging
+
+/// `cloudsync-server`: the sync server and its administration commands (docs/server.md).
+struct CloudSyncServerCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "cloudsync-server",
+        abstract: "Sync server for cloudsync databases.",
+        subcommands: [Serve.self, DatabaseCommand.self, APIKeyCommand.self])
+}
+
+/// The data directory option every subcommand takes.
+struct DataOptions: ParsableArguments {
+    @Option(name: .long, help: "Data directory: catalog.sqlite and databases/.")
+    var data: String = "./cloudsync-data"
+
+    var directory: URL { URL(fileURLWithPath: data, isDirectory: true) }
+
+    func openStorage(_ configuration: ServerConfiguration = ServerConfiguration(), logger: Logger = Logger(label: "cloudsync.storage")) throws -> EmbeddedStorage {
+        do {
+            return try EmbeddedStorage(directory: directory, configuration: configuration, logger: logger)
+        } catch {
+            throw CLIError("cannot open data directory \(data): \(error)")
+        }
+    }
+}
+
+/// A failure reported as one line on stderr, exit status 1.
+struct CLIError: Error, CustomStringConvertible {
+    var description: String
+    init(_ description: String) { self.description = description }
+}
+
+/// Runs an administrative storage call, closing the storage afterwards and turning storage
+/// errors into one-line messages.
+func withStorage<T>(_ data: DataOptions, _ body: (EmbeddedStorage) async throws -> T) async throws -> T {
+    let storage = try data.openStorage()
+    do {
+        let result = try await body(storage)
+        await storage.close()
+        return result
+    } catch let error as SyncStorageError {
+        await storage.close()
+        throw CLIError(error.message)
+    } catch {
+        await storage.close()
+        throw error
+    }
+}
+
+// MARK: serve
+
+struct Serve: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Run the sync server until SIGINT or SIGTERM.")
+
+    @OptionGroup var data: DataOptions
+
+    @Option(help: "Address to listen on.")
+    var host = "127.0.0.1"
+
+    @Option(help: "Port to listen on (0: any free port).")
+    var port = 8091
+
+    @Option(name: .customLong("public-url"), help: "Base of the URLs given to clients, e.g. https://sync.example.com (default: http:// + the request's Host header).")
+    var publicURL: String?
+
+    @Option(name: .customLong("max-body-size"), help: "Largest upload accepted, in bytes.")
+    var maxBodySize = 32 << 20
+
+    @Option(name: .customLong("max-expanded-size"), help: "Largest decompressed payload accepted, in bytes.")
+    var maxExpandedSize = 256 << 20
+
+    @Option(name: .customLong("max-rows"), help: "Most change rows accepted in one upload.")
+    var maxRows = 2_000_000
+
+    @Option(name: .customLong("page-size"), help: "Most changes per download page.")
+    var pageSize = 10_000
+
+    @Option(name: .customLong("blob-lifetime"), help: "Seconds a blob URL stays valid.")
+    var blobLifetime = 600
+
+    @Option(name: .customLong("max-blob-bytes"), help: "Most bytes of pending uploads and downloads held in memory.")
+    var maxBlobBytes = 1 << 30
+
+    @Option(name: .customLong("log-level"), help: "trace, debug, info, notice, warning, error or critical.")
+    var logLevel = "info"
+
+    func validate() throws {
+        guard (0...65535).contains(port) else { throw ValidationError("--port must be 0...65535") }
+        guard maxBodySize > 0, maxExpandedSize > 0, maxRows > 0, pageSize > 0, blobLifetime >= 0, maxBlobBytes > 0 else {
+            throw ValidationError("limits must be positive")
+        }
+        guard Logger.Level(rawValue: logLevel) != nil else { throw ValidationError("unknown --log-level \(logLevel)") }
+    }
+
+    func run() async throws {
+        var logger = Logger(label: "cloudsync-server")
+        logger.logLevel = Logger.Level(rawValue: logLevel) ?? .info
+        let configuration = ServerConfiguration(
+            host: host, port: port, publicBaseURL: publicURL,
+            maxBodySize: maxBodySize, maxExpandedSize: maxExpandedSize, maxRowsPerPayload: maxRows,
+            maxChangesPerPage: pageSize, blobLifetime: .seconds(blobLifetime), maxBlobBytes: maxBlobBytes)
+        let storage = try data.openStorage(configuration, logger: logger)
+        let host = self.host
+        let app = buildApplication(configuration: configuration, storage: storage, logger: logger) { boundPort in
+            // The one line scripts wait for.
+            // Written unbuffered, so a script reading a pipe sees it at once.
+            FileHandle.standardOutput.write(Data("cloudsync-server listening on http://\(host):\(boundPort ?? configuration.port)\n".utf8))
+        }
+        do {
+            // Graceful shutdown on SIGINT/SIGTERM: stop accepting, let in-flight requests
+            // (and the merges they wait for) finish, then close every database.
+            try await app.runService()
+        } catch {
+            await storage.close()
+            throw error
+        }
+        await storage.close()
+        logger.info("stopped")
+    }
+}
+
+// MARK: database
+
+struct DatabaseCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "database",
+        abstract: "Manage databases.",
+        subcommands: [Create.self, List.self])
+
+    struct Create: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Create a managed database from a schema file and enable sync on its tables.")
+
+        @OptionGroup var data: DataOptions
+
+        @Argument(help: "Database name: \(DatabaseName.pattern), e.g. todo.sqlite.")
+        var name: String
+
+        @Option(help: "File of CREATE TABLE statements.")
+        var schema: String
+
+        @Option(help: "Comma-separated tables to synchronize (default: every table of the schema).")
+        var tables: String?
+
+        func validate() throws {
+            guard DatabaseName.isValid(name) else {
+                throw ValidationError("invalid database name '\(name)': it must match \(DatabaseName.pattern)")
+            }
+        }
+
+        func run() async throws {
+            let text: String
+            do {
+                text = try String(contentsOfFile: schema, encoding: .utf8)
+            } catch {
+                throw CLIError("cannot read schema file \(schema): \(error.localizedDescription)")
+            }
+            let list = tables.map { $0.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty } }
+            let synchronized = try await withStorage(data) { storage in
+                try await storage.createDatabase(name: name, schema: text, tables: list)
+            }
+            print("created database \(name) (synchronized tables: \(synchronized.joined(separator: ", ")))")
+        }
+    }
+
+    struct List: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Print every managed database, one per line.")
+
+        @OptionGroup var data: DataOptions
+
+        func run() async throws {
+            let names = try await withStorage(data) { try await $0.listDatabases() }
+            for name in names { print(name) }
+        }
+    }
+}
+
+// MARK: apikey
+
+struct APIKeyCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "apikey",
+        abstract: "Manage API keys.",
+        subcommands: [Create.self, Revoke.self])
+
+    struct Create: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Create an API key for a database and print it (its only output line).")
+
+        @OptionGroup var data: DataOptions
+
+        @Option(help: "The database the key gives access to.")
+        var database: String
+
+        func run() async throws {
+            let key = try await withStorage(data) { try await $0.createAPIKey(database: database) }
+            print(key)
+        }
+    }
+
+    struct Revoke: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Revoke an API key; takes effect on a running server at once.")
+
+        @OptionGroup var data: DataOptions
+
+        @Argument(help: "The API key.")
+        var key: String
+
+        func run() async throws {
+            try await withStorage(data) { try await $0.revokeAPIKey(key) }
+            print("revoked")
+        }
+    }
+}
+
+LoggingSystem.bootstrap(StreamLogHandler.standardError)
+/// Inside an async function `main()` resolves to the async overload (top-level code picks the
+/// synchronous one, which would not run async subcommands).
+func runCommand() async {
+    await CloudSyncServerCommand.main()
+}
+
+await runCommand()

@@ -114,6 +114,17 @@ struct FunctionTests {
         #expect(TestDatabase.api.closeDatabase(db.handle) == 0) // SQLITE_OK: nothing left open
     }
 
+    @Test func connectionsCloseWithoutTerminate() throws {
+        let a = try todoDatabase(path: TestDatabase.temporaryPath())
+        let b = try todoDatabase(path: TestDatabase.temporaryPath())
+        try a.execute("INSERT INTO todo(id) VALUES ('a'); UPDATE todo SET id = 'b'; DELETE FROM todo")
+        try a.execute("INSERT INTO todo(id) VALUES ('c')")
+        try a.send(to: b)
+        _ = try b.feed()
+        #expect(TestDatabase.api.closeDatabase(a.handle) == 0)
+        #expect(TestDatabase.api.closeDatabase(b.handle) == 0)
+    }
+
     @Test func registeringTwiceReturnsTheSameContext() throws {
         let db = try TestDatabase()
         let again = try CloudSyncEngine.register(database: db.handle, api: TestDatabase.api)

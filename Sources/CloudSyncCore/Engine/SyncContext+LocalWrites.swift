@@ -24,6 +24,7 @@ extension SyncContext {
     /// changed a row's primary key. The old key is deleted and the new key inserted, carrying
     /// the old key's column versions (plus one where the value changed too).
     func triggerKeyChange(_ arguments: SQLArguments) throws(CloudSyncError) {
+        defer { releaseCachedStatements() }
         let name = try arguments.requireString(0, "table", of: "cloudsync_update_key")
         guard let table = try table(name), arguments.count == 1 + 2 * table.primaryKey.count + 2 * table.columns.count else {
             throw CloudSyncError(.misuse, "the sync triggers of table \(name) do not match its columns: call cloudsync_begin_alter / cloudsync_commit_alter around ALTER TABLE")

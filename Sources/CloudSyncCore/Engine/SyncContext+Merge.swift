@@ -27,6 +27,7 @@ extension SyncContext {
     /// every other row is and the failing ones are reported.
     @discardableResult
     public func merge(_ changes: [Change]) throws(CloudSyncError) -> MergeReport {
+        defer { releaseCachedStatements() }
         let runs = try validatedRuns(changes)
         do throws(CloudSyncError) {
             return try connection.withSavepoint("cloudsync_merge") { () throws(CloudSyncError) in
@@ -42,6 +43,7 @@ extension SyncContext {
 
     /// Merges one change inside the caller's statement (an INSERT into `cloudsync_changes`).
     func mergeInPlace(_ change: Change) throws(CloudSyncError) {
+        defer { releaseCachedStatements() }
         let runs = try validatedRuns([change])
         _ = try mergeRuns(runs, [change], isolatingFailures: false)
     }

@@ -232,11 +232,9 @@ extension SyncContext {
     public func databaseVersion() throws(CloudSyncError) -> Int64 {
         try loadTablesIfNeeded()
         guard !tablesByName.isEmpty else { return 0 }
-        let sql = maxVersionSQL()
-        let statement = try statement(sql)
-        defer { statement.reset() }
-        guard try statement.step() else { return 0 }
-        return statement.int64(at: 0)
+        // Not cached: runs once per transaction, and cached statements would keep the host
+        // from closing the connection.
+        return try connection.scalar(maxVersionSQL())?.integerValue ?? 0
     }
 
     private func maxVersionSQL() -> String {
@@ -251,13 +249,11 @@ extension SyncContext {
         let dataVersion = connection.dataVersion
         if !clock.isCurrent(dataVersion: dataVersion) {
             // Another connection may have synchronized or altered tables since.
-            let cookie = try statement("PRAGMA schema_version")
-            if try cookie.step(), cookie.int64(at: 0) != schemaCookie {
-                schemaCookie = cookie.int64(at: 0)
-                cookie.reset()
+            let cookie = try connection.scalar("PRAGMA schema_version")?.integerValue ?? 0
+            if cookie != schemaCookie {
+                schemaCookie = cookie
                 invalidateTables()
             }
-            cookie.reset()
             let floor = try integerSetting("db_version_floor") ?? 0
             clock.start(dataVersion: dataVersion, dbVersion: max(try databaseVersion(), floor) + 1)
         }

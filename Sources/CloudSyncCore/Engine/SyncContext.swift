@@ -58,7 +58,14 @@ public final class SyncContext {
         clock = TransactionClock()
     }
 
-    /// A cached statement shared by all tables.
+    /// Finalizes the statements cached for one operation (a merge, a key change), so that
+    /// nothing stays prepared between calls and the host can close the connection at any time.
+    func releaseCachedStatements() {
+        statements.removeAll()
+        for table in tablesByName.values { table.releaseStatements() }
+    }
+
+    /// A cached statement shared by all tables, until `releaseCachedStatements`.
     func statement(_ sql: String) throws(CloudSyncError) -> Statement {
         if let cached = statements[sql] {
             cached.reset()

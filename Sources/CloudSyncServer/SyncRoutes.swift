@@ -1,0 +1,271 @@
+import CloudSyncCore
+import Foundation
+import Hummingbird
+import Logging
+
+/// The sync protocol's HTTP endpoints (sync-protocol.md).
+///
+///     GET  /healthz
+///     GET  /v1/cloudsync/{database}/{site}/upload                  -> blob URL for the PUT
+///     POST /v1/cloudsync/{database}/{site}/upload                  {"url": ...} -> merge
+///     POST /v1/cloudsync/{database}/{site}/{dbversion}/{seq}/check -> "" or download URL
+///     PUT  /v1/blobs/{token}                                       upload (no credential)
+///     GET  /v1/blobs/{token}                                       download (no credential)
+struct SyncRoutes: Sendable {
+    static let blobPathPrefix = "/v1/blobs/"
+    /// Largest notify body ({"url": ...}) accepted.
+    static let maxNotifyBody = 64 << 10
+
+    let storage: any SyncStorage
+    let blobs: BlobStore
+    let configuration: ServerConfiguration
+    let logger: Logger
+
+    func register(on router: Router<BasicRequestContext>) {
+        router.get("/healthz") { _, _ in try await health() }
+        router.get("/v1/cloudsync/:database/:site/upload") { request, context in
+            try await uploadURL(request, context)
+        }
+        router.post("/v1/cloudsync/:database/:site/upload") { request, context in
+            try await notify(request, context)
+        }
+        router.post("/v1/cloudsync/:database/:site/:dbversion/:seq/check") { request, context in
+            try await check(request, context)
+        }
+        router.put("/v1/blobs/:token") { request, context in
+            try await putBlob(request, context)
+        }
+        router.get("/v1/blobs/:token") { request, context in
+            try await getBlob(request, context)
+        }
+    }
+
+    // MARK: Endpoints
+
+    func health() async throws -> Response {
+        guard await storage.isHealthy() else {
+            throw ServerError(.serviceUnavailable, "storage unavailable")
+        }
+        return textResponse(.ok, "ok")
+    }
+
+    /// `GET UPLOAD`: a one-time URL to PUT a payload to.
+    func uploadURL(_ request: Request, _ context: BasicRequestContext) async throws -> Response {
+        let target = try await authorizedTarget(request, context)
+        let base = try baseURL(request)
+        let token = await blobs.issueUpload(database: target.database, site: target.site)
+        logger.debug("issued upload URL", metadata: ["database": "\(target.database)", "site": "\(target.site)"])
+        return textResponse(.ok, base + Self.blobPathPrefix + token)
+    }
+
+    /// `PUT <blob URL>`: stores an upload's payload until its notify.
+    func putBlob(_ request: Request, _ context: BasicRequestContext) async throws -> Response {
+        let token = try blobToken(context)
+        if let declared = request.headers[.contentLength].flatMap({ Int($0) }), declared > configuration.maxBodySize {
+            throw ServerError(.contentTooLarge, "payload of \(declared) bytes is over the limit of \(configuration.maxBodySize) bytes")
+        }
+        do {
+            try await blobs.beginUpload(token: token)
+        } catch {
+            throw ServerError(error)
+        }
+        let body: ByteBuffer
+        do {
+            body = try await request.body.collect(upTo: configuration.maxBodySize)
+        } catch {
+            await blobs.abortUpload(token: token)
+            throw error
+        }
+        let payload = Array(body.readableBytesView)
+        do {
+            try await blobs.finishUpload(token: token, payload: payload)
+        } catch {
+            throw ServerError(error)
+        }
+        return Response(status: .ok)
+    }
+
+    /// `POST UPLOAD`: merges the payload PUT at the given URL; answers only once the merge
+    /// is committed.
+    func notify(_ request: Request, _ context: BasicRequestContext) async throws -> Response {
+        let start = ContinuousClock.now
+        let target = try await authorizedTarget(request, context)
+        let body = try await request.body.collect(upTo: Self.maxNotifyBody)
+        struct Notify: Decodable { var url: String }
+        guard let notice = try? JSONDecoder().decode(Notify.self, from: Data(body.readableBytesView)) else {
+            throw ServerError(.badRequest, "expected a JSON body {\"url\": \"<blob URL>\"}")
+        }
+        guard let token = Self.token(fromURL: notice.url) else {
+            throw ServerError(.badRequest, "not a blob URL of this server: \(notice.url.prefix(200))")
+        }
+        let payload: [UInt8]
+        do {
+            payload = try await blobs.takeUpload(token: token, database: target.database, site: target.site)
+        } catch {
+            throw ServerError(error)
+        }
+        let result = try await storage.merge(database: target.database, site: target.site, payload: payload)
+        var metadata: Logger.Metadata = [
+            "database": "\(target.database)", "site": "\(target.site)",
+            "bytes": "\(payload.count)", "changes": "\(result.changes)",
+            "ms": "\(ErrorAndLogMiddleware<BasicRequestContext>.milliseconds(ContinuousClock.now - start))",
+        ]
+        if !result.failedRows.isEmpty {
+            metadata["failed_rows"] = "\(result.failedRows.count)"
+            logger.warning("merged upload with rows that failed a constraint: \(result.failedRows.prefix(5).joined(separator: "; "))", metadata: metadata)
+        } else {
+            logger.info("merged upload", metadata: metadata)
+        }
+        return Response(status: .ok)
+    }
+
+    /// `POST CHECK`: the next page of changes after the client's cursor, as a download URL,
+    /// or an empty body when there is nothing new.
+    func check(_ request: Request, _ context: BasicRequestContext) async throws -> Response {
+        let start = ContinuousClock.now
+        let target = try await authorizedTarget(request, context)
+        guard let dbVersion = context.parameters.get("dbversion", as: Int64.self), dbVersion >= 0,
+              let seq = context.parameters.get("seq", as: Int64.self), seq >= 0
+        else {
+            throw ServerError(.badRequest, "db_version and seq in the path must be integers >= 0")
+        }
+        let base = try baseURL(request)
+        let cursor = SyncCursor(dbVersion: dbVersion, seq: seq)
+        let page = try await storage.changes(
+            database: target.database, excludingSite: target.site, after: cursor, limit: configuration.maxChangesPerPage)
+        var metadata: Logger.Metadata = [
+            "database": "\(target.database)", "site": "\(target.site)", "after": "\(cursor)",
+            "changes": "\(page?.count ?? 0)",
+        ]
+        guard let page else {
+            metadata["ms"] = "\(ErrorAndLogMiddleware<BasicRequestContext>.milliseconds(ContinuousClock.now - start))"
+            logger.info("check: nothing new", metadata: metadata)
+            return Response(status: .ok)
+        }
+        let token: String
+        do {
+            token = try await blobs.storeDownload(database: target.database, site: target.site, payload: page.payload)
+        } catch {
+            throw ServerError(error)
+        }
+        metadata["bytes"] = "\(page.payload.count)"
+        metadata["last"] = "\(page.last)"
+        metadata["ms"] = "\(ErrorAndLogMiddleware<BasicRequestContext>.milliseconds(ContinuousClock.now - start))"
+        logger.info("check: built download", metadata: metadata)
+        return textResponse(.ok, base + Self.blobPathPrefix + token)
+    }
+
+    /// `GET <download URL>`: a page built by a check.
+    func getBlob(_ request: Request, _ context: BasicRequestContext) async throws -> Response {
+        let token = try blobToken(context)
+        let payload: [UInt8]
+        do {
+            payload = try await blobs.download(token: token)
+        } catch {
+            throw ServerError(error)
+        }
+        var headers = HTTPFields()
+        headers[.contentType] = "application/octet-stream"
+        return Response(status: .ok, headers: headers, body: ResponseBody(byteBuffer: ByteBuffer(bytes: payload)))
+    }
+
+    // MARK: Request parts
+
+    struct Target {
+        var database: String
+        var site: SiteID
+    }
+
+    /// The database and site of a sync path, after checking the site id and the credential.
+    ///
+    /// Order of checks: site id (400), credential present and valid at all (401), database
+    /// exists (404), credential valid for that database (401). A caller without a valid key
+    /// therefore cannot learn which databases exist.
+    func authorizedTarget(_ request: Request, _ context: BasicRequestContext) async throws -> Target {
+        let database = context.parameters.get("database") ?? ""
+        let siteText = context.parameters.get("site") ?? ""
+        guard let site = SiteID(hex: siteText) else {
+            throw ServerError(.badRequest, "invalid site id '\(siteText.prefix(64))': expected 32 hex digits")
+        }
+        guard let authorization = request.headers[.authorization] else {
+            throw ServerError(.unauthorized, "missing credential: send Authorization: Bearer <API key>")
+        }
+        let parts = authorization.split(separator: " ", maxSplits: 1, omittingEmptySubsequences: true)
+        guard parts.count == 2, parts[0].lowercased() == "bearer" else {
+            throw ServerError(.unauthorized, "unsupported Authorization header: send Authorization: Bearer <API key>")
+        }
+        let key = parts[1].trimmingCharacters(in: .whitespaces)
+        guard let grant = try await storage.verifyAPIKey(key) else {
+            throw ServerError(.unauthorized, "invalid or revoked API key")
+        }
+        guard try await storage.databaseExists(database) else {
+            throw ServerError(.notFound, "database \(database.prefix(80)) does not exist")
+        }
+        guard grant.database == database else {
+            throw ServerError(.unauthorized, "this API key is not valid for database \(database)")
+        }
+        return Target(database: database, site: site)
+    }
+
+    func blobToken(_ context: BasicRequestContext) throws -> String {
+        guard let token = context.parameters.get("token"), Self.isToken(token) else {
+            throw ServerError(.notFound, "unknown blob URL")
+        }
+        return token
+    }
+
+    static func isToken(_ text: some StringProtocol) -> Bool {
+        text.utf8.count == 64 && text.utf8.allSatisfy { (UInt8(ascii: "0")...UInt8(ascii: "9")).contains($0) || (UInt8(ascii: "a")...UInt8(ascii: "f")).contains($0) }
+    }
+
+    /// The token of a blob URL this server handed out (its path ends in /v1/blobs/TOKEN).
+    static func token(fromURL text: String) -> String? {
+        guard let components = URLComponents(string: text) else { return nil }
+        let path = components.path
+        guard let range = path.range(of: blobPathPrefix, options: .backwards) else { return nil }
+        let token = path[range.upperBound...]
+        return isToken(token) ? String(token) : nil
+    }
+
+    /// Base of absolute URLs: the configured public URL, or http:// and the Host header.
+    func baseURL(_ request: Request) throws -> String {
+        if let configured = configuration.publicBaseURL {
+            return configured.hasSuffix("/") ? String(configured.dropLast()) : configured
+        }
+        let host = request.head.authority
+        guard let host, !host.isEmpty, host.utf8.count <= 255,
+              host.utf8.allSatisfy({ Self.hostCharacters.contains($0) })
+        else {
+            throw ServerError(.badRequest, "missing or invalid Host header")
+        }
+        return "http://" + host
+    }
+
+    private static let hostCharacters = Set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.-:[]_".utf8)
+}
+
+/// Builds the sync server application.
+///
+/// - Parameters:
+///   - configuration: address, public URL and limits.
+///   - storage: where databases and keys live (`EmbeddedStorage` by default).
+///   - logger: request and sync logging.
+///   - onServerRunning: called with the bound port once the server listens.
+public func buildApplication(
+    configuration: ServerConfiguration,
+    storage: any SyncStorage,
+    logger: Logger = Logger(label: "cloudsync-server"),
+    onServerRunning: @escaping @Sendable (_ port: Int?) async -> Void = { _ in }
+) -> some ApplicationProtocol {
+    let router = Router(context: BasicRequestContext.self)
+    router.middlewares.add(ErrorAndLogMiddleware(logger: logger, maxBodySize: configuration.maxBodySize))
+    let blobs = BlobStore(lifetime: configuration.blobLifetime, maxBytes: configuration.maxBlobBytes)
+    SyncRoutes(storage: storage, blobs: blobs, configuration: configuration, logger: logger).register(on: router)
+    return Application(
+        router: router,
+        configuration: ApplicationConfiguration(
+            address: .hostname(configuration.host, port: configuration.port),
+            serverName: "cloudsync-server"),
+        onServerRunning: { channel in await onServerRunning(channel.localAddress?.port) },
+        logger: logger)
+}
