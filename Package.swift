@@ -9,6 +9,7 @@ let package = Package(
         .library(name: "CloudSyncCore", targets: ["CloudSyncCore"]),
         .executable(name: "cloudsync-server", targets: ["CloudSyncServerCLI"]),
         .executable(name: "cloudsync-bench", targets: ["CloudSyncBench"]),
+        .executable(name: "cloudsync-loadtest", targets: ["CloudSyncLoadTest"]),
     ],
     dependencies: [
         .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.28.1"),
@@ -54,6 +55,12 @@ let package = Package(
             name: "CloudSyncBench",
             dependencies: ["CloudSyncCore", "CSQLiteLinked"],
             path: "Benchmarks/CloudSyncBench"
+        ),
+
+        .executableTarget(
+            name: "CloudSyncLoadTest",
+            dependencies: ["CloudSyncCore", "CloudSyncNetwork", "CSQLiteLinked"],
+            path: "Benchmarks/CloudSyncLoadTest"
         ),
 
         .testTarget(

@@ -1,0 +1,155 @@
+import CloudSyncCore
+import CloudSyncNetwork
+import CSQLiteLinked
+import Foundation
+import Synchronization
+
+// Load test: N simulated devices sync concurrently against one cloudsync-server over loopback.
+// Each device runs rounds of 20-200 local changes followed by one sync; the report gives merged
+// changes per second and sync latency percentiles, then checks that every device converged.
+//
+//   scripts/loadtest [--devices 50] [--rounds 10] [--server URL --apikey KEY --database NAME]
+//
+// Without --server it starts `cloudsync-server` (next to this binary) on a fresh data directory.
+
+let arguments = CommandLine.arguments
+func option(_ name: String) -> String? { arguments.firstIndex(of: name).map { arguments[$0 + 1] } }
+let deviceCount = Int(option("--devices") ?? "50")!
+let rounds = Int(option("--rounds") ?? "10")!
+let schema = "CREATE TABLE items(id TEXT PRIMARY KEY NOT NULL, owner INTEGER NOT NULL DEFAULT 0, title TEXT NOT NULL DEFAULT '', amount REAL)"
+let api = SQLiteAPI(routines: cloudsync_linked_routines())
+
+/// A server this tool started, stopped when the tool ends.
+final class LocalServer {
+    let process = Process()
+    let directory = FileManager.default.temporaryDirectory.appendingPathComponent("cloudsync-load-\(getpid())")
+    var url = ""
+    var key = ""
+
+    init() throws {
+        let binary = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("cloudsync-server")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        let schemaFile = directory.appendingPathComponent("schema.sql")
+        try schema.write(to: schemaFile, atomically: true, encoding: .utf8)
+        func admin(_ arguments: [String]) throws -> String {
+            let process = Process()
+            process.executableURL = binary
+            process.arguments = arguments + ["--data", directory.path]
+            let pipe = Pipe()
+            process.standardOutput = pipe
+            try process.run()
+            let data = pipe.fileHandleForReading.readDataToEndOfFile()
+            process.waitUntilExit()
+            return String(decoding: data, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+        }
+        _ = try admin(["database", "create", "load.sqlite", "--schema", schemaFile.path])
+        key = try admin(["apikey", "create", "--database", "load.sqlite"])
+        process.executableURL = binary
+        process.arguments = ["serve", "--port", "0", "--data", directory.path]
+        let pipe = Pipe()
+        process.standardOutput = pipe
+        process.standardError = FileHandle.nullDevice
+        try process.run()
+        var seen = ""
+        while !seen.contains("\n") {
+            seen += String(decoding: pipe.fileHandleForReading.availableData, as: UTF8.self)
+        }
+        url = String(seen.split(separator: " ").last!).trimmingCharacters(in: .whitespacesAndNewlines)
+        pipe.fileHandleForReading.readabilityHandler = { _ = $0.availableData }
+    }
+
+    deinit {
+        process.terminate()
+        process.waitUntilExit()
+        try? FileManager.default.removeItem(at: directory)
+    }
+}
+
+/// One simulated device: an in-memory database with the engine and a network session.
+final class SimulatedDevice: @unchecked Sendable {
+    let handle: OpaquePointer
+    let context: SyncContext
+    let session: NetworkSession
+    var random: SystemRandomNumberGenerator
+
+    init(server: String, database: String, key: String) throws {
+        handle = try api.openDatabase(path: ":memory:")
+        context = try CloudSyncEngine.register(database: handle, api: api)
+        try context.connection.execute(schema)
+        try context.initialize(table: "items")
+        var endpoint = try ConnectionString(parsing: "\(server)/\(database)")
+        endpoint.credential = .apiKey(key)
+        session = NetworkSession(context: context, endpoint: endpoint, transport: try CurlTransport())
+        random = SystemRandomNumberGenerator()
+    }
+
+    /// 20 to 200 local changes: mostly new rows, some edits of rows other devices made.
+    func writeRound(device: Int) throws -> Int {
+        let count = Int.random(in: 20...200, using: &random)
+        try context.connection.execute("BEGIN")
+        for _ in 0..<count {
+            if Bool.random(using: &random) {
+                try context.connection.run("INSERT INTO items(id, owner, title, amount) VALUES (?1, ?2, ?3, ?4)",
+                    [.string(UUIDv7.format(UUIDv7.generate())), .integer(Int64(device)), .string("item from \(device)"), .real(Double.random(in: 0..<100, using: &random))])
+            } else {
+                try context.connection.run("UPDATE items SET title = ?1 WHERE rowid = (SELECT abs(random()) % max(rowid) + 1 FROM items)",
+                    [.string("edited by \(device) \(Int.random(in: 0..<1_000_000, using: &random))")])
+            }
+        }
+        try context.connection.execute("COMMIT")
+        return count
+    }
+
+    func rows() throws -> [[SQLValue]] { try context.connection.rows("SELECT * FROM items ORDER BY id") }
+
+    deinit {
+        context.releaseResources()
+        api.closeDatabase(handle)
+    }
+}
+
+let local: LocalServer? = option("--server") == nil ? try LocalServer() : nil
+let serverURL = option("--server") ?? local!.url
+let apiKey = option("--apikey") ?? local!.key
+let database = option("--database") ?? "load.sqlite"
+
+print("load test: \(deviceCount) devices x \(rounds) rounds of 20-200 changes against \(serverURL)")
+let devices = try (0..<deviceCount).map { _ in try SimulatedDevice(server: serverURL, database: database, key: apiKey) }
+let latencies = Mutex<[Double]>([])
+let written = Mutex(0)
+let failures = Mutex<[String]>([])
+
+let start = ContinuousClock.now
+DispatchQueue.concurrentPerform(iterations: deviceCount) { index in
+    let device = devices[index]
+    for _ in 0..<rounds {
+        do {
+            let count = try device.writeRound(device: index)
+            written.withLock { $0 += count }
+            let begin = ContinuousClock.now
+            _ = try device.session.sync()
+            let elapsed = begin.duration(to: .now)
+            latencies.withLock { $0.append(Double(elapsed.components.attoseconds) / 1e15 + Double(elapsed.components.seconds) * 1000) }
+        } catch {
+            failures.withLock { $0.append("device \(index): \(error)") }
+        }
+    }
+}
+let elapsed = start.duration(to: .now)
+let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
+
+// Converge: everyone syncs until nothing new arrives.
+for _ in 0..<3 { for device in devices { _ = try device.session.sync() } }
+let reference = try devices[0].rows()
+let converged = try devices.allSatisfy { try $0.rows() == reference }
+
+let sorted = latencies.withLock { $0 }.sorted()
+func percentile(_ p: Double) -> Double { sorted.isEmpty ? 0 : sorted[min(sorted.count - 1, Int(Double(sorted.count) * p))] }
+let changes = written.withLock { $0 }
+print(String(format: "changes written and merged: %d in %.2f s: %.0f changes/s", changes, seconds, Double(changes) / seconds))
+print(String(format: "sync latency (send + check, %d syncs): p50 %.1f ms, p99 %.1f ms, max %.1f ms", sorted.count, percentile(0.5), percentile(0.99), sorted.last ?? 0))
+print("rows on every device: \(reference.count); converged: \(converged ? "yes" : "NO")")
+let failed = failures.withLock { $0 }
+if !failed.isEmpty { print("\(failed.count) failed syncs, first: \(failed[0])") }
+print(percentile(0.99) < 100 ? "p99 target (< 100 ms) met" : "p99 target (< 100 ms) missed")
+exit(converged && failed.isEmpty ? 0 : 1)

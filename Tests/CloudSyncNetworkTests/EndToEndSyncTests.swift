@@ -1,0 +1,130 @@
+import CloudSyncCore
+import Foundation
+import Testing
+@testable import CloudSyncNetwork
+
+/// Devices syncing through a real `cloudsync-server` over real HTTP on loopback.
+@Suite("Sync through the server", .serialized, .enabled(if: ServerProcess.isAvailable, "build cloudsync-server first (scripts/test does)"))
+struct EndToEndSyncTests {
+    static let schema = "CREATE TABLE todo(id TEXT PRIMARY KEY NOT NULL, title TEXT NOT NULL DEFAULT '', done INTEGER NOT NULL DEFAULT 0)"
+    static let database = "todo.sqlite"
+
+    func serverWithKey() throws -> (ServerProcess, String) {
+        let server = try ServerProcess()
+        let key = try server.createDatabase(Self.database, schema: Self.schema)
+        try server.start()
+        return (server, key)
+    }
+
+    func device(_ server: ServerProcess, _ key: String, path: String = ":memory:") throws -> Device {
+        try Device(path: path, schema: Self.schema, server: server.url, database: Self.database, apiKey: key)
+    }
+
+    /// Syncs every device twice (the second round delivers what the last ones sent).
+    func syncAll(_ devices: [Device]) throws {
+        for _ in 0..<2 { for device in devices { try device.sync() } }
+    }
+
+    @Test func twoDevicesConvergeThroughEveryKindOfChange() throws {
+        let (server, key) = try serverWithKey()
+        let a = try device(server, key), b = try device(server, key)
+        try a.execute("INSERT INTO todo(id, title) VALUES ('1', 'milk'), ('2', 'bread'), ('3', 'eggs')")
+        try syncAll([a, b])
+        #expect(try b.rows() == a.rows())
+        #expect(try b.rows().count == 3)
+
+        // Offline on both sides: concurrent edits of one cell, different cells, a delete, a
+        // re-insert and a key change.
+        try a.execute("UPDATE todo SET title = 'oat milk' WHERE id = '1'; UPDATE todo SET done = 1 WHERE id = '2'; DELETE FROM todo WHERE id = '3'")
+        try b.execute("UPDATE todo SET title = 'whole milk' WHERE id = '1'; UPDATE todo SET title = 'rye bread' WHERE id = '2'")
+        try b.execute("UPDATE todo SET id = '2b' WHERE id = '2'")
+        try a.execute("INSERT INTO todo(id, title) VALUES ('3', 'eggs again')")
+        try syncAll([a, b])
+        #expect(try a.rows() == b.rows())
+        // Equal versions on the same cell: the greater value wins everywhere.
+        #expect(try a.rows().first { $0[0] == .string("1") }?[1] == .string("whole milk"))
+        #expect(try a.rows().contains { $0[0] == .string("3") && $0[1] == .string("eggs again") })
+        #expect(try !a.rows().contains { $0[0] == .string("2") })
+        // The server's own copy holds the same rows.
+        #expect(try rows(ofFile: server.databasesDirectory.appendingPathComponent(Self.database).path) == a.rows())
+    }
+
+    @Test func threeDevicesConverge() throws {
+        let (server, key) = try serverWithKey()
+        let devices = try (0..<3).map { _ in try device(server, key) }
+        for (index, device) in devices.enumerated() {
+            try device.execute("INSERT INTO todo(id, title) VALUES ('shared', 'from \(index)'), ('own\(index)', 'x')")
+        }
+        try syncAll(devices)
+        for device in devices.dropFirst() { #expect(try device.rows() == devices[0].rows()) }
+        #expect(try devices[0].rows().count == 4)
+    }
+
+    @Test func serverDownLeavesLocalDataAndTheNextSyncCompletes() throws {
+        let (server, key) = try serverWithKey()
+        let a = try device(server, key), b = try device(server, key)
+        server.stop()
+        try a.execute("INSERT INTO todo(id, title) VALUES ('offline', 'written while down')")
+        #expect(throws: CloudSyncError.self) { try a.sync() }
+        do {
+            try a.sync()
+        } catch let error as CloudSyncError {
+            #expect(error.message.contains("cloudsync_network_sync") && error.message.lowercased().contains("connect"))
+        }
+        #expect(try a.hasUnsentChanges)
+        #expect(try a.rows().count == 1)
+        try server.start()
+        try syncAll([a, b])
+        #expect(try !a.hasUnsentChanges)
+        #expect(try b.rows() == a.rows())
+    }
+
+    @Test func killedServerLosesNothingItAcknowledged() throws {
+        let (server, key) = try serverWithKey()
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("device-\(UUID().uuidString).db").path
+        let a = try device(server, key, path: path), b = try device(server, key)
+        var acknowledged = 0
+        for round in 0..<6 {
+            try a.execute("INSERT INTO todo(id, title) VALUES ('r\(round)', 'round \(round)')")
+            if round % 2 == 0 {
+                try a.sync()
+                acknowledged = round + 1
+                #expect(try !a.hasUnsentChanges)
+            }
+            server.stop(signal: SIGKILL)
+            try server.start()
+        }
+        // Everything sent before a kill is on the server; the rest arrives with the retries.
+        let serverRows = try rows(ofFile: server.databasesDirectory.appendingPathComponent(Self.database).path)
+        #expect(serverRows.count >= acknowledged)
+        try syncAll([a, b])
+        #expect(try b.rows() == a.rows())
+        #expect(try b.rows().count == 6)
+    }
+
+    @Test func credentialAndDatabaseErrorsAreSQLErrorsWithTheServersMessage() throws {
+        let (server, key) = try serverWithKey()
+        let wrong = try Device(schema: Self.schema, server: server.url, database: Self.database, apiKey: "not-a-key")
+        try wrong.execute("INSERT INTO todo(id) VALUES ('x')")
+        #expect(throws: CloudSyncError.self) { try wrong.sync() }
+        let missing = try Device(schema: Self.schema, server: server.url, database: "missing.sqlite", apiKey: key)
+        try missing.execute("INSERT INTO todo(id) VALUES ('x')")
+        #expect(throws: CloudSyncError.self) { try missing.sync() }
+        try server.admin(["apikey", "revoke", key])
+        let revoked = try device(server, key)
+        try revoked.execute("INSERT INTO todo(id) VALUES ('y')")
+        #expect(throws: CloudSyncError.self) { try revoked.sync() }
+        #expect(try revoked.hasUnsentChanges)
+    }
+
+    @Test func largeBacklogsComeInPages() throws {
+        let (server, key) = try serverWithKey()
+        let a = try device(server, key), b = try device(server, key)
+        try a.execute("WITH RECURSIVE c(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM c WHERE i < 25000) INSERT INTO todo(id, title) SELECT printf('t%05d', i), 'title ' || i FROM c")
+        NetworkFunctions.session(of: a.context)?.maxChangesPerUpload = 7_000
+        try a.sync()
+        #expect(try b.sync() == 50_000)
+        #expect(try b.rows() == a.rows())
+        #expect(try b.sync() == 0)
+    }
+}

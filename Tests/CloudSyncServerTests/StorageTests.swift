@@ -1,0 +1,190 @@
+import CloudSyncCore
+import Foundation
+import Testing
+
+@testable import CloudSyncServer
+
+@Suite("Database names")
+struct DatabaseNameTests {
+    @Test("valid names", arguments: ["todo.sqlite", "a", "_x", "0", "A-b_c.d", "x..y", String(repeating: "n", count: 64)])
+    func valid(name: String) {
+        #expect(DatabaseName.isValid(name))
+    }
+
+    @Test("invalid names", arguments: ["", "../x", "..", ".", ".hidden", "-x", "a/b", "a\\b", "a b", "é", "x%2F", "todo.sqlite\0", String(repeating: "n", count: 65)])
+    func invalid(name: String) {
+        #expect(!DatabaseName.isValid(name))
+        #expect(throws: SyncStorageError.self) { try DatabaseName.validate(name) }
+    }
+}
+
+@Suite("Embedded storage")
+struct StorageTests {
+    func withStorage(_ body: (EmbeddedStorage, URL) async throws -> Void) async throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("cloudsync-storage-tests-\(UUID().uuidString)")
+        let storage = try EmbeddedStorage(directory: directory, logger: quietLogger)
+        do {
+            try await body(storage, directory)
+        } catch {
+            await storage.close()
+            try? FileManager.default.removeItem(at: directory)
+            throw error
+        }
+        await storage.close()
+        try? FileManager.default.removeItem(at: directory)
+    }
+
+    @Test("create, list, refuse duplicates and path escapes")
+    func databases() async throws {
+        try await withStorage { storage, directory in
+            let synced = try await storage.createDatabase(
+                name: "b.sqlite", schema: todoSchema + "; CREATE TABLE note(id INTEGER PRIMARY KEY NOT NULL, body TEXT);", tables: nil)
+            #expect(synced == ["note", "todo"])
+            #expect(try await storage.createDatabase(name: "a.sqlite", schema: todoSchema + "; CREATE TABLE note(id INTEGER PRIMARY KEY NOT NULL, body TEXT);", tables: ["TODO"]) == ["todo"])
+            #expect(try await storage.listDatabases() == ["a.sqlite", "b.sqlite"])
+            #expect(FileManager.default.fileExists(atPath: directory.appendingPathComponent("databases/a.sqlite").path))
+
+            await #expect(throws: SyncStorageError(.databaseExists, "database a.sqlite already exists")) {
+                try await storage.createDatabase(name: "a.sqlite", schema: todoSchema, tables: nil)
+            }
+            for bad in ["../x", "a/b", ""] {
+                let error = await #expect(throws: SyncStorageError.self) {
+                    try await storage.createDatabase(name: bad, schema: todoSchema, tables: nil)
+                }
+                #expect(error?.kind == .invalidName)
+            }
+            let missingTable = await #expect(throws: SyncStorageError.self) {
+                try await storage.createDatabase(name: "c", schema: todoSchema, tables: ["nope"])
+            }
+            #expect(missingTable?.kind == .invalidSchema)
+            let badSQL = await #expect(throws: SyncStorageError.self) {
+                try await storage.createDatabase(name: "d", schema: "CREATE TABLE (", tables: nil)
+            }
+            #expect(badSQL?.kind == .invalidSchema)
+            // Failed creations leave nothing behind.
+            #expect(try await storage.listDatabases() == ["a.sqlite", "b.sqlite"])
+            let files = try FileManager.default.contentsOfDirectory(atPath: directory.appendingPathComponent("databases").path).sorted()
+            #expect(files == ["a.sqlite", "b.sqlite"])
+        }
+    }
+
+    @Test("the server database is a synchronized peer with its own site id, stamping merges in order")
+    func serverDatabaseIsAPeer() async throws {
+        try await withStorage { storage, _ in
+            try await storage.createDatabase(name: "todo", schema: todoSchema, tables: nil)
+            let device = try Device()
+            try device.insertTodos(3, prefix: "a")
+            let site = try #require(SiteID(bytes: device.site))
+            let result = try await storage.merge(database: "todo", site: site, payload: try #require(try device.pendingUpload()).payload)
+            #expect(result.changes > 0)
+            #expect(result.failedRows.isEmpty)
+            // Merged changes get the merge's db_version and consecutive seqs.
+            let other = try #require(SiteID(hex: String(repeating: "1", count: 32)))
+            let page = try #require(try await storage.changes(database: "todo", excludingSite: other, after: .start, limit: 100))
+            let changes = try PayloadDecoder.decode(page.payload).changes
+            #expect(page.count == result.changes)
+            #expect(Set(changes.map(\.dbVersion)) == [1])
+            #expect(changes.map(\.seq) == Array(0..<Int64(changes.count)))
+            #expect(page.last == SyncCursor(dbVersion: 1, seq: Int64(changes.count - 1)))
+            // Excluding the uploader's site leaves nothing.
+            #expect(try await storage.changes(database: "todo", excludingSite: site, after: .start, limit: 100) == nil)
+            await #expect(throws: SyncStorageError(.unknownDatabase, "database nope does not exist")) {
+                _ = try await storage.changes(database: "nope", excludingSite: site, after: .start, limit: 1)
+            }
+        }
+    }
+
+    @Test("API keys are stored hashed, verified, scoped and revocable")
+    func apiKeys() async throws {
+        try await withStorage { storage, directory in
+            try await storage.createDatabase(name: "todo", schema: todoSchema, tables: nil)
+            let key = try await storage.createAPIKey(database: "todo")
+            #expect(key.hasPrefix("csk_"))
+            #expect(key.count == 68)
+            let second = try await storage.createAPIKey(database: "todo")
+            #expect(second != key)
+            #expect(try await storage.verifyAPIKey(key) == APIKeyGrant(database: "todo"))
+            #expect(try await storage.verifyAPIKey(key + "x") == nil)
+
+            // Only the SHA-256 is in the catalog.
+            let catalog = try Data(contentsOf: directory.appendingPathComponent("catalog.sqlite"))
+                + ((try? Data(contentsOf: directory.appendingPathComponent("catalog.sqlite-wal"))) ?? Data())
+            #expect(catalog.range(of: Data(key.utf8)) == nil)
+            #expect(catalog.range(of: Data(APIKey.hash(key).utf8)) != nil)
+            #expect(APIKey.hash("abc") == "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad")
+
+            try await storage.revokeAPIKey(key)
+            #expect(try await storage.verifyAPIKey(key) == nil)
+            #expect(try await storage.verifyAPIKey(second) == APIKeyGrant(database: "todo"))
+            // Revoking again is fine; an unknown key is an error.
+            try await storage.revokeAPIKey(key)
+            let unknown = await #expect(throws: SyncStorageError.self) { try await storage.revokeAPIKey("csk_nope") }
+            #expect(unknown?.kind == .unknownKey)
+            let noDatabase = await #expect(throws: SyncStorageError.self) { try await storage.createAPIKey(database: "missing") }
+            #expect(noDatabase?.kind == .unknownDatabase)
+        }
+    }
+
+    @Test("merges survive closing and reopening the data directory")
+    func durableAcrossReopen() async throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("cloudsync-storage-tests-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let device = try Device()
+        try device.insertTodos(4, prefix: "a")
+        let site = try #require(SiteID(bytes: device.site))
+        let storage = try EmbeddedStorage(directory: directory, logger: quietLogger)
+        try await storage.createDatabase(name: "todo", schema: todoSchema, tables: nil)
+        _ = try await storage.merge(database: "todo", site: site, payload: try #require(try device.pendingUpload()).payload)
+        await storage.close()
+
+        let reopened = try EmbeddedStorage(directory: directory, logger: quietLogger)
+        let other = try #require(SiteID(hex: String(repeating: "2", count: 32)))
+        let page = try #require(try await reopened.changes(database: "todo", excludingSite: other, after: .start, limit: 1000))
+        let fresh = try Device()
+        try fresh.apply(page.payload)
+        #expect(try fresh.snapshot() == device.snapshot())
+        // New merges continue the clock after the old ones.
+        try device.execute("UPDATE todo SET done = 1 WHERE id = 'a-2'")
+        device.sendCursor = try #require(try device.pendingUpload()).last
+        try device.execute("UPDATE todo SET done = 1 WHERE id = 'a-3'")
+        _ = try await reopened.merge(database: "todo", site: site, payload: try #require(try device.pendingUpload()).payload)
+        let next = try #require(try await reopened.changes(database: "todo", excludingSite: other, after: page.last, limit: 1000))
+        #expect(next.count == 1)
+        #expect(next.last.dbVersion == page.last.dbVersion + 1)
+        await reopened.close()
+    }
+}
+
+@Suite("Blob store")
+struct BlobStoreTests {
+    @Test("upload tokens are single-use and scoped")
+    func uploadLifecycle() async throws {
+        let store = BlobStore(lifetime: .seconds(60), maxBytes: 100)
+        let site = try #require(SiteID(hex: String(repeating: "a", count: 32)))
+        let other = try #require(SiteID(hex: String(repeating: "b", count: 32)))
+        let token = await store.issueUpload(database: "db", site: site)
+        #expect(SyncRoutes.isToken(token))
+        #expect(await store.issueUpload(database: "db", site: site) != token)
+        await #expect(throws: BlobStore.Failure.notUploaded) { try await store.takeUpload(token: token, database: "db", site: site) }
+        try await store.beginUpload(token: token)
+        await #expect(throws: BlobStore.Failure.alreadyUsed) { try await store.beginUpload(token: token) }
+        try await store.finishUpload(token: token, payload: [1, 2, 3])
+        #expect(await store.totalBytes == 3)
+        await #expect(throws: BlobStore.Failure.wrongScope) { try await store.takeUpload(token: token, database: "db", site: other) }
+        await #expect(throws: BlobStore.Failure.wrongScope) { try await store.takeUpload(token: token, database: "db2", site: site) }
+        #expect(try await store.takeUpload(token: token, database: "db", site: site) == [1, 2, 3])
+        #expect(await store.totalBytes == 0)
+        await #expect(throws: BlobStore.Failure.alreadyUsed) { try await store.takeUpload(token: token, database: "db", site: site) }
+        await #expect(throws: BlobStore.Failure.full) { try await store.storeDownload(database: "db", site: site, payload: [UInt8](repeating: 0, count: 101)) }
+    }
+
+    @Test("token extraction from blob URLs")
+    func tokens() {
+        let token = String(repeating: "ab", count: 32)
+        #expect(SyncRoutes.token(fromURL: "http://h:1/v1/blobs/\(token)") == token)
+        #expect(SyncRoutes.token(fromURL: "https://h/prefix/v1/blobs/\(token)?x=1") == token)
+        #expect(SyncRoutes.token(fromURL: "http://h/v1/blobs/\(token.uppercased())") == nil)
+        #expect(SyncRoutes.token(fromURL: "http://h/v1/other/\(token)") == nil)
+        #expect(SyncRoutes.token(fromURL: "") == nil)
+    }
+}
