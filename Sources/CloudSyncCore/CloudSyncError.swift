@@ -35,12 +35,15 @@ public struct CloudSyncError: Error, Equatable, Sendable, CustomStringConvertibl
     public var resultCode: Int32?
     /// The SQL that failed, when there is one.
     public var sql: String?
+    /// The HTTP status the server answered, for `.network` errors that got an answer.
+    public var httpStatus: Int?
 
-    public init(_ code: Code, _ message: String, resultCode: Int32? = nil, sql: String? = nil) {
+    public init(_ code: Code, _ message: String, resultCode: Int32? = nil, sql: String? = nil, httpStatus: Int? = nil) {
         self.code = code
         self.message = message
         self.resultCode = resultCode
         self.sql = sql
+        self.httpStatus = httpStatus
     }
 
     public var description: String {

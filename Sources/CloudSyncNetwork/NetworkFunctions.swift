@@ -33,7 +33,7 @@ public enum NetworkFunctions {
                     return try body(context, arguments)
                 } catch let error as CloudSyncError {
                     // Say which call failed; the cause (server message, connection error) follows.
-                    throw CloudSyncError(error.code, "\(name): \(error.message)", resultCode: error.resultCode)
+                    throw CloudSyncError(error.code, "\(name): \(error.message)", resultCode: error.resultCode, httpStatus: error.httpStatus)
                 }
             }
         }

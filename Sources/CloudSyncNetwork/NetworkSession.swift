@@ -129,7 +129,7 @@ public final class NetworkSession {
     private func expectOK(_ response: HTTPResponse, _ step: String) throws(CloudSyncError) -> HTTPResponse {
         guard response.status >= 400 || response.status < 100 else { return response }
         let message = response.text.trimmed
-        throw CloudSyncError(.network, message.isEmpty ? "server answered HTTP \(response.status) while \(step)" : message)
+        throw CloudSyncError(.network, message.isEmpty ? "server answered HTTP \(response.status) while \(step)" : message, httpStatus: response.status)
     }
 
     static func cursor(_ context: SyncContext, _ versionKey: String, _ seqKey: String) throws(CloudSyncError) -> (Int64, Int64) {
