@@ -10,12 +10,16 @@ let package = Package(
         .executable(name: "cloudsync-server", targets: ["CloudSyncServerCLI"]),
         .executable(name: "cloudsync-bench", targets: ["CloudSyncBench"]),
         .executable(name: "cloudsync-loadtest", targets: ["CloudSyncLoadTest"]),
+        // The Swift API: GRDB integration and an async sync client.
+        .library(name: "CloudSync", targets: ["CloudSync"]),
+        .executable(name: "cloudsync-example", targets: ["CloudSyncExample"]),
     ],
     dependencies: [
         .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.28.1"),
         .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.5.0"),
         .package(url: "https://github.com/apple/swift-log.git", from: "1.6.0"),
         .package(url: "https://github.com/apple/swift-crypto.git", from: "3.12.3"),
+        .package(url: "https://github.com/groue/GRDB.swift.git", from: "7.10.0"),
     ],
     targets: [
         // C layer. CSQLiteExtension exposes SQLite's types and the routines table only; it links
@@ -63,6 +67,23 @@ let package = Package(
             path: "Benchmarks/CloudSyncLoadTest"
         ),
 
+        // The Swift API over GRDB, and its example app.
+        .target(
+            name: "CloudSync",
+            dependencies: [
+                "CloudSyncCore", "CloudSyncNetwork", "CSQLiteLinked",
+                .product(name: "GRDB", package: "GRDB.swift"),
+            ]
+        ),
+        .executableTarget(
+            name: "CloudSyncExample",
+            dependencies: [
+                "CloudSync",
+                .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]
+        ),
+
         .testTarget(
             name: "CloudSyncCoreTests",
             dependencies: ["CloudSyncCore", "CSQLiteLinked", "CSQLiteExtension"],
@@ -77,6 +98,13 @@ let package = Package(
             dependencies: [
                 "CloudSyncServer", "CloudSyncCore", "CSQLiteLinked",
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
+            ]
+        ),
+        .testTarget(
+            name: "CloudSyncTests",
+            dependencies: [
+                "CloudSync", "CloudSyncCore",
+                .product(name: "GRDB", package: "GRDB.swift"),
             ]
         ),
     ],

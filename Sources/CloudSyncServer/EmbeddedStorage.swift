@@ -209,8 +209,20 @@ public final class EmbeddedStorage: SyncStorage {
         let database = try await managedDatabase(name)
         return try await database.writer.run { connection in
             try Self.engineCall {
-                let report = try connection.engine.applyPayload(payload)
-                return MergeResult(changes: report.changes, failedRows: report.failedRows)
+                // BEGIN IMMEDIATE takes the write lock up front (waiting through the busy
+                // timeout if another process holds it), so the merge never fails half way with
+                // SQLITE_BUSY_SNAPSHOT. COMMIT returns once the WAL is synced
+                // (synchronous = FULL): only then is the upload acknowledged.
+                let sql = connection.connection
+                try sql.execute("BEGIN IMMEDIATE")
+                do {
+                    let report = try connection.engine.applyPayload(payload)
+                    try sql.execute("COMMIT")
+                    return MergeResult(changes: report.changes, failedRows: report.failedRows)
+                } catch {
+                    if !sql.isAutocommit { try? sql.execute("ROLLBACK") }
+                    throw error
+                }
             }
         }
     }

@@ -27,6 +27,7 @@ struct ProtocolTests {
             #expect(sent > 0)
             // Acknowledged means merged: the server's database has the rows now.
             #expect(try fixture.serverRows() == alice.snapshot())
+            #expect(try fixture.serverQuery("PRAGMA journal_mode") == [[.string("wal")]])
 
             let (pages, changes) = try await sync.receiveAll(bob)
             #expect(pages == 1)
@@ -100,7 +101,7 @@ struct ProtocolTests {
             #expect(cursors == cursors.sorted())
             #expect(Set(cursors).count == cursors.count)
             #expect(try carol.count() == 13)
-            #expect(try carol.snapshot() == alice.snapshot())
+            #expect(try carol.snapshot() == fixture.serverRows())
             #expect(try carol.context.connection.scalar("SELECT title FROM todo WHERE id = 'a-0'") == .string("changed"))
         }
     }
@@ -141,16 +142,17 @@ struct ProtocolTests {
             uploads.append((device.siteHex, try #require(try device.pendingUpload()).payload))
         }
         let reader = try Device()
+        let allUploads = uploads
 
         try await fixture.application().test(.router) { client in
             let sync = SyncClient(client: client, key: fixture.key)
             try await withThrowingTaskGroup(of: Void.self) { group in
-                for upload in uploads {
+                for upload in allUploads {
                     group.addTask { try await sync.send(site: upload.site, payload: upload.payload) }
                     // Readers at the same time.
                     group.addTask { _ = try await sync.check(site: upload.site, cursor: .start) }
                 }
-                try await group.waitAll()
+                try await group.waitForAll()
             }
             #expect(try fixture.serverRows().count == 80)
             let (_, changes) = try await sync.receiveAll(reader)

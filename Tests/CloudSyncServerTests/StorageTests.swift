@@ -38,9 +38,9 @@ struct StorageTests {
     func databases() async throws {
         try await withStorage { storage, directory in
             let synced = try await storage.createDatabase(
-                name: "b.sqlite", schema: todoSchema + "; CREATE TABLE note(id INTEGER PRIMARY KEY NOT NULL, body TEXT);", tables: nil)
+                name: "b.sqlite", schema: todoSchema + "; CREATE TABLE note(id TEXT PRIMARY KEY NOT NULL, body TEXT);", tables: nil)
             #expect(synced == ["note", "todo"])
-            #expect(try await storage.createDatabase(name: "a.sqlite", schema: todoSchema + "; CREATE TABLE note(id INTEGER PRIMARY KEY NOT NULL, body TEXT);", tables: ["TODO"]) == ["todo"])
+            #expect(try await storage.createDatabase(name: "a.sqlite", schema: todoSchema + "; CREATE TABLE note(id TEXT PRIMARY KEY NOT NULL, body TEXT);", tables: ["TODO"]) == ["todo"])
             #expect(try await storage.listDatabases() == ["a.sqlite", "b.sqlite"])
             #expect(FileManager.default.fileExists(atPath: directory.appendingPathComponent("databases/a.sqlite").path))
 
@@ -86,6 +86,14 @@ struct StorageTests {
             #expect(Set(changes.map(\.dbVersion)) == [1])
             #expect(changes.map(\.seq) == Array(0..<Int64(changes.count)))
             #expect(page.last == SyncCursor(dbVersion: 1, seq: Int64(changes.count - 1)))
+            // A second upload is a later transaction.
+            try device.execute("UPDATE todo SET done = 1 WHERE id = 'a-0'")
+            device.sendCursor = try #require(try device.pendingUpload()).last
+            try device.execute("UPDATE todo SET done = 1 WHERE id = 'a-1'")
+            _ = try await storage.merge(database: "todo", site: site, payload: try #require(try device.pendingUpload()).payload)
+            let second = try #require(try await storage.changes(database: "todo", excludingSite: other, after: page.last, limit: 100))
+            #expect(second.count == 1)
+            #expect(second.last == SyncCursor(dbVersion: 2, seq: 0))
             // Excluding the uploader's site leaves nothing.
             #expect(try await storage.changes(database: "todo", excludingSite: site, after: .start, limit: 100) == nil)
             await #expect(throws: SyncStorageError(.unknownDatabase, "database nope does not exist")) {

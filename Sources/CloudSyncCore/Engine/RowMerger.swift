@@ -8,7 +8,8 @@ final class RowMerger {
     private let keyBlob: [UInt8]
     private var state: RowMergeState
 
-    init(table: SyncTable, keyBlob: [UInt8], connection: Connection) throws(CloudSyncError) {
+    /// - Parameter clocks: the row's stored clocks by slot (`MergeStatements.loadClocks`).
+    init(table: SyncTable, keyBlob: [UInt8], clocks: [Int: CellClock], connection: Connection) throws(CloudSyncError) {
         self.connection = connection
         self.table = table
         self.keyBlob = keyBlob
@@ -22,15 +23,6 @@ final class RowMerger {
             throw CloudSyncError(.malformedPayload, "a change for table \(table.name) has \(key.count) primary key values; the table has \(table.primaryKey.count)")
         }
         self.key = key
-        let load = try table.merge.load(connection)
-        _ = load.bindBlob(keyBlob, at: 1)
-        var clocks: [Int: CellClock] = [:]
-        while try load.step() {
-            // Clocks of columns this table no longer has (dropped) are not part of the row.
-            guard let slot = table.slot(load.string(at: 0) ?? "") else { continue }
-            clocks[slot] = CellClock(colVersion: load.int64(at: 1), dbVersion: load.int64(at: 2), site: load.int64(at: 3), seq: load.int64(at: 4))
-        }
-        load.reset()
         self.state = RowMergeState(columnCount: table.columns.count, clocks: clocks)
     }
 
@@ -64,7 +56,22 @@ final class RowMerger {
         return try read.step() ? read.value(at: 0) : .null
     }
 
-    /// Writes the pending effects.
+    /// The pending effects, for a `WriteBatch` to write; they no longer count as pending.
+    func takeEffects() -> RowEffects? {
+        guard state.hasEffects else { return nil }
+        let written = state.writes.indices.filter { state.writes[$0] != nil }
+        let dirty = state.dirty.indices.filter { state.dirty[$0] }
+        let effects = RowEffects(
+            key: key, keyBlob: keyBlob,
+            deletesRow: state.deletesRow, ensuresRow: state.ensuresRow,
+            writes: written.map { ($0, state.writes[$0]!) },
+            dropsOtherClocks: state.dropsOtherClocks,
+            clocks: dirty.map { (table.slotName($0), state.clocks[$0]!) })
+        state.markFlushed()
+        return effects
+    }
+
+    /// Writes the pending effects now.
     func flush() throws(CloudSyncError) {
         guard state.hasEffects else { return }
         if state.deletesRow {

@@ -92,33 +92,75 @@ extension SyncContext {
             report.lastDbVersion = last.dbVersion
             report.lastSeq = last.seq
         }
-        for run in runs {
-            let work = { () throws(CloudSyncError) in
-                let merger = try RowMerger(table: run.table, keyBlob: changes[run.range.lowerBound].pk, connection: self.connection)
-                for index in run.range {
-                    let change = changes[index]
-                    // Validated: a column without a slot is one that was dropped.
-                    guard let slot = run.table.slot(change.column) else { continue }
-                    let clock = self.stampsMergesInOrder
-                        ? CellClock(colVersion: change.colVersion, dbVersion: version, site: try self.siteOrdinal(change.siteID), seq: self.clock.takeSeq())
-                        : CellClock(colVersion: change.colVersion, dbVersion: max(version, change.dbVersion), site: try self.siteOrdinal(change.siteID), seq: change.seq)
-                    try merger.merge(change, slot: slot, clock: clock) {
-                        CellClock(colVersion: 0, dbVersion: version, site: 0, seq: self.clock.takeSeq())
-                    }
+        func mergeRun(_ run: Run, into merger: RowMerger) throws(CloudSyncError) {
+            for index in run.range {
+                let change = changes[index]
+                // Validated: a column without a slot is one that was dropped.
+                guard let slot = run.table.slot(change.column) else { continue }
+                let clock = stampsMergesInOrder
+                    ? CellClock(colVersion: change.colVersion, dbVersion: version, site: try siteOrdinal(change.siteID), seq: self.clock.takeSeq())
+                    : CellClock(colVersion: change.colVersion, dbVersion: max(version, change.dbVersion), site: try siteOrdinal(change.siteID), seq: change.seq)
+                try merger.merge(change, slot: slot, clock: clock) {
+                    CellClock(colVersion: 0, dbVersion: version, site: 0, seq: self.clock.takeSeq())
                 }
-                try merger.flush()
             }
-            if isolatingFailures {
+        }
+
+        if isolatingFailures {
+            // One savepoint per row, so that a row failing a constraint is skipped alone.
+            for run in runs {
                 do throws(CloudSyncError) {
-                    try connection.withSavepoint("cloudsync_row", work)
+                    try connection.withSavepoint("cloudsync_row") { () throws(CloudSyncError) in
+                        let key = changes[run.range.lowerBound].pk
+                        let clocks = try run.table.merge.loadClocks(of: [key], connection)
+                        let merger = try RowMerger(table: run.table, keyBlob: key, clocks: clocks[KeyBlob(key)] ?? [:], connection: connection)
+                        try mergeRun(run, into: merger)
+                        try merger.flush()
+                    }
                 } catch where error.resultCode.map({ $0 & 0xFF == ResultCode.constraint }) ?? false {
                     siteOrdinals.removeAll()
                     report.failedRows.append("\(run.table.name): \(error.message)")
                 }
-            } else {
-                try work()
             }
+            return report
+        }
+
+        // Rows are merged in batches: their clocks loaded in one query, their writes made with
+        // multi-row statements. A batch holds consecutive runs of one table, each row once.
+        var start = 0
+        while start < runs.count {
+            let table = runs[start].table
+            var keys: [[UInt8]] = []
+            var seen: Set<KeyBlob> = []
+            var end = start
+            while end < runs.count, end - start < MergeStatements.batchSize, runs[end].table === table {
+                let key = changes[runs[end].range.lowerBound].pk
+                guard seen.insert(KeyBlob(key)).inserted else { break }
+                keys.append(key)
+                end += 1
+            }
+            let clocks = try table.merge.loadClocks(of: keys, connection)
+            var batch = WriteBatch(table: table)
+            for (run, key) in zip(runs[start..<end], keys) {
+                let merger = try RowMerger(table: table, keyBlob: key, clocks: clocks.isEmpty ? [:] : clocks[KeyBlob(key)] ?? [:], connection: connection)
+                try mergeRun(run, into: merger)
+                if let effects = merger.takeEffects() { batch.add(effects) }
+            }
+            try batch.write(connection)
+            start = end
         }
         return report
+    }
+}
+
+/// A primary-key blob as a dictionary key, hashed in one pass over its bytes (an array hashes
+/// element by element).
+struct KeyBlob: Hashable {
+    let bytes: [UInt8]
+
+    init(_ bytes: [UInt8]) { self.bytes = bytes }
+
+    func hash(into hasher: inout Hasher) {
+        bytes.withUnsafeBytes { hasher.combine(bytes: $0) }
     }
 }

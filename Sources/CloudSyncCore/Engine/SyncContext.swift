@@ -155,11 +155,13 @@ public final class SyncContext {
     /// This database's site id, created on first use.
     public func siteID() throws(CloudSyncError) -> [UInt8] {
         if let cachedSiteID { return cachedSiteID }
-        try ensureGlobalTables()
-        if case .blob(let bytes)? = try connection.scalar("SELECT site_id FROM cloudsync_site_id WHERE rowid = 0"), bytes.count == 16 {
+        // Read-only when the site id exists, so reader connections never write.
+        if try hasGlobalTables(),
+           case .blob(let bytes)? = try connection.scalar("SELECT site_id FROM cloudsync_site_id WHERE rowid = 0"), bytes.count == 16 {
             cachedSiteID = bytes
             return bytes
         }
+        try ensureGlobalTables()
         let fresh = UUIDv7.generate()
         try connection.run("INSERT INTO cloudsync_site_id(rowid, site_id) VALUES (0, ?1)", [.blob(fresh)])
         cachedSiteID = fresh

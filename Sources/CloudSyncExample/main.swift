@@ -1,0 +1,2 @@
+import CloudSync
+print("hi")
