@@ -17,6 +17,8 @@ run_suite() {
 
 run_suite "sqlite3 shell (system SQLite $(sqlite3 --version 2>/dev/null | cut -d' ' -f1))" "$here/sqlite3-shell.sh"
 run_suite "apsw (bundled SQLite)" "$python" "$here/apsw_test.py"
+# The README's main command: a real server and two sqlite3 shells syncing through it.
+run_suite "server + two sqlite3 devices (scripts/demo)" "$here/../scripts/demo"
 
 echo "=== integration summary"
 printf '%s\n' "${results[@]}"

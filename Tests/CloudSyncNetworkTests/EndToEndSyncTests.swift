@@ -102,6 +102,36 @@ struct EndToEndSyncTests {
         #expect(try b.rows().count == 6)
     }
 
+    @Test func killedDuringSyncsDevicesRetryAndConverge() async throws {
+        let (server, key) = try serverWithKey()
+        let writer = try device(server, key), reader = try device(server, key)
+        try writer.execute("WITH RECURSIVE c(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM c WHERE i < 3000) INSERT INTO todo(id, title) SELECT printf('k%04d', i), 'before' FROM c")
+        // The writer syncs in a loop on its own thread while the server is killed under it.
+        let done = Flag()
+        // The test only touches the writer again after the thread finished.
+        nonisolated(unsafe) let background = writer
+        let syncing = Thread {
+            var round = 0
+            while !done.isSet {
+                round += 1
+                try? background.execute("UPDATE todo SET title = 'round \(round)' WHERE id = printf('k%04d', \(round % 3000 + 1))")
+                _ = try? background.sync()
+            }
+        }
+        syncing.start()
+        for _ in 0..<4 {
+            try await Task.sleep(for: .milliseconds(150))
+            server.stop(signal: SIGKILL)
+            try server.start()
+        }
+        done.set()
+        while !syncing.isFinished { try await Task.sleep(for: .milliseconds(10)) }
+        try syncAll([writer, reader])
+        #expect(try !writer.hasUnsentChanges)
+        #expect(try reader.rows() == writer.rows())
+        #expect(try rows(ofFile: server.databasesDirectory.appendingPathComponent(Self.database).path) == writer.rows())
+    }
+
     @Test func credentialAndDatabaseErrorsAreSQLErrorsWithTheServersMessage() throws {
         let (server, key) = try serverWithKey()
         let wrong = try Device(schema: Self.schema, server: server.url, database: Self.database, apiKey: "not-a-key")
@@ -127,4 +157,12 @@ struct EndToEndSyncTests {
         #expect(try b.rows() == a.rows())
         #expect(try b.sync() == 0)
     }
+}
+
+/// A flag set once from one thread and read from another.
+final class Flag: @unchecked Sendable {
+    private let lock = NSLock()
+    private var value = false
+    var isSet: Bool { lock.withLock { value } }
+    func set() { lock.withLock { value = true } }
 }

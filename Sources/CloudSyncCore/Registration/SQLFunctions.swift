@@ -84,12 +84,12 @@ enum SQLFunctions {
             guard arguments.type(0) == SQLITE_BLOB, arguments.type(1) == SQLITE_INTEGER else {
                 throw CloudSyncError(.misuse, "cloudsync_pk_decode(pk, index): pk must be a BLOB and index an INTEGER")
             }
-            // The feed calls this once per clock row: read the one value in place.
-            do throws(CloudSyncError) {
-                result.set(try PrimaryKeyCodec.value(at: Int(clamping: arguments.value(1).integerValue!), in: Array(arguments.bytes(0))))
-            } catch {
-                throw CloudSyncError(error.code, "cloudsync_pk_decode: \(error.message)")
+            // The feed calls this once per clock row: read the one value in place, no copies.
+            let position = Int(clamping: arguments.value(1).integerValue!)
+            guard let value = RawKeyValue.value(at: position, in: arguments.bytes(0)) else {
+                throw CloudSyncError(.misuse, "cloudsync_pk_decode: not a primary-key blob with a value at index \(position) (index out of range or malformed blob)")
             }
+            result.setRaw(value)
         }
         try add("cloudsync_payload_decode", 1) { context, arguments, result in
             guard case .blob(let payload) = arguments.value(0) else {

@@ -19,6 +19,19 @@ struct SQLResult {
         }
     }
 
+    func setRaw(_ value: RawKeyValue) {
+        switch value {
+        case .null: api.r.result_null(context)
+        case .integer(let v): api.r.result_int64(context, v)
+        case .real(let v): api.r.result_double(context, v)
+        case .text(let bytes):
+            let base = bytes.baseAddress?.assumingMemoryBound(to: CChar.self)
+            if let base { api.r.result_text(context, base, Int32(bytes.count), cloudsync_transient()) } else { set(.text([])) }
+        case .blob(let bytes):
+            api.r.result_blob(context, bytes.baseAddress ?? UnsafeRawPointer(bitPattern: 1), Int32(bytes.count), cloudsync_transient())
+        }
+    }
+
     func fail(_ error: CloudSyncError) {
         api.r.result_error(context, error.message, -1)
         if let code = error.resultCode, code != SQLITE_OK {
