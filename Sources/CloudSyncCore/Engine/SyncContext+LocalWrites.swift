@@ -24,7 +24,6 @@ extension SyncContext {
     /// changed a row's primary key. The old key is deleted and the new key inserted, carrying
     /// the old key's column versions (plus one where the value changed too).
     func triggerKeyChange(_ arguments: SQLArguments) throws(CloudSyncError) {
-        defer { releaseCachedStatements() }
         let name = try arguments.requireString(0, "table", of: "cloudsync_update_key")
         guard let table = try table(name), arguments.count == 1 + 2 * table.primaryKey.count + 2 * table.columns.count else {
             throw CloudSyncError(.misuse, "the sync triggers of table \(name) do not match its columns: call cloudsync_begin_alter / cloudsync_commit_alter around ALTER TABLE")
@@ -38,22 +37,20 @@ extension SyncContext {
         for row in try connection.rows("SELECT col_name, col_version FROM \(table.clockTable) WHERE pk = ?1 AND col_name != \(Self.rip)", [.blob(oldKey)]) {
             if let column = row[0].stringValue { carried[column] = row[1].integerValue ?? 0 }
         }
-        for (index, sql) in TriggerSet(table: table).deleteStatements(key: "?1").enumerated() {
-            let statement = try table.statement("keychange.delete.\(index)", on: connection) { sql }
+        for sql in TriggerSet(table: table).deleteStatements(key: "?1") {
+            let statement = try connection.prepare(sql)
             _ = statement.bindBlob(oldKey, at: 1)
             try statement.run()
         }
         let version = try transactionVersion()
-        let sentinel = try table.statement("keychange.sentinel", on: connection) {
-            "INSERT INTO \(table.clockTable)(pk, col_name, col_version, db_version, site_id, seq) VALUES (?1, \(Self.rip), 1, ?2, 0, ?3) ON CONFLICT(pk, col_name) DO UPDATE SET col_version = col_version + 1 + (col_version % 2), db_version = excluded.db_version, site_id = 0, seq = excluded.seq"
-        }
+        let sentinel = try connection.prepare(
+            "INSERT INTO \(table.clockTable)(pk, col_name, col_version, db_version, site_id, seq) VALUES (?1, \(Self.rip), 1, ?2, 0, ?3) ON CONFLICT(pk, col_name) DO UPDATE SET col_version = col_version + 1 + (col_version % 2), db_version = excluded.db_version, site_id = 0, seq = excluded.seq")
         _ = sentinel.bindBlob(newKey, at: 1)
         sentinel.bind(version, at: 2)
         sentinel.bind(clock.takeSeq(), at: 3)
         try sentinel.run()
-        let column = try table.statement("keychange.column", on: connection) {
-            "INSERT INTO \(table.clockTable)(pk, col_name, col_version, db_version, site_id, seq) VALUES (?1, ?4, ?5, ?2, 0, ?3) ON CONFLICT(pk, col_name) DO UPDATE SET col_version = max(col_version + 1, excluded.col_version), db_version = excluded.db_version, site_id = 0, seq = excluded.seq"
-        }
+        let column = try connection.prepare(
+            "INSERT INTO \(table.clockTable)(pk, col_name, col_version, db_version, site_id, seq) VALUES (?1, ?4, ?5, ?2, 0, ?3) ON CONFLICT(pk, col_name) DO UPDATE SET col_version = max(col_version + 1, excluded.col_version), db_version = excluded.db_version, site_id = 0, seq = excluded.seq")
         for (index, name) in table.columns.enumerated() {
             let changed = !arguments.same(firstColumn + 2 * index, firstColumn + 2 * index + 1)
             column.reset()

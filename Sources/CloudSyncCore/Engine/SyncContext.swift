@@ -58,7 +58,7 @@ public final class SyncContext {
         clock = TransactionClock()
     }
 
-    /// Finalizes the statements cached for one operation (a merge, a key change), so that
+    /// Finalizes the statements cached for one operation (a merge), so that
     /// nothing stays prepared between calls and the host can close the connection at any time.
     func releaseCachedStatements() {
         statements.removeAll()

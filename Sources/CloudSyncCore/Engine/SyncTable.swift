@@ -17,7 +17,6 @@ final class SyncTable {
     let clockTable: String
     let columnIndex: [String: Int]
 
-    private var statements: [String: Statement] = [:]
     private(set) lazy var merge = MergeStatements(table: self)
 
     init(name: String, primaryKey: [String], columns: [String], algorithm: SyncAlgorithm, droppedColumns: Set<String>) {
@@ -33,19 +32,7 @@ final class SyncTable {
         self.columnIndex = index
     }
 
-    /// A cached statement for `key`, prepared from `sql()` on first use.
-    func statement(_ key: String, on connection: Connection, _ sql: () -> String) throws(CloudSyncError) -> Statement {
-        if let cached = statements[key] {
-            cached.reset()
-            return cached
-        }
-        let statement = try connection.prepare(sql())
-        statements[key] = statement
-        return statement
-    }
-
     func releaseStatements() {
-        statements.removeAll()
         merge = MergeStatements(table: self)
     }
 
