@@ -96,3 +96,16 @@ final class WakeSignal: Sendable {
         }
     }
 }
+
+/// Counts this client's merges in progress: their commits are not local writes.
+final class MergeTracker: Sendable {
+    private let count = Mutex(0)
+
+    var inProgress: Bool { count.withLock { $0 > 0 } }
+
+    func tracking<T>(isolation: isolated (any Actor)? = #isolation, _ body: () async throws -> T) async rethrows -> T {
+        count.withLock { $0 += 1 }
+        defer { count.withLock { $0 -= 1 } }
+        return try await body()
+    }
+}

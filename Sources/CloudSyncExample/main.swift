@@ -1,2 +1,0 @@
-import CloudSync
-print("hi")

@@ -1,0 +1,245 @@
+import CloudSync
+import Foundation
+import GRDB
+import Synchronization
+import Testing
+
+/// End to end against a real `cloudsync-server` on loopback.
+@Suite(.serialized, .enabled(if: ServerProcess.isAvailable, "cloudsync-server is not built"), .timeLimit(.minutes(2)))
+struct ServerSyncTests {
+    @Test func queueAndPoolConvergeWithConcurrentOfflineEdits() async throws {
+        let (server, endpoint, key) = try startTodoServer()
+        defer { server.stop() }
+        let directory = try TemporaryDirectory()
+        let queue = try makeQueue(directory)
+        let pool = try makePool(directory)
+        let phone = try SyncClient(database: queue, endpoint: endpoint, credential: .apiKey(key))
+        let laptop = try SyncClient(database: pool, endpoint: endpoint, credential: .apiKey(key))
+
+        try await insert(queue, id: "1", title: "buy milk")
+        try await insert(queue, id: "2", title: "walk dog")
+        try await insert(pool, id: "3", title: "from the laptop")
+
+        let first = try await phone.send()
+        #expect(first.sent > 0)
+        #expect(first.received == 0)
+        #expect(try await queue.read { db in try db.hasUnsentChanges } == false)
+        let second = try await laptop.sync()
+        #expect(second.sent > 0)
+        #expect(second.received > 0)
+        #expect(second.changedTables == ["todo"])
+        #expect(second.deniedRows.isEmpty)
+        let third = try await phone.receive()
+        #expect(third.sent == 0)
+        #expect(third.changedTables == ["todo"])
+        #expect(try await todos(queue).map(\.id) == ["1", "2", "3"])
+        #expect(try await todos(queue) == (try await todos(pool)))
+
+        // Offline, concurrently: different columns of one row, a delete, an insert on each side.
+        try await queue.write { db in
+            try db.execute(sql: "UPDATE todo SET title = 'buy oat milk' WHERE id = '1'")
+            try db.execute(sql: "INSERT INTO todo (id, title) VALUES ('4', 'phone only')")
+        }
+        try await pool.write { db in
+            try db.execute(sql: "UPDATE todo SET done = 1 WHERE id = '1'")
+            try db.execute(sql: "DELETE FROM todo WHERE id = '2'")
+            try db.execute(sql: "INSERT INTO todo (id, title) VALUES ('5', 'laptop only')")
+        }
+        try await phone.sync()
+        try await laptop.sync()
+        try await phone.sync()
+
+        let expected = [
+            Todo(id: "1", title: "buy oat milk", done: true),
+            Todo(id: "3", title: "from the laptop", done: false),
+            Todo(id: "4", title: "phone only", done: false),
+            Todo(id: "5", title: "laptop only", done: false),
+        ]
+        #expect(try await todos(queue) == expected)
+        #expect(try await todos(pool) == expected)
+        // Nothing left to exchange: syncing again moves nothing.
+        let idle = try await laptop.sync()
+        #expect(idle == SyncResult())
+    }
+
+    @Test(arguments: ["queue", "pool"])
+    func observersSeeMergedChanges(kind: String) async throws {
+        let (server, endpoint, key) = try startTodoServer()
+        defer { server.stop() }
+        let directory = try TemporaryDirectory()
+        let sender = try makeQueue(directory, "sender.sqlite")
+        let receiver: any DatabaseWriter = kind == "queue" ? try makeQueue(directory, "receiver.sqlite") : try makePool(directory, "receiver.sqlite")
+
+        let titles = Mutex<[[String]]>([])
+        let regionChanges = Mutex(0)
+        let observation = ValueObservation.tracking { db in try String.fetchAll(db, sql: "SELECT title FROM todo ORDER BY title") }
+        let cancellable = observation.start(
+            in: receiver, scheduling: .async(onQueue: DispatchQueue(label: "observer")),
+            onError: { Issue.record($0) }, onChange: { value in titles.withLock { $0.append(value) } })
+        defer { cancellable.cancel() }
+        let regionObserver = DatabaseRegionObservation(tracking: Table("todo"))
+            .start(in: receiver, onError: { Issue.record($0) }, onChange: { _ in regionChanges.withLock { $0 += 1 } })
+        defer { regionObserver.cancel() }
+        // The initial value (a pool may deliver it more than once).
+        #expect(await eventually { titles.withLock { !$0.isEmpty && $0.allSatisfy(\.isEmpty) } })
+
+        try await insert(sender, id: "1", title: "written elsewhere")
+        try await SyncClient(database: sender, endpoint: endpoint, credential: .apiKey(key)).send()
+        let result = try await SyncClient(database: receiver, endpoint: endpoint, credential: .apiKey(key)).receive()
+        #expect(result.changedTables == ["todo"])
+
+        #expect(await eventually { titles.withLock { $0.last == ["written elsewhere"] } })
+        #expect(regionChanges.withLock { $0 } == 1)
+    }
+
+    @Test func tokenRefreshIsCalledOnceOn401() async throws {
+        let (server, endpoint, key) = try startTodoServer()
+        defer { server.stop() }
+        let directory = try TemporaryDirectory()
+        let queue = try makeQueue(directory)
+        try await insert(queue, id: "1", title: "needs a fresh token")
+
+        let refreshes = Mutex(0)
+        let client = try SyncClient(database: queue, endpoint: endpoint, credential: .token("expired-token") {
+            refreshes.withLock { $0 += 1 }
+            return key
+        })
+        let result = try await client.sync()
+        #expect(result.sent > 0)
+        #expect(refreshes.withLock { $0 } == 1)
+        #expect(client.currentCredential == key)
+        // The fresh token is kept: no further refresh.
+        try await insert(queue, id: "2", title: "again")
+        try await client.sync()
+        #expect(refreshes.withLock { $0 } == 1)
+
+        // A refresh that does not help: one refresh per request, then a typed 401.
+        let failing = Mutex(0)
+        let stubborn = try SyncClient(database: queue, endpoint: endpoint, credential: .token("bad") {
+            failing.withLock { $0 += 1 }
+            return "still-bad"
+        })
+        await #expect {
+            try await stubborn.receive()
+        } throws: { error in
+            let error = error as? SyncError
+            return error?.code == .unauthorized && error?.httpStatus == 401
+        }
+        #expect(failing.withLock { $0 } == 1)
+
+        // An API key is not refreshed.
+        do {
+            try await SyncClient(database: queue, endpoint: endpoint, credential: .apiKey("csk_wrong")).sync()
+            Issue.record("a wrong key was accepted")
+        } catch {
+            #expect(error.code == .unauthorized)
+            #expect(error.httpStatus == 401)
+        }
+    }
+
+    @Test func backgroundSyncBacksOffWhileTheServerIsDownAndCompletesAfter() async throws {
+        let (server, endpoint, key) = try startTodoServer()
+        server.stop()
+        let directory = try TemporaryDirectory()
+        let queue = try makeQueue(directory)
+        try await insert(queue, id: "1", title: "written while the server was down")
+        let client = try SyncClient(database: queue, endpoint: endpoint, credential: .apiKey(key))
+        let log = EventLog(client)
+        let options = BackgroundSyncOptions(
+            interval: .seconds(30), initialBackoff: .milliseconds(50), maxBackoff: .milliseconds(400), jitter: 0.5)
+        client.startBackgroundSync(options)
+        #expect(client.isBackgroundSyncRunning)
+
+        // Several failures, with growing jittered delays.
+        #expect(await log.wait { $0.filter(\.isFailure).count >= 4 })
+        let delays = log.all.compactMap { event -> Duration? in
+            if case .failed(let error, let retryIn) = event, error.code == .network { return retryIn }
+            return nil
+        }
+        #expect(delays.count >= 4)
+        for (index, delay) in delays.prefix(4).enumerated() {
+            let full = options.backoff(afterFailures: index + 1)
+            #expect(delay <= full && delay >= full * 0.5, "retry \(index + 1) after \(delay), expected \(full * 0.5)...\(full)")
+        }
+        #expect(try await queue.read { db in try db.hasUnsentChanges })
+
+        try server.start()
+        #expect(await log.wait { events in events.contains { ($0.completedResult?.sent ?? 0) > 0 } })
+        #expect(try await queue.read { db in try db.hasUnsentChanges } == false)
+        await client.stopBackgroundSync()
+        #expect(client.isBackgroundSyncRunning == false)
+
+        // The server has the row: another device receives it.
+        let other = try makePool(directory)
+        try await SyncClient(database: other, endpoint: endpoint, credential: .apiKey(key)).sync()
+        #expect(try await todos(other) == [Todo(id: "1", title: "written while the server was down", done: false)])
+        server.stop()
+    }
+
+    @Test func backgroundSyncRunsSoonAfterLocalWritesAndDeliversToObservers() async throws {
+        let (server, endpoint, key) = try startTodoServer()
+        defer { server.stop() }
+        let directory = try TemporaryDirectory()
+        let phone = try makeQueue(directory, "phone.sqlite")
+        let laptop = try makePool(directory, "laptop.sqlite")
+        let phoneClient = try SyncClient(database: phone, endpoint: endpoint, credential: .apiKey(key))
+        let laptopClient = try SyncClient(database: laptop, endpoint: endpoint, credential: .apiKey(key))
+        let phoneLog = EventLog(phoneClient)
+        // Long interval: only a local write can make the phone sync again soon.
+        let options = BackgroundSyncOptions(interval: .seconds(60), writeDebounce: .milliseconds(20))
+        let task = Task { await phoneClient.runBackgroundSync(options) }
+        defer { task.cancel() }
+        #expect(await phoneLog.wait { $0.contains { $0.completedResult != nil } })
+
+        try await insert(phone, id: "1", title: "synced by the write")
+        #expect(await phoneLog.wait(timeout: .seconds(10)) { events in events.contains { ($0.completedResult?.sent ?? 0) > 0 } })
+        let received = try await laptopClient.sync()
+        #expect(received.received > 0)
+        #expect(try await todos(laptop).map(\.title) == ["synced by the write"])
+
+        // The phone's merges of others' changes do not count as local writes: after the
+        // laptop's write arrives (by an explicit sync here), the loop stays idle.
+        try await insert(laptop, id: "2", title: "from the laptop")
+        try await laptopClient.sync()
+        try await phoneClient.receive()
+        let started = phoneLog.all.filter(\.isStarted).count
+        try await Task.sleep(for: .milliseconds(500))
+        #expect(phoneLog.all.filter(\.isStarted).count == started)
+    }
+
+    @Test func cancellingTheBackgroundTaskStopsIt() async throws {
+        let (server, endpoint, key) = try startTodoServer()
+        defer { server.stop() }
+        let directory = try TemporaryDirectory()
+        let queue = try makeQueue(directory)
+        let client = try SyncClient(database: queue, endpoint: endpoint, credential: .apiKey(key))
+        let log = EventLog(client)
+        let task = Task { await client.runBackgroundSync(BackgroundSyncOptions(interval: .milliseconds(50))) }
+        #expect(await log.wait { $0.compactMap(\.completedResult).count >= 2 })
+
+        task.cancel()
+        let stopped = Mutex(false)
+        let watchdog = Task {
+            try await Task.sleep(for: .seconds(10))
+            if !stopped.withLock({ $0 }) { Issue.record("the background task did not stop within 10 s") }
+        }
+        await task.value
+        stopped.withLock { $0 = true }
+        watchdog.cancel()
+        #expect(await log.wait { $0.contains(.backgroundStopped) })
+
+        // Stopped means stopped: neither the interval nor local writes start a sync.
+        let started = log.all.filter(\.isStarted).count
+        try await insert(queue, id: "1", title: "after stop")
+        try await Task.sleep(for: .milliseconds(400))
+        #expect(log.all.filter(\.isStarted).count == started)
+        #expect(try await queue.read { db in try db.hasUnsentChanges })
+
+        // The owned variant stops too.
+        client.startBackgroundSync(BackgroundSyncOptions(interval: .milliseconds(50)))
+        #expect(await log.wait { events in events.contains { ($0.completedResult?.sent ?? 0) > 0 } })
+        await client.stopBackgroundSync()
+        #expect(client.isBackgroundSyncRunning == false)
+        #expect(log.all.filter { $0 == .backgroundStopped }.count == 2)
+    }
+}

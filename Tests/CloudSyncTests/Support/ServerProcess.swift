@@ -1,0 +1,111 @@
+import Foundation
+import Testing
+
+/// A real `cloudsync-server` process on loopback, with its own data directory, for end-to-end
+/// tests (copied from Tests/CloudSyncNetworkTests/Support: test targets cannot share files).
+///
+/// The executable: `$CLOUDSYNC_SERVER_BIN`, else `.build/debug/cloudsync-server`, else
+/// `.build-api/debug/cloudsync-server`.
+final class ServerProcess: @unchecked Sendable {
+    static let executable: URL? = {
+        if let path = ProcessInfo.processInfo.environment["CLOUDSYNC_SERVER_BIN"] {
+            return URL(fileURLWithPath: path)
+        }
+        // Tests/CloudSyncTests/Support/ServerProcess.swift -> package root.
+        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .deletingLastPathComponent().deletingLastPathComponent()
+        for scratch in [".build", ".build-api"] {
+            let candidate = root.appendingPathComponent("\(scratch)/debug/cloudsync-server")
+            if FileManager.default.isExecutableFile(atPath: candidate.path) { return candidate }
+        }
+        return nil
+    }()
+
+    static var isAvailable: Bool { executable.map { FileManager.default.isExecutableFile(atPath: $0.path) } ?? false }
+
+    let dataDirectory: URL
+    private(set) var port = 0
+    private var process: Process?
+    private var output = Pipe()
+
+    init() throws {
+        dataDirectory = FileManager.default.temporaryDirectory.appendingPathComponent("cloudsync-api-server-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: dataDirectory, withIntermediateDirectories: true)
+    }
+
+    deinit {
+        stop(signal: SIGKILL)
+        try? FileManager.default.removeItem(at: dataDirectory)
+    }
+
+    /// Runs an administrative subcommand and returns its standard output.
+    @discardableResult
+    func admin(_ arguments: [String]) throws -> String {
+        let process = Process()
+        process.executableURL = Self.executable
+        process.arguments = arguments + ["--data", dataDirectory.path]
+        let out = Pipe(), err = Pipe()
+        process.standardOutput = out
+        process.standardError = err
+        try process.run()
+        let stdout = out.fileHandleForReading.readDataToEndOfFile()
+        let stderr = err.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        guard process.terminationStatus == 0 else {
+            throw ServerFailure("cloudsync-server \(arguments.joined(separator: " ")) failed: \(String(decoding: stderr, as: UTF8.self))")
+        }
+        return String(decoding: stdout, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+    }
+
+    /// Creates database `name` with `schema` and returns a new API key for it.
+    func createDatabase(_ name: String, schema: String) throws -> String {
+        let file = dataDirectory.appendingPathComponent("\(name).schema.sql")
+        try schema.write(to: file, atomically: true, encoding: .utf8)
+        try admin(["database", "create", name, "--schema", file.path])
+        return try admin(["apikey", "create", "--database", name])
+    }
+
+    /// Starts serving (again, on the same port after a restart) and waits until it listens.
+    func start() throws {
+        let process = Process()
+        process.executableURL = Self.executable
+        process.arguments = ["serve", "--port", String(port), "--data", dataDirectory.path]
+        output = Pipe()
+        process.standardOutput = output
+        process.standardError = output
+        try process.run()
+        self.process = process
+        let handle = output.fileHandleForReading
+        var seen = ""
+        let deadline = Date().addingTimeInterval(20)
+        while Date() < deadline {
+            let chunk = handle.availableData
+            if chunk.isEmpty { if !process.isRunning { break } else { continue } }
+            seen += String(decoding: chunk, as: UTF8.self)
+            if let range = seen.range(of: #"listening on http://[0-9.]+:(\d+)"#, options: .regularExpression) {
+                let match = String(seen[range])
+                port = Int(match.split(separator: ":").last!)!
+                // Keep draining the log so the server never blocks on a full pipe.
+                handle.readabilityHandler = { _ = $0.availableData }
+                return
+            }
+        }
+        throw ServerFailure("cloudsync-server did not start: \(seen)")
+    }
+
+    /// Stops the server: SIGTERM waits for a graceful shutdown, SIGKILL simulates a crash.
+    func stop(signal: Int32 = SIGTERM) {
+        guard let process, process.isRunning else { return }
+        kill(process.processIdentifier, signal)
+        process.waitUntilExit()
+        output.fileHandleForReading.readabilityHandler = nil
+        self.process = nil
+    }
+
+    var url: String { "http://127.0.0.1:\(port)" }
+}
+
+struct ServerFailure: Error, CustomStringConvertible {
+    var description: String
+    init(_ description: String) { self.description = description }
+}
