@@ -89,9 +89,11 @@ let package = Package(
             dependencies: ["CloudSyncCore", "CSQLiteLinked", "CSQLiteExtension"],
             resources: [.copy("Fixtures")]
         ),
+        // A real cloudsync-server process for end-to-end tests, shared by the test targets.
+        .target(name: "CloudSyncTestSupport", path: "Tests/CloudSyncTestSupport"),
         .testTarget(
             name: "CloudSyncNetworkTests",
-            dependencies: ["CloudSyncNetwork", "CloudSyncCore", "CSQLiteLinked"]
+            dependencies: ["CloudSyncNetwork", "CloudSyncCore", "CSQLiteLinked", "CloudSyncTestSupport"]
         ),
         .testTarget(
             name: "CloudSyncServerTests",
@@ -103,7 +105,7 @@ let package = Package(
         .testTarget(
             name: "CloudSyncTests",
             dependencies: [
-                "CloudSync", "CloudSyncCore",
+                "CloudSync", "CloudSyncCore", "CloudSyncTestSupport",
                 .product(name: "GRDB", package: "GRDB.swift"),
             ]
         ),

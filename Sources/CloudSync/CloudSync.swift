@@ -40,7 +40,7 @@ public enum CloudSync {
         do {
             return try CloudSyncEngine.register(database: handle, api: sqliteAPI)
         } catch {
-            throw SyncError(error)
+            throw SyncError.wrapping(error)
         }
     }
 }

@@ -91,7 +91,7 @@ extension Database {
         do {
             site = try context.initialize(table: table, algorithm: algorithm.engineValue, force: force)
         } catch {
-            throw SyncError(error)
+            throw SyncError.wrapping(error)
         }
         // The engine created tables and triggers behind GRDB's back.
         clearSchemaCache()
@@ -102,7 +102,7 @@ extension Database {
     /// tables): its triggers and clocks go away, its rows stay.
     public func disableSync(table: String) throws(SyncError) {
         let context = try CloudSync.context(self)
-        do { try context.cleanup(table: table) } catch { throw SyncError(error) }
+        do { try context.cleanup(table: table) } catch { throw SyncError.wrapping(error) }
         clearSchemaCache()
     }
 
@@ -125,7 +125,7 @@ extension Database {
     public var synchronizedTables: [String] {
         get throws(SyncError) {
             let context = try CloudSync.context(self)
-            do { return try context.synchronizedTableNames } catch { throw SyncError(error) }
+            do { return try context.synchronizedTableNames } catch { throw SyncError.wrapping(error) }
         }
     }
 
@@ -141,7 +141,7 @@ extension Database {
     public var syncDatabaseVersion: Int64 {
         get throws(SyncError) {
             let context = try CloudSync.context(self)
-            do { return try context.databaseVersion() } catch { throw SyncError(error) }
+            do { return try context.databaseVersion() } catch { throw SyncError.wrapping(error) }
         }
     }
 
@@ -154,7 +154,7 @@ extension Database {
             do {
                 return try context.hasChanges(where: [.site(site, equal: true), .after(dbVersion: cursor.dbVersion, seq: cursor.seq)])
             } catch {
-                throw SyncError(error)
+                throw SyncError.wrapping(error)
             }
         }
     }
@@ -181,7 +181,7 @@ extension Database {
                 try context.setSetting(key, .integer(0))
             }
         } catch {
-            throw SyncError(error)
+            throw SyncError.wrapping(error)
         }
     }
 
@@ -218,7 +218,7 @@ extension Database {
             try context.setSetting(versionKey, .integer(cursor.dbVersion))
             try context.setSetting(seqKey, .integer(cursor.seq))
         } catch {
-            throw SyncError(error)
+            throw SyncError.wrapping(error)
         }
     }
 }

@@ -1,8 +1,8 @@
 import CloudSyncCore
 import GRDB
 
-/// An error raised by the CloudSync Swift API: a machine-readable ``code`` and a ``message``
-/// meant for people.
+/// An error raised by the CloudSync Swift API: the engine's ``CloudSyncError``, a
+/// machine-readable `code` and a `message` meant for people.
 ///
 /// Every failure of the API, whether from bad input, the engine, the database or the network,
 /// arrives as a `SyncError`; nothing traps on bad input.
@@ -16,57 +16,19 @@ import GRDB
 ///     print(error.message)
 /// }
 /// ```
-public struct SyncError: Error, Equatable, Sendable, CustomStringConvertible {
-    /// The category of an error.
-    public struct Code: RawRepresentable, Hashable, Sendable, CustomStringConvertible {
-        public var rawValue: String
-        public init(rawValue: String) { self.rawValue = rawValue }
-        public var description: String { rawValue }
+public typealias SyncError = CloudSyncError
 
-        /// An API called with wrong arguments or in the wrong state.
-        public static let misuse = Code(rawValue: "misuse")
-        /// The server could not be reached, or answered with an error other than the ones below.
-        public static let network = Code(rawValue: "network")
-        /// The server refused the credential (HTTP 401 or 403), after a token refresh if one
-        /// was possible.
-        public static let unauthorized = Code(rawValue: "unauthorized")
-        /// A payload that is not a valid payload.
-        public static let malformedPayload = Code(rawValue: "malformed_payload")
-        /// A payload made against a schema this database never had.
-        public static let schemaMismatch = Code(rawValue: "schema_mismatch")
-        /// A payload larger than the configured limits.
-        public static let tooLarge = Code(rawValue: "too_large")
-        /// A table that does not exist or is not synchronized.
-        public static let unknownTable = Code(rawValue: "unknown_table")
-        /// A column that the table does not have.
-        public static let unknownColumn = Code(rawValue: "unknown_column")
-        /// A table whose schema cannot be synchronized as it is.
-        public static let unsupportedSchema = Code(rawValue: "unsupported_schema")
-        /// An error reported by SQLite (through the engine or GRDB); ``SyncError/resultCode``
-        /// carries its result code.
-        public static let database = Code(rawValue: "database")
-        /// The operation was cancelled (its task was cancelled, or the client stopped).
-        public static let cancelled = Code(rawValue: "cancelled")
-    }
+extension CloudSyncError.Code {
+    /// The server refused the credential (HTTP 401 or 403), after a token refresh if one was
+    /// possible.
+    public static let unauthorized = Self(rawValue: "unauthorized")
+    /// An error reported by SQLite through GRDB; `resultCode` carries its result code.
+    public static let database = Self(rawValue: "database")
+    /// The operation was cancelled (its task was cancelled, or the client stopped).
+    public static let cancelled = Self(rawValue: "cancelled")
+}
 
-    /// What kind of error this is.
-    public var code: Code
-    /// What went wrong, and where there is one, the fix.
-    public var message: String
-    /// The HTTP status the server answered, for errors that got an answer.
-    public var httpStatus: Int?
-    /// The SQLite result code, for ``Code/database`` errors.
-    public var resultCode: Int32?
-
-    public init(_ code: Code, _ message: String, httpStatus: Int? = nil, resultCode: Int32? = nil) {
-        self.code = code
-        self.message = message
-        self.httpStatus = httpStatus
-        self.resultCode = resultCode
-    }
-
-    public var description: String { "\(code): \(message)" }
-
+extension CloudSyncError {
     /// Whether retrying later may succeed (the server was unreachable or failed): what the
     /// background mode backs off on.
     public var isTransient: Bool {
@@ -75,35 +37,20 @@ public struct SyncError: Error, Equatable, Sendable, CustomStringConvertible {
         default: false
         }
     }
-}
 
-extension SyncError {
-    /// Maps an error of the engine.
-    init(_ error: CloudSyncError) {
-        let code: Code = switch error.code {
-        case .malformedPayload: .malformedPayload
-        case .schemaMismatch: .schemaMismatch
-        case .tooLarge: .tooLarge
-        case .unknownTable: .unknownTable
-        case .unknownColumn: .unknownColumn
-        case .unsupportedSchema: .unsupportedSchema
-        case .sqlite: .database
-        case .network where error.httpStatus == 401 || error.httpStatus == 403: .unauthorized
-        case .network: .network
-        default: .misuse
-        }
-        self.init(code, error.message, httpStatus: error.httpStatus, resultCode: error.resultCode)
-    }
-
-    /// Maps any error thrown inside the API (engine, GRDB, cancellation).
+    /// Maps any error thrown inside the API (engine, GRDB, cancellation). A refused credential
+    /// becomes `.unauthorized`.
     static func wrapping(_ error: any Error) -> SyncError {
         switch error {
-        case let error as SyncError: error
-        case let error as CloudSyncError: SyncError(error)
+        case var error as CloudSyncError:
+            if error.code == .network, error.httpStatus == 401 || error.httpStatus == 403 { error.code = .unauthorized }
+            return error
         case let error as DatabaseError:
-            SyncError(.database, error.message ?? "\(error)", resultCode: error.extendedResultCode.rawValue)
-        case is CancellationError: SyncError(.cancelled, "the sync was cancelled")
-        default: SyncError(.misuse, "\(error)")
+            return SyncError(.database, error.message ?? "\(error)", resultCode: error.extendedResultCode.rawValue)
+        case is CancellationError:
+            return SyncError(.cancelled, "the sync was cancelled")
+        default:
+            return SyncError(.misuse, "\(error)")
         }
     }
 }

@@ -1,3 +1,4 @@
+import CloudSyncTestSupport
 import CloudSyncCore
 import Foundation
 import Testing

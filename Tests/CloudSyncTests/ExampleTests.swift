@@ -1,3 +1,4 @@
+import CloudSyncTestSupport
 import Foundation
 import Testing
 

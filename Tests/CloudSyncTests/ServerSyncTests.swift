@@ -1,3 +1,4 @@
+import CloudSyncTestSupport
 import CloudSync
 import Foundation
 import GRDB

@@ -2,26 +2,33 @@ import Foundation
 import Testing
 
 /// A real `cloudsync-server` process on loopback, with its own data directory, for end-to-end
-/// tests. Built by `swift build` (scripts/test builds everything before testing).
-final class ServerProcess: @unchecked Sendable {
-    static let executable: URL = {
+/// tests, shared by the test targets.
+///
+/// The executable: `$CLOUDSYNC_SERVER_BIN`, else `.build/debug/cloudsync-server`, else
+/// `.build-api/debug/cloudsync-server`.
+public final class ServerProcess: @unchecked Sendable {
+    public static let executable: URL? = {
         if let path = ProcessInfo.processInfo.environment["CLOUDSYNC_SERVER_BIN"] {
             return URL(fileURLWithPath: path)
         }
-        // Tests/CloudSyncNetworkTests/Support/ServerProcess.swift -> package root.
+        // Tests/CloudSyncTestSupport/ServerProcess.swift -> package root.
         let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
-            .deletingLastPathComponent().deletingLastPathComponent()
-        return root.appendingPathComponent(".build/debug/cloudsync-server")
+            .deletingLastPathComponent()
+        for scratch in [".build", ".build-api"] {
+            let candidate = root.appendingPathComponent("\(scratch)/debug/cloudsync-server")
+            if FileManager.default.isExecutableFile(atPath: candidate.path) { return candidate }
+        }
+        return nil
     }()
 
-    static var isAvailable: Bool { FileManager.default.isExecutableFile(atPath: executable.path) }
+    public static var isAvailable: Bool { executable.map { FileManager.default.isExecutableFile(atPath: $0.path) } ?? false }
 
-    let dataDirectory: URL
-    private(set) var port = 0
+    public let dataDirectory: URL
+    public private(set) var port = 0
     private var process: Process?
     private var output = Pipe()
 
-    init() throws {
+    public init() throws {
         dataDirectory = FileManager.default.temporaryDirectory.appendingPathComponent("cloudsync-server-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: dataDirectory, withIntermediateDirectories: true)
     }
@@ -33,7 +40,7 @@ final class ServerProcess: @unchecked Sendable {
 
     /// Runs an administrative subcommand and returns its standard output.
     @discardableResult
-    func admin(_ arguments: [String]) throws -> String {
+    public func admin(_ arguments: [String]) throws -> String {
         let process = Process()
         process.executableURL = Self.executable
         process.arguments = arguments + ["--data", dataDirectory.path]
@@ -51,7 +58,7 @@ final class ServerProcess: @unchecked Sendable {
     }
 
     /// Creates database `name` with `schema` and returns a new API key for it.
-    func createDatabase(_ name: String, schema: String) throws -> String {
+    public func createDatabase(_ name: String, schema: String) throws -> String {
         let file = dataDirectory.appendingPathComponent("\(name).schema.sql")
         try schema.write(to: file, atomically: true, encoding: .utf8)
         try admin(["database", "create", name, "--schema", file.path])
@@ -59,7 +66,7 @@ final class ServerProcess: @unchecked Sendable {
     }
 
     /// Starts serving (again, on the same port after a restart) and waits until it listens.
-    func start() throws {
+    public func start() throws {
         let process = Process()
         process.executableURL = Self.executable
         process.arguments = ["serve", "--port", String(port), "--data", dataDirectory.path]
@@ -87,7 +94,7 @@ final class ServerProcess: @unchecked Sendable {
     }
 
     /// Stops the server: SIGTERM waits for a graceful shutdown, SIGKILL simulates a crash.
-    func stop(signal: Int32 = SIGTERM) {
+    public func stop(signal: Int32 = SIGTERM) {
         guard let process, process.isRunning else { return }
         kill(process.processIdentifier, signal)
         process.waitUntilExit()
@@ -95,13 +102,13 @@ final class ServerProcess: @unchecked Sendable {
         self.process = nil
     }
 
-    var url: String { "http://127.0.0.1:\(port)" }
+    /// The server's copy of its managed databases, readable with plain SQL.
+    public var databasesDirectory: URL { dataDirectory.appendingPathComponent("databases") }
 
-    /// The server's copy of a managed database, read with plain SQL.
-    var databasesDirectory: URL { dataDirectory.appendingPathComponent("databases") }
+    public var url: String { "http://127.0.0.1:\(port)" }
 }
 
-struct ServerFailure: Error, CustomStringConvertible {
-    var description: String
-    init(_ description: String) { self.description = description }
+public struct ServerFailure: Error, CustomStringConvertible {
+    public var description: String
+    public init(_ description: String) { self.description = description }
 }
