@@ -263,6 +263,7 @@ public func buildApplication(
     SyncRoutes(storage: storage, blobs: blobs, configuration: configuration, logger: logger).register(on: router)
     return Application(
         router: router,
+        server: .http1(additionalChannelHandlers: [ExpectContinueHandler()]),
         configuration: ApplicationConfiguration(
             address: .hostname(configuration.host, port: configuration.port),
             serverName: "cloudsync-server"),

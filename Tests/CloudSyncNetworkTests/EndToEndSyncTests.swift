@@ -148,6 +148,30 @@ struct EndToEndSyncTests {
         #expect(try revoked.hasUnsentChanges)
     }
 
+    /// libcurl (the C extension's HTTP client) announces large uploads with
+    /// `Expect: 100-continue` and waits a second unless the server answers at once.
+    @Test func uploadsWithExpectContinueGetAnImmediateContinue() throws {
+        let (server, _) = try serverWithKey()
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        defer { close(fd) }
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_port = in_port_t(UInt16(server.port).bigEndian)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        let connected = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+        }
+        #expect(connected == 0)
+        let request = "PUT /v1/blobs/unknown HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 5000\r\nExpect: 100-continue\r\n\r\n"
+        _ = request.withCString { send(fd, $0, strlen($0), 0) }
+        var timeout = timeval(tv_sec: 0, tv_usec: 500_000)
+        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
+        var buffer = [UInt8](repeating: 0, count: 256)
+        let count = recv(fd, &buffer, buffer.count, 0)
+        #expect(count > 0)
+        #expect(String(decoding: buffer.prefix(max(count, 0)), as: UTF8.self).hasPrefix("HTTP/1.1 100 Continue"))
+    }
+
     @Test func largeBacklogsComeInPages() throws {
         let (server, key) = try serverWithKey()
         let a = try device(server, key), b = try device(server, key)
