@@ -117,6 +117,9 @@ let plainDelete = try measure({ try populated(synced: false) }) { try $0.connect
 let syncedDelete = try measure({ try populated(synced: true) }) { try $0.connection.execute("DELETE FROM items") }
 var payloadSize = 0
 let encode = try measure({ try populated(synced: true) }) { payloadSize = try payloadOfAllChanges($0).count }
+let encodeDirect = try measure({ try populated(synced: true) }) { bench in
+    _ = try bench.context.encodePayload()
+}
 let payload = try payloadOfAllChanges(try populated(synced: true))
 let apply = try measure({ try Bench("replica", synced: true) }) { replica in
     _ = try replica.connection.scalar("SELECT cloudsync_payload_decode(?1)", [.blob(payload)])
@@ -136,6 +139,7 @@ let rows = [
     Row(name: "update 1 column", measured: syncedUpdate, baseline: plainUpdate, baselineName: "plain update", target: 4),
     Row(name: "delete", measured: syncedDelete, baseline: plainDelete, baselineName: "plain delete", target: .infinity),
     Row(name: "payload encode", measured: encode, baseline: plainInsert, baselineName: "plain insert", target: 2),
+    Row(name: "payload encode, Swift API", measured: encodeDirect, baseline: plainInsert, baselineName: "plain insert", target: .infinity),
     Row(name: "payload apply", measured: apply, baseline: plainInsert, baselineName: "plain insert", target: 4),
 ]
 
