@@ -80,6 +80,18 @@ struct EndToEndSyncTests {
         #expect(try b.rows() == a.rows())
     }
 
+    @Test func sigtermShutsDownCleanlyAndTheDataStays() throws {
+        let (server, key) = try serverWithKey()
+        let a = try device(server, key)
+        try a.execute("INSERT INTO todo(id, title) VALUES ('kept', 'across a restart')")
+        try a.sync()
+        #expect(server.stop(signal: SIGTERM) == 0)
+        try server.start()
+        let b = try device(server, key)
+        #expect(try b.sync() == 2)
+        #expect(try b.rows() == a.rows())
+    }
+
     @Test func killedServerLosesNothingItAcknowledged() throws {
         let (server, key) = try serverWithKey()
         let path = FileManager.default.temporaryDirectory.appendingPathComponent("device-\(UUID().uuidString).db").path

@@ -94,12 +94,15 @@ public final class ServerProcess: @unchecked Sendable {
     }
 
     /// Stops the server: SIGTERM waits for a graceful shutdown, SIGKILL simulates a crash.
-    public func stop(signal: Int32 = SIGTERM) {
-        guard let process, process.isRunning else { return }
+    /// Returns the process's exit status (nil if it was not running).
+    @discardableResult
+    public func stop(signal: Int32 = SIGTERM) -> Int32? {
+        guard let process, process.isRunning else { return nil }
         kill(process.processIdentifier, signal)
         process.waitUntilExit()
         output.fileHandleForReading.readabilityHandler = nil
         self.process = nil
+        return process.terminationStatus
     }
 
     /// The server's copy of its managed databases, readable with plain SQL.
