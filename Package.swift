@@ -7,6 +7,8 @@ let package = Package(
         // The SQLite loadable extension: `.load ./cloudsync` (see scripts/build-extension).
         .library(name: "cloudsync", type: .dynamic, targets: ["CloudSyncExtension"]),
         .library(name: "CloudSyncCore", targets: ["CloudSyncCore"]),
+        // The sync protocol client and its HTTPTransport protocol (custom transports).
+        .library(name: "CloudSyncNetwork", targets: ["CloudSyncNetwork"]),
         .executable(name: "cloudsync-server", targets: ["CloudSyncServerCLI"]),
         .executable(name: "cloudsync-bench", targets: ["CloudSyncBench"]),
         .executable(name: "cloudsync-loadtest", targets: ["CloudSyncLoadTest"]),
