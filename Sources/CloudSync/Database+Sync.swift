@@ -40,18 +40,6 @@ public struct SyncState: Sendable, Equatable {
     public var receiveCursor: SyncCursor
 }
 
-/// A position in a change feed: `(db_version, seq)`.
-public struct SyncCursor: Sendable, Hashable, Comparable, CustomStringConvertible {
-    public var dbVersion: Int64
-    public var seq: Int64
-    public init(dbVersion: Int64, seq: Int64) {
-        self.dbVersion = dbVersion
-        self.seq = seq
-    }
-    public static func < (a: Self, b: Self) -> Bool { (a.dbVersion, a.seq) < (b.dbVersion, b.seq) }
-    public var description: String { "(\(dbVersion), \(seq))" }
-}
-
 /// Keys of the protocol cursors in `cloudsync_settings` (shared with the C extension and
 /// `cloudsync_network_*`, so a database can move between the two).
 enum CursorKey {

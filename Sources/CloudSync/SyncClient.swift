@@ -185,7 +185,7 @@ public final class SyncClient: Sendable {
             _ = try Self.expectOK(try await http.send(HTTPRequest(
                 method: "PUT", url: target, headers: [("Content-Type", "application/octet-stream")], body: page.payload)),
                 step: "uploading changes")
-            let notice = Array(#"{"url":"\#(Self.jsonEscaped(target))"}"#.utf8)
+            let notice = UploadNotice.body(url: target)
             _ = try await authorized("POST", upload, body: notice, contentType: "application/json", step: "confirming the upload")
             try await database.write { db in
                 try db.setSyncCursor(page.last, CursorKey.sendVersion, CursorKey.sendSeq)
@@ -283,19 +283,6 @@ public final class SyncClient: Sendable {
         let message = text.isEmpty ? "server answered HTTP \(response.status) while \(step)" : text
         let code: SyncError.Code = response.status == 401 || response.status == 403 ? .unauthorized : .network
         throw SyncError(code, message, httpStatus: response.status)
-    }
-
-    static func jsonEscaped(_ text: String) -> String {
-        var out = ""
-        for scalar in text.unicodeScalars {
-            switch scalar {
-            case "\"": out += "\\\""
-            case "\\": out += "\\\\"
-            case _ where scalar.value < 0x20: out += String(format: "\\u%04x", scalar.value)
-            default: out.unicodeScalars.append(scalar)
-            }
-        }
-        return out
     }
 }
 

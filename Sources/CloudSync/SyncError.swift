@@ -65,3 +65,7 @@ func mappingErrors<T>(_ body: () throws -> T) throws(SyncError) -> T {
 func mappingErrors<T>(isolation: isolated (any Actor)? = #isolation, _ body: () async throws -> T) async throws(SyncError) -> T {
     do { return try await body() } catch { throw SyncError.wrapping(error) }
 }
+
+/// A position in a changes feed (`CloudSyncCore.SyncCursor`), named here so that apps only
+/// import `CloudSync`.
+public typealias SyncCursor = CloudSyncCore.SyncCursor

@@ -63,7 +63,7 @@ public final class NetworkSession {
             _ = try expectOK(try transport.send(HTTPRequest(
                 method: "PUT", url: target, headers: [("Content-Type", "application/octet-stream")], body: page.payload)),
                 "uploading changes")
-            let notice = Array(#"{"url":"\#(Self.jsonEscaped(target))"}"#.utf8)
+            let notice = UploadNotice.body(url: target)
             _ = try expectOK(try transport.send(authorized("POST", upload, body: notice, contentType: "application/json")), "confirming the upload")
             try context.setSetting(Cursor.sendVersion, .integer(page.lastDbVersion))
             try context.setSetting(Cursor.sendSeq, .integer(page.lastSeq))
@@ -134,19 +134,6 @@ public final class NetworkSession {
 
     static func cursor(_ context: SyncContext, _ versionKey: String, _ seqKey: String) throws(CloudSyncError) -> (Int64, Int64) {
         (try context.integerSetting(versionKey) ?? 0, try context.integerSetting(seqKey) ?? 0)
-    }
-
-    static func jsonEscaped(_ text: String) -> String {
-        var out = ""
-        for scalar in text.unicodeScalars {
-            switch scalar {
-            case "\"": out += "\\\""
-            case "\\": out += "\\\\"
-            case _ where scalar.value < 0x20: out += "\\u00" + Hex.encode([UInt8(scalar.value)])
-            default: out.unicodeScalars.append(scalar)
-            }
-        }
-        return out
     }
 
     static func sleep(milliseconds: Int) {

@@ -20,25 +20,6 @@ public struct SiteID: Sendable, Hashable, CustomStringConvertible {
     public var description: String { hex }
 }
 
-/// A position in a database's changes feed: everything after `(dbVersion, seq)`.
-public struct SyncCursor: Sendable, Hashable, Comparable, CustomStringConvertible {
-    public var dbVersion: Int64
-    public var seq: Int64
-
-    public init(dbVersion: Int64, seq: Int64) {
-        self.dbVersion = dbVersion
-        self.seq = seq
-    }
-
-    public static let start = SyncCursor(dbVersion: 0, seq: 0)
-
-    public static func < (lhs: SyncCursor, rhs: SyncCursor) -> Bool {
-        (lhs.dbVersion, lhs.seq) < (rhs.dbVersion, rhs.seq)
-    }
-
-    public var description: String { "(\(dbVersion), \(seq))" }
-}
-
 /// One bounded page of a database's changes, encoded as a v1 payload.
 public struct ChangesPage: Sendable {
     /// The payload (wire-format.md).
