@@ -9,13 +9,19 @@
 struct TriggerSet {
     let table: SyncTable
 
-    static let kinds = ["insert", "update", "delete", "before_update", "before_delete"]
     private static let rip = SQLText.literal(Change.sentinelColumn)
     private static let version = "cloudsync_db_version_next()"
     private static let seq = "cloudsync_seq()"
 
     static func triggerName(_ table: String, _ kind: String) -> String {
         SQLText.identifier("cloudsync_\(kind)_\(table)")
+    }
+
+    /// The names of the engine's triggers on `table`, as the schema has them.
+    private static func installed(on table: String, _ connection: Connection) throws(CloudSyncError) -> [String] {
+        try connection.rows(
+            "SELECT name FROM sqlite_master WHERE type = 'trigger' AND tbl_name = ?1 COLLATE NOCASE AND name LIKE 'cloudsync\\_%' ESCAPE '\\'",
+            [.string(table)]).compactMap { $0.first?.stringValue }
     }
 
     private var clockColumns: String { "\(table.clockTable)(pk, col_name, col_version, db_version, site_id, seq)" }
@@ -77,17 +83,14 @@ struct TriggerSet {
             .joined(separator: " OR ")
     }
 
-    /// Records the columns an update changed, when its key stayed the same.
-    private func updateStatements() -> [String] {
-        let key = keyExpression("NEW")
-        return table.columns.map { column in
-            let (old, new) = ("OLD.\(SQLText.identifier(column))", "NEW.\(SQLText.identifier(column))")
-            return """
-                INSERT INTO \(clockColumns) SELECT \(key), \(SQLText.literal(column)), 1, \(Self.version), 0, \(Self.seq)
-                  WHERE NOT (\(keyChanged)) AND \(Self.differs(old, new))
-                  ON CONFLICT(pk, col_name) DO UPDATE SET col_version = col_version + 1, db_version = excluded.db_version, site_id = 0, seq = excluded.seq
-                """
-        }
+    /// Records column `column` when an update changed it and kept the key.
+    private func updateStatement(_ column: String) -> String {
+        let (old, new) = ("OLD.\(SQLText.identifier(column))", "NEW.\(SQLText.identifier(column))")
+        return """
+            INSERT INTO \(clockColumns) SELECT \(keyExpression("NEW")), \(SQLText.literal(column)), 1, \(Self.version), 0, \(Self.seq)
+              WHERE NOT (\(keyChanged)) AND \(Self.differs(old, new))
+              ON CONFLICT(pk, col_name) DO UPDATE SET col_version = col_version + 1, db_version = excluded.db_version, site_id = 0, seq = excluded.seq
+            """
     }
 
     func install(on connection: Connection) throws(CloudSyncError) {
@@ -110,14 +113,20 @@ struct TriggerSet {
             let newKey = table.primaryKey.map { "NEW.\(SQLText.identifier($0))" }
             let pairs = table.columns.flatMap { ["OLD.\(SQLText.identifier($0))", "NEW.\(SQLText.identifier($0))"] }
             let keyChange = "SELECT cloudsync_update_key(\(([name] + oldKey + newKey + pairs).joined(separator: ", "))) WHERE \(keyChanged)"
-            sql += trigger("update", "AFTER UPDATE", [keyChange] + updateStatements())
+            // One trigger per column (UPDATE OF): an UPDATE runs only the triggers of the
+            // columns it sets, instead of testing every column of every updated row.
+            sql += trigger("update_key", "AFTER UPDATE OF \(table.quotedKeyList)", [keyChange])
+            for (index, column) in table.columns.enumerated() {
+                sql += trigger("update_\(index)", "AFTER UPDATE OF \(SQLText.identifier(column))", [updateStatement(column)])
+            }
             sql += trigger("delete", "AFTER DELETE", deleteStatements(key: keyExpression("OLD")))
         }
         try connection.execute(sql)
     }
 
     static func drop(table: String, on connection: Connection) throws(CloudSyncError) {
-        let sql = kinds.map { "DROP TRIGGER IF EXISTS \(triggerName(table, $0));" }.joined(separator: "\n")
-        try connection.execute(sql)
+        let names = try installed(on: table, connection)
+        guard !names.isEmpty else { return }
+        try connection.execute(names.map { "DROP TRIGGER IF EXISTS \(SQLText.identifier($0));" }.joined(separator: "\n"))
     }
 }
