@@ -40,14 +40,8 @@ public struct SyncState: Sendable, Equatable {
     public var receiveCursor: SyncCursor
 }
 
-/// Keys of the protocol cursors in `cloudsync_settings` (shared with the C extension and
-/// `cloudsync_network_*`, so a database can move between the two).
-enum CursorKey {
-    static let sendVersion = "send_dbversion"
-    static let sendSeq = "send_seq"
-    static let checkVersion = "check_dbversion"
-    static let checkSeq = "check_seq"
-}
+/// Keys of the protocol cursors in `cloudsync_settings`, shared with `cloudsync_network_*`.
+typealias CursorKey = SyncCursor.SettingKey
 
 extension Database {
     /// Makes `table` synchronized: from now on every change to its rows is recorded and sent

@@ -17,3 +17,15 @@ public struct SyncCursor: Sendable, Hashable, Comparable, CustomStringConvertibl
 
     public var description: String { "(\(dbVersion), \(seq))" }
 }
+
+extension SyncCursor {
+    /// Where a device keeps its two protocol cursors in `cloudsync_settings` (the names the C
+    /// extension uses, so a database moves between clients unchanged).
+    public enum SettingKey {
+        public static let sendVersion = "send_dbversion"
+        public static let sendSeq = "send_seq"
+        public static let checkVersion = "check_dbversion"
+        public static let checkSeq = "check_seq"
+        public static let all = [sendVersion, sendSeq, checkVersion, checkSeq]
+    }
+}

@@ -20,13 +20,7 @@ public final class NetworkSession {
 
     unowned let context: SyncContext
 
-    enum Cursor {
-        static let sendVersion = "send_dbversion"
-        static let sendSeq = "send_seq"
-        static let checkVersion = "check_dbversion"
-        static let checkSeq = "check_seq"
-        static let all = [sendVersion, sendSeq, checkVersion, checkSeq]
-    }
+    private typealias Cursor = SyncCursor.SettingKey
 
     public init(context: SyncContext, endpoint: ConnectionString, transport: any HTTPTransport) {
         self.context = context
