@@ -71,48 +71,11 @@ final class RowMerger {
         return effects
     }
 
-    /// Writes the pending effects now.
+    /// Writes the pending effects now (before a value is read back for a tie).
     func flush() throws(CloudSyncError) {
-        guard state.hasEffects else { return }
-        if state.deletesRow {
-            let delete = try table.merge.deleteRow(connection)
-            try delete.bind(key)
-            try delete.run()
-        }
-        if state.ensuresRow {
-            let written = state.writes.indices.filter { state.writes[$0] != nil }
-            let upsert = try table.merge.upsertRow(written, connection)
-            try upsert.bind(key)
-            var index = Int32(key.count) + 1
-            for slot in written {
-                try upsert.bind(state.writes[slot]!, at: index)
-                index += 1
-            }
-            try upsert.run()
-        }
-        if state.dropsOtherClocks {
-            let drop = try table.merge.dropClocks(connection)
-            _ = drop.bindBlob(keyBlob, at: 1)
-            try drop.run()
-        }
-        try storeClocks()
-        state.markFlushed()
-    }
-
-    private func storeClocks() throws(CloudSyncError) {
-        let dirty = state.dirty.indices.filter { state.dirty[$0] }
-        guard !dirty.isEmpty else { return }
-        let store = try table.merge.storeClocks(dirty.count, connection)
-        _ = store.bindBlob(keyBlob, at: 1)
-        for (row, slot) in dirty.enumerated() {
-            let clock = state.clocks[slot]!
-            let base = Int32(row * 5 + 2)
-            store.bind(table.slotName(slot), at: base)
-            store.bind(clock.colVersion, at: base + 1)
-            store.bind(clock.dbVersion, at: base + 2)
-            store.bind(clock.site, at: base + 3)
-            store.bind(clock.seq, at: base + 4)
-        }
-        try store.run()
+        guard let effects = takeEffects() else { return }
+        var batch = WriteBatch(table: table)
+        batch.add(effects)
+        try batch.write(connection)
     }
 }
