@@ -229,7 +229,7 @@ struct ErrorTests {
         let bob = try Device()
         try alice.insertTodos(1, prefix: "a")
         let payload = try #require(try alice.pendingUpload()).payload
-        _ = try await fixture.storage.merge(database: ServerFixture.database, site: SiteID(bytes: alice.site)!, payload: payload)
+        _ = try await fixture.storage.merge(database: ServerFixture.database, site: SiteID(bytes: alice.site)!, payload: payload, as: .administrator)
         try await fixture.application().test(.router) { client in
             let sync = SyncClient(client: client, key: fixture.key)
             let url = try await sync.requestUploadURL(site: alice.siteHex).text

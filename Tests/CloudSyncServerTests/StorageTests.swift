@@ -75,12 +75,12 @@ struct StorageTests {
             let device = try Device()
             try device.insertTodos(3, prefix: "a")
             let site = try #require(SiteID(bytes: device.site))
-            let result = try await storage.merge(database: "todo", site: site, payload: try #require(try device.pendingUpload()).payload)
+            let result = try await storage.merge(database: "todo", site: site, payload: try #require(try device.pendingUpload()).payload, as: .administrator)
             #expect(result.changes > 0)
             #expect(result.failedRows.isEmpty)
             // Merged changes get the merge's db_version and consecutive seqs.
             let other = try #require(SiteID(hex: String(repeating: "1", count: 32)))
-            let page = try #require(try await storage.changes(database: "todo", excludingSite: other, after: .start, limit: 100))
+            let page = try #require(try await storage.changes(database: "todo", excludingSite: other, after: .start, limit: 100, as: .administrator))
             let changes = try PayloadDecoder.decode(page.payload).changes
             #expect(page.count == result.changes)
             #expect(Set(changes.map(\.dbVersion)) == [1])
@@ -90,14 +90,14 @@ struct StorageTests {
             try device.execute("UPDATE todo SET done = 1 WHERE id = 'a-0'")
             device.sendCursor = try #require(try device.pendingUpload()).last
             try device.execute("UPDATE todo SET done = 1 WHERE id = 'a-1'")
-            _ = try await storage.merge(database: "todo", site: site, payload: try #require(try device.pendingUpload()).payload)
-            let second = try #require(try await storage.changes(database: "todo", excludingSite: other, after: page.last, limit: 100))
+            _ = try await storage.merge(database: "todo", site: site, payload: try #require(try device.pendingUpload()).payload, as: .administrator)
+            let second = try #require(try await storage.changes(database: "todo", excludingSite: other, after: page.last, limit: 100, as: .administrator))
             #expect(second.count == 1)
             #expect(second.last == SyncCursor(dbVersion: 2, seq: 0))
             // Excluding the uploader's site leaves nothing.
-            #expect(try await storage.changes(database: "todo", excludingSite: site, after: .start, limit: 100) == nil)
+            #expect(try await storage.changes(database: "todo", excludingSite: site, after: .start, limit: 100, as: .administrator) == nil)
             await #expect(throws: SyncStorageError(.unknownDatabase, "database nope does not exist")) {
-                _ = try await storage.changes(database: "nope", excludingSite: site, after: .start, limit: 1)
+                _ = try await storage.changes(database: "nope", excludingSite: site, after: .start, limit: 1, as: .administrator)
             }
         }
     }
@@ -142,12 +142,12 @@ struct StorageTests {
         let site = try #require(SiteID(bytes: device.site))
         let storage = try EmbeddedStorage(directory: directory, logger: quietLogger)
         try await storage.createDatabase(name: "todo", schema: todoSchema, tables: nil)
-        _ = try await storage.merge(database: "todo", site: site, payload: try #require(try device.pendingUpload()).payload)
+        _ = try await storage.merge(database: "todo", site: site, payload: try #require(try device.pendingUpload()).payload, as: .administrator)
         await storage.close()
 
         let reopened = try EmbeddedStorage(directory: directory, logger: quietLogger)
         let other = try #require(SiteID(hex: String(repeating: "2", count: 32)))
-        let page = try #require(try await reopened.changes(database: "todo", excludingSite: other, after: .start, limit: 1000))
+        let page = try #require(try await reopened.changes(database: "todo", excludingSite: other, after: .start, limit: 1000, as: .administrator))
         let fresh = try Device()
         try fresh.apply(page.payload)
         #expect(try fresh.snapshot() == device.snapshot())
@@ -155,8 +155,8 @@ struct StorageTests {
         try device.execute("UPDATE todo SET done = 1 WHERE id = 'a-2'")
         device.sendCursor = try #require(try device.pendingUpload()).last
         try device.execute("UPDATE todo SET done = 1 WHERE id = 'a-3'")
-        _ = try await reopened.merge(database: "todo", site: site, payload: try #require(try device.pendingUpload()).payload)
-        let next = try #require(try await reopened.changes(database: "todo", excludingSite: other, after: page.last, limit: 1000))
+        _ = try await reopened.merge(database: "todo", site: site, payload: try #require(try device.pendingUpload()).payload, as: .administrator)
+        let next = try #require(try await reopened.changes(database: "todo", excludingSite: other, after: page.last, limit: 1000, as: .administrator))
         #expect(next.count == 1)
         #expect(next.last.dbVersion == page.last.dbVersion + 1)
         await reopened.close()

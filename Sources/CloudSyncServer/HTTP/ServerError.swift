@@ -33,7 +33,8 @@ extension ServerError {
         case .unknownDatabase: self.init(.notFound, error.message)
         case .badPayload, .invalidName, .invalidSchema, .databaseExists: self.init(.badRequest, error.message)
         case .payloadTooLarge: self.init(.contentTooLarge, error.message)
-        case .unknownKey: self.init(.unauthorized, error.message)
+        case .unknownKey, .unknownToken: self.init(.unauthorized, error.message)
+        case .invalidPolicy: self.init(.badRequest, error.message)
         case .failure: self.init(.internalServerError, "internal server error")
         }
     }

@@ -205,7 +205,7 @@ public final class EmbeddedStorage: SyncStorage {
 
     // MARK: Sync
 
-    public func merge(database name: String, site: SiteID, payload: [UInt8]) async throws -> MergeResult {
+    public func merge(database name: String, site: SiteID, payload: [UInt8], as principal: Principal) async throws -> MergeResult {
         let database = try await managedDatabase(name)
         return try await database.writer.run { connection in
             try Self.engineCall {
@@ -227,7 +227,7 @@ public final class EmbeddedStorage: SyncStorage {
         }
     }
 
-    public func changes(database name: String, excludingSite site: SiteID, after cursor: SyncCursor, limit: Int) async throws -> ChangesPage? {
+    public func changes(database name: String, excludingSite site: SiteID, after cursor: SyncCursor, limit: Int, as principal: Principal) async throws -> ChangesPage? {
         let database = try await managedDatabase(name)
         return try await database.readers.run { connection in
             try Self.engineCall { () throws -> ChangesPage? in

@@ -104,7 +104,7 @@ struct SyncRoutes: Sendable {
         } catch {
             throw ServerError(error)
         }
-        let result = try await storage.merge(database: target.database, site: target.site, payload: payload)
+        let result = try await storage.merge(database: target.database, site: target.site, payload: payload, as: target.principal)
         var metadata: Logger.Metadata = [
             "database": "\(target.database)", "site": "\(target.site)",
             "bytes": "\(payload.count)", "changes": "\(result.changes)",
@@ -132,7 +132,7 @@ struct SyncRoutes: Sendable {
         let base = try baseURL(request)
         let cursor = SyncCursor(dbVersion: dbVersion, seq: seq)
         let page = try await storage.changes(
-            database: target.database, excludingSite: target.site, after: cursor, limit: configuration.maxChangesPerPage)
+            database: target.database, excludingSite: target.site, after: cursor, limit: configuration.maxChangesPerPage, as: target.principal)
         var metadata: Logger.Metadata = [
             "database": "\(target.database)", "site": "\(target.site)", "after": "\(cursor)",
             "changes": "\(page?.count ?? 0)",
@@ -174,6 +174,7 @@ struct SyncRoutes: Sendable {
     struct Target {
         var database: String
         var site: SiteID
+        var principal: Principal
     }
 
     /// The database and site of a sync path, after checking the site id and the credential.
@@ -204,7 +205,7 @@ struct SyncRoutes: Sendable {
         guard grant.database == database else {
             throw ServerError(.unauthorized, "this API key is not valid for database \(database)")
         }
-        return Target(database: database, site: site)
+        return Target(database: database, site: site, principal: .administrator)
     }
 
     func blobToken(_ context: BasicRequestContext) throws -> String {

@@ -42,10 +42,24 @@ public struct MergeResult: Sendable, Equatable {
     public var changes: Int
     /// Rows that could not be written (a constraint failed); see `SyncContext.MergeReport`.
     public var failedRows: [String]
+    /// Rows that Row-Level Security refused, per table (token users only).
+    public var denied: [DeniedRows]
 
-    public init(changes: Int, failedRows: [String] = []) {
+    public init(changes: Int, failedRows: [String] = [], denied: [DeniedRows] = []) {
         self.changes = changes
         self.failedRows = failedRows
+        self.denied = denied
+    }
+}
+
+/// The number of rows of one table that Row-Level Security refused in an upload.
+public struct DeniedRows: Sendable, Equatable, Codable {
+    public var table: String
+    public var rows: Int
+
+    public init(table: String, rows: Int) {
+        self.table = table
+        self.rows = rows
     }
 }
 
@@ -73,6 +87,10 @@ public struct SyncStorageError: Error, Sendable, Equatable, CustomStringConverti
         case invalidSchema
         /// An API key that does not exist (revoke).
         case unknownKey
+        /// An access token that was never issued by this server (revoke).
+        case unknownToken
+        /// A Row-Level Security policy that cannot be used (unknown table, SQL error).
+        case invalidPolicy
         /// An uploaded payload that cannot be merged: malformed, unknown schema, unknown
         /// table or column (400).
         case badPayload
@@ -118,11 +136,39 @@ public protocol SyncStorage: Sendable {
     // MARK: Sync
 
     /// Merges an uploaded payload into `database`. Returns only once the merge is committed
-    /// durably. Merging a payload that was already merged changes nothing.
-    func merge(database: String, site: SiteID, payload: [UInt8]) async throws -> MergeResult
+    /// durably. Merging a payload that was already merged changes nothing. For a token user,
+    /// rows the database's policies refuse are left out and reported.
+    func merge(database: String, site: SiteID, payload: [UInt8], as principal: Principal) async throws -> MergeResult
     /// The changes of `database` after `cursor`, in feed order, leaving out those made at
-    /// `site`, at most `limit` of them; nil when there are none.
-    func changes(database: String, excludingSite site: SiteID, after cursor: SyncCursor, limit: Int) async throws -> ChangesPage?
+    /// `site`, at most `limit` of them (a page may exceed it to keep one row whole); nil when
+    /// there are none. A token user sees only what the policies let them see.
+    func changes(database: String, excludingSite site: SiteID, after cursor: SyncCursor, limit: Int, as principal: Principal) async throws -> ChangesPage?
+
+    // MARK: Access tokens
+
+    /// The secret that signs access tokens, created on first use and the same for every
+    /// server instance sharing this storage.
+    func tokenSigningSecret() async throws -> [UInt8]
+    /// Records a token just issued, so that it can be revoked.
+    func recordToken(_ claims: AccessClaims) async throws
+    /// Revokes the token with id `tokenID`. Throws `.unknownToken` if it was never recorded.
+    func revokeToken(id tokenID: String) async throws
+    /// True if the token with id `tokenID` was revoked.
+    func isTokenRevoked(id tokenID: String) async throws -> Bool
+    /// Binds `site` of `database` to `userID` the first time a token user syncs with it.
+    /// Returns false when the site is already bound to another user.
+    func bindSite(database: String, site: SiteID, userID: String) async throws -> Bool
+
+    // MARK: Row-Level Security
+
+    /// Enables Row-Level Security on `policy.table` with these policies, replacing earlier
+    /// ones. Throws `.invalidPolicy` for an unknown table or an expression that does not
+    /// compile.
+    func setPolicy(_ policy: TablePolicy, database: String) async throws
+    /// The policies of `database`, of one table or all, sorted by table.
+    func policies(database: String, table: String?) async throws -> [TablePolicy]
+    /// Turns Row-Level Security off for `table`: token users see and change all its rows.
+    func disablePolicy(database: String, table: String) async throws
 
     // MARK: API keys
 
