@@ -27,6 +27,8 @@ public struct CloudSyncError: Error, Equatable, Sendable, CustomStringConvertibl
         public static let sqlite = Code(rawValue: "sqlite")
         /// A network or server failure.
         public static let network = Code(rawValue: "network")
+        /// Changes the server's Row-Level Security refused (they were not applied there).
+        public static let denied = Code(rawValue: "denied")
     }
 
     public var code: Code

@@ -31,9 +31,10 @@ public final class CurlTransport: HTTPTransport {
 
     deinit { curl_easy_cleanup(handle) }
 
-    /// Collects the response body.
+    /// Collects the response body and header fields.
     private final class Sink {
         var bytes: [UInt8] = []
+        var headers: [(String, String)] = []
     }
 
     public func send(_ request: HTTPRequest) throws(CloudSyncError) -> HTTPResponse {
@@ -74,6 +75,17 @@ public final class CurlTransport: HTTPTransport {
                     }
                     _ = cloudsync_curl_set_pointer(handle, CURLOPT_WRITEFUNCTION, unsafeBitCast(write, to: UnsafeRawPointer.self))
                     _ = cloudsync_curl_set_pointer(handle, CURLOPT_WRITEDATA, Unmanaged.passUnretained(sink).toOpaque())
+                    let header: @convention(c) (UnsafeMutablePointer<CChar>?, Int, Int, UnsafeMutableRawPointer?) -> Int = { data, size, count, target in
+                        guard let data, let target else { return 0 }
+                        let sink = Unmanaged<Sink>.fromOpaque(target).takeUnretainedValue()
+                        let line = String(decoding: UnsafeRawBufferPointer(start: data, count: size * count), as: UTF8.self)
+                        if let colon = line.firstIndex(of: ":") {
+                            sink.headers.append((String(line[..<colon]).trimmed, String(line[line.index(after: colon)...]).trimmed))
+                        }
+                        return size * count
+                    }
+                    _ = cloudsync_curl_set_pointer(handle, CURLOPT_HEADERFUNCTION, unsafeBitCast(header, to: UnsafeRawPointer.self))
+                    _ = cloudsync_curl_set_pointer(handle, CURLOPT_HEADERDATA, Unmanaged.passUnretained(sink).toOpaque())
                     return curl_easy_perform(handle)
                 }
             }
@@ -84,6 +96,6 @@ public final class CurlTransport: HTTPTransport {
         }
         var status = 0
         _ = cloudsync_curl_get_long(handle, CURLINFO_RESPONSE_CODE, &status)
-        return HTTPResponse(status: status, body: sink.bytes)
+        return HTTPResponse(status: status, body: sink.bytes, headers: sink.headers)
     }
 }

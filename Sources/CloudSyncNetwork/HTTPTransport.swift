@@ -19,13 +19,22 @@ public struct HTTPRequest: Sendable {
 public struct HTTPResponse: Sendable {
     public var status: Int
     public var body: [UInt8]
+    /// Response header fields, in the order received.
+    public var headers: [(String, String)]
 
-    public init(status: Int, body: [UInt8]) {
+    public init(status: Int, body: [UInt8], headers: [(String, String)] = []) {
         self.status = status
         self.body = body
+        self.headers = headers
     }
 
     public var text: String { String(decoding: body, as: UTF8.self) }
+
+    /// The last value of the header field `name` (compared case-insensitively).
+    public func header(_ name: String) -> String? {
+        let wanted = name.lowercased()
+        return headers.last { $0.0.lowercased() == wanted }?.1
+    }
 }
 
 /// Sends HTTP requests for the network layer. The engine ships a libcurl transport; an

@@ -39,16 +39,27 @@ public final class NetworkSession {
 
     /// Sends every local change after the send cursor, in payloads of bounded size. The cursor
     /// moves past a payload only once the server accepted it. Returns the changes sent.
+    ///
+    /// Throws a `.denied` error after sending everything if the server's Row-Level Security
+    /// refused rows: they were not applied there, the cursor still moved past them, and the
+    /// server sends its version of those rows back on the next check.
     @discardableResult
     public func sendChanges() throws(CloudSyncError) -> Int {
+        let (sent, denied) = try sendAll()
+        try Self.throwIfDenied(denied)
+        return sent
+    }
+
+    private func sendAll() throws(CloudSyncError) -> (sent: Int, denied: [String: Int]) {
         let site = try context.siteID()
         var sent = 0
+        var denied: [String: Int] = [:]
         while true {
             let (version, seq) = try Self.cursor(context, Cursor.sendVersion, Cursor.sendSeq)
             guard let page = try context.encodePayload(
                 where: [.site(site, equal: true), .after(dbVersion: version, seq: seq)],
                 maxChanges: maxChangesPerUpload)
-            else { return sent }
+            else { return (sent, denied) }
             let upload = endpoint.baseURL(site: site) + "/upload"
             let target = try expectOK(try transport.send(authorized("GET", upload)), "asking for an upload URL").text.trimmed
             guard target.hasPrefix("http://") || target.hasPrefix("https://") else {
@@ -58,11 +69,20 @@ public final class NetworkSession {
                 method: "PUT", url: target, headers: [("Content-Type", "application/octet-stream")], body: page.payload)),
                 "uploading changes")
             let notice = UploadNotice.body(url: target)
-            _ = try expectOK(try transport.send(authorized("POST", upload, body: notice, contentType: "application/json")), "confirming the upload")
+            let answer = try expectOK(try transport.send(authorized("POST", upload, body: notice, contentType: "application/json")), "confirming the upload")
             try context.setSetting(Cursor.sendVersion, .integer(page.lastDbVersion))
             try context.setSetting(Cursor.sendSeq, .integer(page.lastSeq))
             sent += page.count
+            for report in DeniedRowsHeader.decode(answer.header(DeniedRowsHeader.name) ?? "") {
+                denied[report.table, default: 0] += report.rows
+            }
         }
+    }
+
+    private static func throwIfDenied(_ denied: [String: Int]) throws(CloudSyncError) {
+        guard !denied.isEmpty else { return }
+        let parts = denied.sorted { $0.key < $1.key }.map { "\($0.value) row\($0.value == 1 ? "" : "s") of table \($0.key)" }
+        throw CloudSyncError(.denied, "the server refused \(parts.joined(separator: ", ")) (row-level security): those changes were not applied, and the server's version of the rows is sent back to this device")
     }
 
     // MARK: Receiving
@@ -92,14 +112,19 @@ public final class NetworkSession {
 
     /// Sends, then checks up to `maxRetries` times `waitMilliseconds` apart until something
     /// arrives. Returns the number of changes received.
+    ///
+    /// Rows refused by the server's Row-Level Security are reported as a `.denied` error at the
+    /// end, after the check that brings back the server's version of them.
     public func sync(waitMilliseconds: Int = 0, maxRetries: Int = 1) throws(CloudSyncError) -> Int {
-        try sendChanges()
+        let denied = try sendAll().denied
+        var received = 0
         for attempt in 0..<max(1, maxRetries) {
             if attempt > 0 && waitMilliseconds > 0 { Self.sleep(milliseconds: waitMilliseconds) }
-            let received = try checkChanges()
-            if received > 0 { return received }
+            received = try checkChanges()
+            if received > 0 { break }
         }
-        return 0
+        try Self.throwIfDenied(denied)
+        return received
     }
 
     /// Sets the four cursors to 0: everything is sent and received again (idempotently).

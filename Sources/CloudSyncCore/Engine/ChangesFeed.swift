@@ -9,6 +9,8 @@ final class ChangesFeed {
         case dbVersion(Comparison, Int64)
         case siteID(equal: Bool, [UInt8])
         case table(String)
+        /// Changes of the row with this primary-key blob.
+        case primaryKey([UInt8])
         /// Matches no change (a comparison with a value that can never match).
         case nothing
         /// `(db_version, seq) > (version, seq)`: everything after a cursor.
@@ -57,6 +59,9 @@ final class ChangesFeed {
                 }
             case .table(let name):
                 tables = tables.filter { $0.name.lowercased() == name.lowercased() }
+            case .primaryKey(let pk):
+                arguments.append(.blob(pk))
+                conditions.append("c.pk = ?\(arguments.count)")
             case .nothing:
                 tables = []
             }
@@ -141,13 +146,22 @@ extension SyncContext {
 
     /// Changes of the feed matching `constraints`, in feed order.
     public func changes(where constraints: [ChangesFeedConstraint] = []) throws(CloudSyncError) -> [Change] {
-        let feed = try ChangesFeed(context: self, constraints: constraints.map(\.feedConstraint))
         var result: [Change] = []
-        while !feed.isAtEnd {
-            result.append(feed.currentChange())
-            try feed.advance()
+        try forEachChange(where: constraints) { change in
+            result.append(change)
+            return true
         }
         return result
+    }
+
+    /// Calls `body` with the feed's changes matching `constraints`, in feed order, until it
+    /// returns false; reads them one at a time, so a large feed is never held in memory.
+    public func forEachChange(where constraints: [ChangesFeedConstraint], _ body: (Change) throws(CloudSyncError) -> Bool) throws(CloudSyncError) {
+        let feed = try ChangesFeed(context: self, constraints: constraints.map(\.feedConstraint))
+        while !feed.isAtEnd {
+            guard try body(feed.currentChange()) else { return }
+            try feed.advance()
+        }
     }
 
     /// Whether the feed has any change matching `constraints`.
@@ -187,6 +201,8 @@ public enum ChangesFeedConstraint: Sendable, Equatable {
     case site([UInt8], equal: Bool)
     /// Changes of one table.
     case table(String)
+    /// Changes of the row with this primary-key blob (combine with `.table`).
+    case primaryKey([UInt8])
 
     var feedConstraint: ChangesFeed.Constraint {
         switch self {
@@ -194,6 +210,7 @@ public enum ChangesFeedConstraint: Sendable, Equatable {
         case .after(let version, let seq): .after(dbVersion: version, seq: seq)
         case .site(let site, let equal): .siteID(equal: equal, site)
         case .table(let name): .table(name)
+        case .primaryKey(let pk): .primaryKey(pk)
         }
     }
 }

@@ -16,11 +16,7 @@ extension SyncContext {
     /// decoded, or was made against an unknown schema, changes nothing.
     @discardableResult
     public func applyPayload(_ payload: [UInt8]) throws(CloudSyncError) -> MergeReport {
-        let (header, changes) = try PayloadDecoder.decode(payload, limits: payloadLimits)
-        guard try isKnownSchemaHash(header.schemaHash) else {
-            throw CloudSyncError(.schemaMismatch, "the payload was made against a schema this database never had (schema hash \(header.schemaHash)): create the synchronized tables with the same CREATE TABLE statements on both sides and call cloudsync_init for each")
-        }
-        return try merge(changes)
+        try merge(try decodePayload(payload))
     }
 
     /// Merges `changes` atomically: all rows are written, or, when one fails on a constraint,

@@ -19,8 +19,10 @@ import Synchronization
 public final class EmbeddedStorage: SyncStorage {
     public let directory: URL
     public let payloadLimits: PayloadLimits
-    private let logger: Logger
-    private let catalog: SerialWorker<SQLiteConnection>
+    let logger: Logger
+    let catalog: SerialWorker<SQLiteConnection>
+    /// The token signing secret once read (EmbeddedStorage+Tokens.swift).
+    let tokenSecret = Mutex<[UInt8]?>(nil)
     private let databases = Mutex<[String: ManagedDatabase]>([:])
 
     /// Connection setup of every server connection. `synchronous = FULL`: in WAL mode
@@ -50,6 +52,20 @@ public final class EmbeddedStorage: SyncStorage {
                       database TEXT NOT NULL,
                       created_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now')),
                       revoked_at TEXT);
+                    CREATE TABLE IF NOT EXISTS access_tokens(
+                      token_id TEXT PRIMARY KEY NOT NULL,
+                      database TEXT NOT NULL,
+                      user_id TEXT NOT NULL,
+                      name TEXT,
+                      expires_at INTEGER,
+                      created_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now')),
+                      revoked_at TEXT);
+                    CREATE TABLE IF NOT EXISTS site_bindings(
+                      database TEXT NOT NULL,
+                      site TEXT NOT NULL,
+                      user_id TEXT NOT NULL,
+                      bound_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now')),
+                      PRIMARY KEY(database, site));
                     """)
                 return connection
             },
@@ -189,7 +205,7 @@ public final class EmbeddedStorage: SyncStorage {
 
     /// The open handles of a managed database, opening them on first use. Throws
     /// `.unknownDatabase` if it is not in the catalog.
-    private func managedDatabase(_ name: String) async throws -> ManagedDatabase {
+    func managedDatabase(_ name: String) async throws -> ManagedDatabase {
         guard try await databaseExists(name) else {
             throw SyncStorageError(.unknownDatabase, "database \(name) does not exist")
         }
@@ -213,15 +229,16 @@ public final class EmbeddedStorage: SyncStorage {
                 // timeout if another process holds it), so the merge never fails half way with
                 // SQLITE_BUSY_SNAPSHOT. COMMIT returns once the WAL is synced
                 // (synchronous = FULL): only then is the upload acknowledged.
-                let sql = connection.connection
-                try sql.execute("BEGIN IMMEDIATE")
-                do {
-                    let report = try connection.engine.applyPayload(payload)
-                    try sql.execute("COMMIT")
+                try Self.inWriteTransaction(connection) {
+                    let context = try connection.engine
+                    if let claims = principal.claims, let visibility = try Self.visibility(connection, claims) {
+                        let changes = try context.decodePayload(payload)
+                        return try connection.auth!.with(claims) {
+                            try GuardedMerge(visibility: visibility).merge(changes)
+                        }
+                    }
+                    let report = try context.applyPayload(payload)
                     return MergeResult(changes: report.changes, failedRows: report.failedRows)
-                } catch {
-                    if !sql.isAutocommit { try? sql.execute("ROLLBACK") }
-                    throw error
                 }
             }
         }
@@ -229,14 +246,57 @@ public final class EmbeddedStorage: SyncStorage {
 
     public func changes(database name: String, excludingSite site: SiteID, after cursor: SyncCursor, limit: Int, as principal: Principal) async throws -> ChangesPage? {
         let database = try await managedDatabase(name)
-        return try await database.readers.run { connection in
-            try Self.engineCall { () throws -> ChangesPage? in
-                guard let page = try connection.engine.encodePayload(
-                    where: [.after(dbVersion: cursor.dbVersion, seq: cursor.seq), .site(site.bytes, equal: false)],
-                    maxChanges: max(1, limit))
-                else { return nil }
-                return ChangesPage(payload: page.payload, count: page.count, last: SyncCursor(dbVersion: page.lastDbVersion, seq: page.lastSeq))
+        if let claims = principal.claims, try await database.readers.run({ connection in try Self.engineCall { try PolicyStore.hasPolicies(connection.connection) } }) {
+            // A token user of a database with policies: visibility is brought up to date and
+            // recorded as the page is built, so this runs on the writer.
+            return try await database.writer.run { connection in
+                try Self.engineCall {
+                    try Self.inWriteTransaction(connection) { () throws -> ChangesPage? in
+                        guard let visibility = try Self.visibility(connection, claims) else {
+                            return try Self.page(connection, excludingSite: site, after: cursor, limit: limit)
+                        }
+                        return try connection.auth!.with(claims) { () throws -> ChangesPage? in
+                            try visibility.refresh()
+                            return try FilteredFeed(visibility: visibility).page(excludingSite: site, after: cursor, limit: max(1, limit))
+                        }
+                    }
+                }
             }
+        }
+        return try await database.readers.run { connection in
+            try Self.engineCall { try Self.page(connection, excludingSite: site, after: cursor, limit: limit) }
+        }
+    }
+
+    /// An unfiltered page of the feed.
+    private static func page(_ connection: SQLiteConnection, excludingSite site: SiteID, after cursor: SyncCursor, limit: Int) throws -> ChangesPage? {
+        guard let page = try connection.engine.encodePayload(
+            where: [.after(dbVersion: cursor.dbVersion, seq: cursor.seq), .site(site.bytes, equal: false)],
+            maxChanges: max(1, limit))
+        else { return nil }
+        return ChangesPage(payload: page.payload, count: page.count, last: SyncCursor(dbVersion: page.lastDbVersion, seq: page.lastSeq))
+    }
+
+    /// The policy state of a token user, or nil when the database has no policies.
+    private static func visibility(_ connection: SQLiteConnection, _ claims: AccessClaims) throws -> RowVisibility? {
+        guard try PolicyStore.hasPolicies(connection.connection) else { return nil }
+        let context = try connection.engine
+        let policies = try PolicyStore.compiled(context)
+        guard !policies.isEmpty else { return nil }
+        return RowVisibility(context: context, claims: claims, policies: policies)
+    }
+
+    /// Runs `body` in `BEGIN IMMEDIATE` … `COMMIT`, rolling back if it throws.
+    static func inWriteTransaction<T>(_ connection: SQLiteConnection, _ body: () throws -> T) throws -> T {
+        let sql = connection.connection
+        try sql.execute("BEGIN IMMEDIATE")
+        do {
+            let result = try body()
+            try sql.execute("COMMIT")
+            return result
+        } catch {
+            if !sql.isAutocommit { try? sql.execute("ROLLBACK") }
+            throw error
         }
     }
 

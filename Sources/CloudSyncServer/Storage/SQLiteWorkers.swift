@@ -15,6 +15,8 @@ final class SQLiteConnection {
     let connection: Connection
     /// The engine context, for connections opened with `engine: true`.
     let context: SyncContext?
+    /// `auth_userid()` and `auth_json()`, on connections opened with `engine: true`.
+    let auth: AuthFunctions?
     private var isClosed = false
 
     /// Opens `path` and runs `setup` (PRAGMAs) on it.
@@ -28,8 +30,10 @@ final class SQLiteConnection {
                 let context = try CloudSyncEngine.register(database: handle, api: Self.api)
                 self.context = context
                 self.connection = context.connection
+                self.auth = try AuthFunctions(registeringOn: context)
             } else {
                 self.context = nil
+                self.auth = nil
                 self.connection = connection
             }
         } catch {

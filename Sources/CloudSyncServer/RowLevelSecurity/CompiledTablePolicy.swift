@@ -1,0 +1,120 @@
+import CloudSyncCore
+
+/// A table's policies turned into the SQL that evaluates them on one database.
+///
+/// - `select` runs against the stored row: `SELECT … FROM "T" WHERE <key>`.
+/// - `insert`, `update`, `delete` run against the row images of a change: the bare row is a
+///   one-row derived table named like the table (so `T.col` and bare `col` work), whose
+///   values are parameters 1…n; `NEW.col` and `OLD.col` are the parameters after them. The
+///   bare row is NEW for insert and update, OLD for delete.
+///
+/// An operation without an expression is denied. A disabled policy allows everything but keeps
+/// the table on the filtered download path, so that devices get back rows they were denied.
+struct CompiledTablePolicy {
+    enum Operation: String, CaseIterable {
+        case select, insert, update, delete
+    }
+
+    let policy: TablePolicy
+    let table: SynchronizedTableInfo
+    let isEnabled: Bool
+    /// `SELECT <visible> FROM "T" WHERE <key = ?1…>`.
+    let selectRowSQL: String
+    /// `SELECT cloudsync_pk_encode(<key>) FROM "T" WHERE <visible>`: the visible rows.
+    let selectAllSQL: String
+    /// Per write operation: the evaluation SQL and its NEW/OLD references.
+    let writes: [Operation: (sql: String, references: [PolicyExpression.Reference])]
+    /// Tables the select expression reads, other than through the row itself (lowercased).
+    let selectDependencies: Set<String>
+    /// True when the select expression reads a table without a clock (not synchronized, or a
+    /// view): its changes cannot be seen, so visibility is recomputed on every download.
+    let dependsOnUntrackedTable: Bool
+
+    /// Compiles `policy` for `table`.
+    /// - Parameters:
+    ///   - synchronizedTables: lowercased names of the synchronized tables.
+    ///   - allTables: lowercased names of every table and view of the database.
+    init(policy: TablePolicy, table: SynchronizedTableInfo, isEnabled: Bool, synchronizedTables: Set<String>, allTables: Set<String>) throws(SyncStorageError) {
+        self.policy = policy
+        self.table = table
+        self.isEnabled = isEnabled
+        let keyMatch = table.primaryKey.enumerated()
+            .map { "\(Self.quote($0.element)) = ?\($0.offset + 1)" }
+            .joined(separator: " AND ")
+        let keyList = table.primaryKey.map(Self.quote).joined(separator: ", ")
+        var visible = "0"
+        var dependencies: Set<String> = []
+        if !isEnabled {
+            visible = "1"
+        } else if let source = policy.select {
+            let expression = try Self.parse(source, .select, firstParameter: table.primaryKey.count + 1)
+            guard expression.references.isEmpty else {
+                throw SyncStorageError(.invalidPolicy, "select policy of \(table.name): NEW and OLD exist only in insert, update and delete policies")
+            }
+            visible = "(\(expression.rewritten))"
+            dependencies = expression.names.intersection(allTables)
+        }
+        selectRowSQL = "SELECT CASE WHEN \(visible) THEN 1 ELSE 0 END FROM \(table.quotedName) WHERE \(keyMatch)"
+        selectAllSQL = "SELECT cloudsync_pk_encode(\(keyList)) FROM \(table.quotedName) WHERE \(visible)"
+        selectDependencies = dependencies
+        dependsOnUntrackedTable = !dependencies.subtracting(synchronizedTables).isEmpty
+
+        let columns = table.allColumns
+        let row = columns.enumerated().map { "?\($0.offset + 1) AS \(Self.quote($0.element))" }.joined(separator: ", ")
+        var writes: [Operation: (String, [PolicyExpression.Reference])] = [:]
+        for operation in [Operation.insert, .update, .delete] {
+            let source = isEnabled ? policy.expression(for: operation) : "1"
+            guard let source else { continue }
+            let expression = try Self.parse(source, operation, firstParameter: columns.count + 1)
+            for reference in expression.references {
+                guard columns.contains(where: { $0.lowercased() == reference.column.lowercased() }) else {
+                    throw SyncStorageError(.invalidPolicy, "\(operation.rawValue) policy of \(table.name): table \(table.name) has no column \(reference.column)")
+                }
+                if operation == .insert && reference.image == .old || operation == .delete && reference.image == .new {
+                    throw SyncStorageError(.invalidPolicy, "\(operation.rawValue) policy of \(table.name): \(reference.image.rawValue) does not exist for \(operation.rawValue)s")
+                }
+            }
+            writes[operation] = ("SELECT CASE WHEN (\(expression.rewritten)) THEN 1 ELSE 0 END FROM (SELECT \(row)) AS \(table.quotedName)", expression.references)
+        }
+        self.writes = writes
+    }
+
+    private static func parse(_ source: String, _ operation: Operation, firstParameter: Int) throws(SyncStorageError) -> PolicyExpression {
+        do {
+            return try PolicyExpression(source, firstParameter: firstParameter)
+        } catch {
+            throw SyncStorageError(.invalidPolicy, "\(operation.rawValue) policy: \(error.message)")
+        }
+    }
+
+    static func quote(_ name: String) -> String {
+        "\"" + name.replacingOccurrences(of: "\"", with: "\"\"") + "\""
+    }
+
+    /// Prepares every statement once on `connection`, so that a mistake (unknown column or
+    /// function, syntax) is reported when the policy is set.
+    func validate(on connection: Connection) throws(SyncStorageError) {
+        var statements: [(Operation, String)] = [(.select, selectRowSQL), (.select, selectAllSQL)]
+        for operation in [Operation.insert, .update, .delete] {
+            if let write = writes[operation] { statements.append((operation, write.sql)) }
+        }
+        for (operation, sql) in statements {
+            do {
+                _ = try connection.prepare(sql)
+            } catch {
+                throw SyncStorageError(.invalidPolicy, "\(operation.rawValue) policy of \(table.name) does not compile: \(error.message)")
+            }
+        }
+    }
+}
+
+extension TablePolicy {
+    func expression(for operation: CompiledTablePolicy.Operation) -> String? {
+        switch operation {
+        case .select: select
+        case .insert: insert
+        case .update: update
+        case .delete: delete
+        }
+    }
+}

@@ -1,0 +1,136 @@
+import CloudSyncCore
+
+/// Merges a token user's upload under the table policies.
+///
+/// Changes of tables without policies merge as usual. Changes of a protected table are
+/// grouped by row; each row is merged inside a savepoint, and the row as it is afterwards is
+/// checked against the policy of what happened to it: insert (it did not exist), update
+/// (it existed and still does, with OLD and NEW), delete (it existed and no longer does). A
+/// refused row is rolled back, clocks included, and corrected on the user's devices through
+/// `RowVisibility.correct`. A row that exists neither before nor after changes no data and is
+/// dropped quietly: storing its clocks would let one user pre-empt keys of others.
+///
+/// Runs inside the caller's write transaction.
+struct GuardedMerge {
+    let visibility: RowVisibility
+    private var context: SyncContext { visibility.context }
+
+    init(visibility: RowVisibility) {
+        self.visibility = visibility
+    }
+
+    /// A row's changes, in payload order.
+    private struct RowGroup {
+        var policy: CompiledTablePolicy
+        var pk: [UInt8]
+        var changes: [Change]
+    }
+
+    func merge(_ changes: [Change]) throws -> MergeResult {
+        var open: [Change] = []
+        var groups: [RowGroup] = []
+        var groupIndex: [String: [[UInt8]: Int]] = [:]
+        for change in changes {
+            guard let policy = visibility.policy(for: change.table) else {
+                open.append(change)
+                continue
+            }
+            let key = policy.table.name
+            if let index = groupIndex[key]?[change.pk] {
+                groups[index].changes.append(change)
+            } else {
+                groupIndex[key, default: [:]][change.pk] = groups.count
+                groups.append(RowGroup(policy: policy, pk: change.pk, changes: [change]))
+            }
+        }
+
+        var result = MergeResult(changes: changes.count)
+        if !open.isEmpty {
+            result.failedRows += try context.merge(open).failedRows
+        }
+        var denied: [(RowGroup, deviceCL: Int64)] = []
+        var readers: [String: Statement] = [:]
+        for group in groups {
+            let table = group.policy.table
+            let reader: Statement
+            if let cached = readers[table.name] {
+                reader = cached
+            } else {
+                reader = try context.connection.prepare(
+                    "SELECT \(table.allColumns.map(CompiledTablePolicy.quote).joined(separator: ", ")) FROM \(table.quotedName) WHERE "
+                        + table.primaryKey.enumerated().map { "\(CompiledTablePolicy.quote($0.element)) = ?\($0.offset + 1)" }.joined(separator: " AND "))
+                readers[table.name] = reader
+            }
+            let key = try PrimaryKeyCodec.decode(group.pk)
+            func read() throws(CloudSyncError) -> [SQLValue]? {
+                reader.reset()
+                try reader.bind(key)
+                defer { reader.reset() }
+                guard try reader.step() else { return nil }
+                return (0..<reader.columnCount).map { reader.value(at: $0) }
+            }
+
+            let offset = try visibility.entry(table: table.name, pk: group.pk)?.offset ?? 0
+            let deviceCL = group.changes.map(\.causalLength).max() ?? 0
+            let adjusted = group.changes.map { Self.shifted($0, by: -offset) }
+
+            let before = try read()
+            try context.connection.execute("SAVEPOINT cloudsync_rls_row")
+            let report = try context.merge(adjusted)
+            let after = try read()
+            let allowed: Bool
+            switch (before, after) {
+            case (nil, nil):
+                allowed = false
+            case (nil, let new?):
+                allowed = try evaluate(group.policy, .insert, bare: new, new: new, old: nil)
+            case (let old?, let new?):
+                allowed = try evaluate(group.policy, .update, bare: new, new: new, old: old)
+            case (let old?, nil):
+                allowed = try evaluate(group.policy, .delete, bare: old, new: nil, old: old)
+            }
+            if allowed {
+                result.failedRows += report.failedRows
+            } else {
+                try context.connection.execute("ROLLBACK TO cloudsync_rls_row")
+                if before != nil || after != nil { denied.append((group, deviceCL)) }
+            }
+            try context.connection.execute("RELEASE cloudsync_rls_row")
+        }
+
+        var counts: [String: Int] = [:]
+        for (group, deviceCL) in denied {
+            try visibility.correct(group.policy, pk: group.pk, deviceCL: deviceCL)
+            counts[group.policy.table.name, default: 0] += 1
+        }
+        result.denied = counts.sorted { $0.key < $1.key }.map { DeniedRows(table: $0.key, rows: $0.value) }
+        return result
+    }
+
+    /// Evaluates a write policy on row images (values in `table.allColumns` order).
+    private func evaluate(_ policy: CompiledTablePolicy, _ operation: CompiledTablePolicy.Operation, bare: [SQLValue], new: [SQLValue]?, old: [SQLValue]?) throws -> Bool {
+        guard let write = policy.writes[operation] else { return false }
+        let columns = policy.table.allColumns.map { $0.lowercased() }
+        var arguments = bare
+        for reference in write.references {
+            let image = reference.image == .new ? new : old
+            guard let image, let index = columns.firstIndex(of: reference.column.lowercased()) else { return false }
+            arguments.append(image[index])
+        }
+        let statement = try context.connection.prepare(write.sql)
+        try statement.bind(arguments)
+        return try statement.step() && statement.int64(at: 0) == 1
+    }
+
+    /// `change` with its causal length moved by `delta` (a sentinel carries it twice),
+    /// keeping its parity and never below the first life.
+    static func shifted(_ change: Change, by delta: Int64) -> Change {
+        guard delta != 0 else { return change }
+        var shifted = change
+        var length = change.causalLength + delta
+        if length < 1 { length = change.causalLength % 2 == 0 ? 2 : 1 }
+        shifted.causalLength = length
+        if change.column == Change.sentinelColumn { shifted.colVersion = length }
+        return shifted
+    }
+}
