@@ -17,6 +17,7 @@ struct SyncRoutes: Sendable {
     static let maxNotifyBody = 64 << 10
 
     let storage: any SyncStorage
+    let tokens: TokenAuthority
     let blobs: BlobStore
     let configuration: ServerConfiguration
     let logger: Logger
@@ -179,9 +180,13 @@ struct SyncRoutes: Sendable {
 
     /// The database and site of a sync path, after checking the site id and the credential.
     ///
+    /// `Authorization: Bearer X`: an X shaped like a JWT is an access token (a user, subject
+    /// to Row-Level Security), anything else an API key (the administrator).
+    ///
     /// Order of checks: site id (400), credential present and valid at all (401), database
-    /// exists (404), credential valid for that database (401). A caller without a valid key
-    /// therefore cannot learn which databases exist.
+    /// exists (404), credential valid for that database (401); then, for a token user, the
+    /// site must be theirs (403). A caller without a valid credential therefore cannot learn
+    /// which databases exist.
     func authorizedTarget(_ request: Request, _ context: BasicRequestContext) async throws -> Target {
         let database = context.parameters.get("database") ?? ""
         let siteText = context.parameters.get("site") ?? ""
@@ -189,13 +194,43 @@ struct SyncRoutes: Sendable {
             throw ServerError(.badRequest, "invalid site id '\(siteText.prefix(64))': expected 32 hex digits")
         }
         guard let authorization = request.headers[.authorization] else {
-            throw ServerError(.unauthorized, "missing credential: send Authorization: Bearer <API key>")
+            throw ServerError(.unauthorized, "missing credential: send Authorization: Bearer <API key or access token>")
         }
         let parts = authorization.split(separator: " ", maxSplits: 1, omittingEmptySubsequences: true)
         guard parts.count == 2, parts[0].lowercased() == "bearer" else {
-            throw ServerError(.unauthorized, "unsupported Authorization header: send Authorization: Bearer <API key>")
+            throw ServerError(.unauthorized, "unsupported Authorization header: send Authorization: Bearer <API key or access token>")
         }
-        let key = parts[1].trimmingCharacters(in: .whitespaces)
+        let credential = parts[1].trimmingCharacters(in: .whitespaces)
+        guard TokenAuthority.looksLikeToken(credential) else {
+            return try await apiKeyTarget(key: credential, database: database, site: site)
+        }
+
+        let claims: AccessClaims
+        do {
+            claims = try await tokens.verify(credential)
+        } catch let error as TokenError {
+            throw ServerError(.unauthorized, error.message)
+        }
+        guard try await storage.databaseExists(database) else {
+            throw ServerError(.notFound, "database \(database.prefix(80)) does not exist")
+        }
+        do {
+            try TokenAuthority.checkScope(claims, database: database)
+        } catch let error as TokenError {
+            throw ServerError(.unauthorized, error.message)
+        }
+        // A site id stands for one device: uploads are stamped with it and the feed leaves
+        // its changes out. Bound to the first user who syncs with it, no other user can
+        // pass for that device.
+        guard try await storage.bindSite(database: database, site: site, userID: claims.userID) else {
+            logger.warning("site bound to another user", metadata: ["database": "\(database)", "site": "\(site)", "user": "\(claims.userID)"])
+            throw ServerError(.forbidden, "site id \(site) belongs to another user of this database: each user needs their own site id; on a device that changes user, call cloudsync_network_logout() to get a new site id")
+        }
+        return Target(database: database, site: site, principal: .user(claims))
+    }
+
+    /// The API key part of `authorizedTarget`.
+    private func apiKeyTarget(key: String, database: String, site: SiteID) async throws -> Target {
         guard let grant = try await storage.verifyAPIKey(key) else {
             throw ServerError(.unauthorized, "invalid or revoked API key")
         }
@@ -261,10 +296,12 @@ public func buildApplication(
     let router = Router(context: BasicRequestContext.self)
     router.middlewares.add(ErrorAndLogMiddleware(logger: logger, maxBodySize: configuration.maxBodySize))
     let blobs = BlobStore(lifetime: configuration.blobLifetime, maxBytes: configuration.maxBlobBytes)
-    SyncRoutes(storage: storage, blobs: blobs, configuration: configuration, logger: logger).register(on: router)
+    SyncRoutes(storage: storage, tokens: TokenAuthority(storage: storage), blobs: blobs, configuration: configuration, logger: logger)
+        .register(on: router)
     return Application(
         router: router,
-        server: .http1(additionalChannelHandlers: [ExpectContinueHandler()]),
+        // The handlers autoclosure runs once per connection: each gets its own handler.
+        server: .http1(configuration: .init(additionalChannelHandlers: [ExpectContinueHandler()])),
         configuration: ApplicationConfiguration(
             address: .hostname(configuration.host, port: configuration.port),
             serverName: "cloudsync-server"),

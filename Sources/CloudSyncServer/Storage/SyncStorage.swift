@@ -153,7 +153,8 @@ public protocol SyncStorage: Sendable {
     func recordToken(_ claims: AccessClaims) async throws
     /// Revokes the token with id `tokenID`. Throws `.unknownToken` if it was never recorded.
     func revokeToken(id tokenID: String) async throws
-    /// True if the token with id `tokenID` was revoked.
+    /// True if the token with id `tokenID` was revoked. Also true for an id that was never
+    /// recorded: a correctly signed token the storage does not know is refused, not trusted.
     func isTokenRevoked(id tokenID: String) async throws -> Bool
     /// Binds `site` of `database` to `userID` the first time a token user syncs with it.
     /// Returns false when the site is already bound to another user.
