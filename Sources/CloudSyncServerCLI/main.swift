@@ -8,7 +8,7 @@ struct CloudSyncServerCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "cloudsync-server",
         abstract: "Sync server for cloudsync databases.",
-        subcommands: [Serve.self, DatabaseCommand.self, APIKeyCommand.self, TokenCommand.self])
+        subcommands: [Serve.self, DatabaseCommand.self, APIKeyCommand.self, TokenCommand.self, PolicyCommand.self])
 }
 
 /// The data directory option every subcommand takes.

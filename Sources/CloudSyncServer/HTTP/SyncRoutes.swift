@@ -1,5 +1,6 @@
 import CloudSyncCore
 import Foundation
+import HTTPTypes
 import Hummingbird
 import Logging
 
@@ -15,6 +16,7 @@ struct SyncRoutes: Sendable {
     static let blobPathPrefix = "/v1/blobs/"
     /// Largest notify body ({"url": ...}) accepted.
     static let maxNotifyBody = 64 << 10
+    static let deniedHeader = HTTPField.Name(DeniedRowsHeader.name)!
 
     let storage: any SyncStorage
     let tokens: TokenAuthority
@@ -111,13 +113,18 @@ struct SyncRoutes: Sendable {
             "bytes": "\(payload.count)", "changes": "\(result.changes)",
             "ms": "\(ErrorAndLogMiddleware<BasicRequestContext>.milliseconds(ContinuousClock.now - start))",
         ]
+        var headers = HTTPFields()
+        if !result.denied.isEmpty {
+            metadata["denied_rows"] = "\(result.denied.map(\.rows).reduce(0, +))"
+            headers[Self.deniedHeader] = DeniedRowsHeader.encode(result.denied.map { ($0.table, $0.rows) })
+        }
         if !result.failedRows.isEmpty {
             metadata["failed_rows"] = "\(result.failedRows.count)"
             logger.warning("merged upload with rows that failed a constraint: \(result.failedRows.prefix(5).joined(separator: "; "))", metadata: metadata)
         } else {
             logger.info("merged upload", metadata: metadata)
         }
-        return Response(status: .ok)
+        return Response(status: .ok, headers: headers)
     }
 
     /// `POST CHECK`: the next page of changes after the client's cursor, as a download URL,

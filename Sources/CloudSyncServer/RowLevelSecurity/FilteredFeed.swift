@@ -113,16 +113,22 @@ struct FilteredFeed {
         return ChangesPage(payload: payload, count: builder.rowCount, last: SyncCursor(dbVersion: last.version, seq: last.seq))
     }
 
-    /// A change every device of the user holds exactly (so merging it again changes nothing):
-    /// the current sentinel or first cell of a row the user mirrors.
+    /// A change every device of the user holds exactly, or has seen superseded (so merging
+    /// it again changes nothing): the current sentinel or first cell of a row the user
+    /// mirrors, else the delete that hid a row.
     private func cursorCarrier() throws(CloudSyncError) -> Change? {
         let rows = try context.connection.rows(
-            "SELECT tbl, pk, cl_offset FROM cloudsync_rls_rows WHERE user_id = ?1 AND mirrored = 1 LIMIT 8",
+            "SELECT tbl, pk, mirrored, cl_offset, hidden_cl FROM cloudsync_rls_rows WHERE user_id = ?1 ORDER BY mirrored DESC LIMIT 8",
             [.string(visibility.claims.userID)])
         for row in rows {
             guard let table = row[0].stringValue, case .blob(let pk) = row[1] else { continue }
-            if let change = try context.rowChanges(table: table, pk: pk).first {
-                return GuardedMerge.shifted(change, by: row[2].integerValue ?? 0)
+            if row[2].integerValue == 1 {
+                if let change = try context.rowChanges(table: table, pk: pk).first {
+                    return GuardedMerge.shifted(change, by: row[3].integerValue ?? 0)
+                }
+            } else if let hidden = row[4].integerValue {
+                return Change(table: table, pk: pk, column: Change.sentinelColumn, value: .null, colVersion: hidden,
+                              dbVersion: 0, siteID: try context.siteID(), causalLength: hidden, seq: 0)
             }
         }
         return nil

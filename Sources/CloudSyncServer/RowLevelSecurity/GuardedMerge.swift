@@ -8,7 +8,9 @@ import CloudSyncCore
 /// (it existed and still does, with OLD and NEW), delete (it existed and no longer does). A
 /// refused row is rolled back, clocks included, and corrected on the user's devices through
 /// `RowVisibility.correct`. A row that exists neither before nor after changes no data and is
-/// dropped quietly: storing its clocks would let one user pre-empt keys of others.
+/// not stored (its clocks would let one user pre-empt keys of others) nor reported: a delete
+/// is kept for the user's devices only (`RowVisibility.recordDelete`), and a row the device
+/// still holds alive is corrected.
 ///
 /// Runs inside the caller's write transaction.
 struct GuardedMerge {
@@ -49,6 +51,8 @@ struct GuardedMerge {
             result.failedRows += try context.merge(open).failedRows
         }
         var denied: [(RowGroup, deviceCL: Int64)] = []
+        var corrections: [(RowGroup, deviceCL: Int64)] = []
+        var deletes: [(RowGroup, deviceCL: Int64)] = []
         var readers: [String: Statement] = [:]
         for group in groups {
             let table = group.policy.table
@@ -70,9 +74,18 @@ struct GuardedMerge {
                 return (0..<reader.columnCount).map { reader.value(at: $0) }
             }
 
-            let offset = try visibility.entry(table: table.name, pk: group.pk)?.offset ?? 0
             let deviceCL = group.changes.map(\.causalLength).max() ?? 0
-            let adjusted = group.changes.map { Self.shifted($0, by: -offset) }
+            var adjusted = group.changes
+            if let entry = try visibility.entry(table: table.name, pk: group.pk) {
+                // The user's devices count this row's lives differently from the server.
+                // Changes below the life the devices were last given come from an earlier
+                // life there (an edit made before a show or hide arrived, or an old upload
+                // sent again): the devices' own merge rules discard them, so the server must
+                // too, rather than map them onto the server's current life.
+                let held = entry.mirrored ? try context.causalLength(table: table.name, pk: group.pk) + entry.offset : entry.hiddenCL
+                adjusted = group.changes.filter { $0.causalLength >= held }.map { Self.shifted($0, by: -entry.offset) }
+                guard !adjusted.isEmpty else { continue }
+            }
 
             let before = try read()
             try context.connection.execute("SAVEPOINT cloudsync_rls_row")
@@ -93,15 +106,28 @@ struct GuardedMerge {
                 result.failedRows += report.failedRows
             } else {
                 try context.connection.execute("ROLLBACK TO cloudsync_rls_row")
-                if before != nil || after != nil { denied.append((group, deviceCL)) }
+                if before != nil || after != nil {
+                    denied.append((group, deviceCL))
+                } else if deviceCL % 2 == 1 {
+                    // The device holds a row the server has not (a later delete won here,
+                    // maybe one this user never saw): bring it back to the truth, unreported.
+                    corrections.append((group, deviceCL))
+                } else {
+                    deletes.append((group, deviceCL))
+                }
             }
             try context.connection.execute("RELEASE cloudsync_rls_row")
         }
 
         var counts: [String: Int] = [:]
-        for (group, deviceCL) in denied {
-            try visibility.correct(group.policy, pk: group.pk, deviceCL: deviceCL)
+        for (group, _) in denied {
             counts[group.policy.table.name, default: 0] += 1
+        }
+        for (group, deviceCL) in denied + corrections {
+            try visibility.correct(group.policy, pk: group.pk, deviceCL: deviceCL)
+        }
+        for (group, deviceCL) in deletes {
+            try visibility.recordDelete(group.policy, pk: group.pk, deviceCL: deviceCL)
         }
         result.denied = counts.sorted { $0.key < $1.key }.map { DeniedRows(table: $0.key, rows: $0.value) }
         return result

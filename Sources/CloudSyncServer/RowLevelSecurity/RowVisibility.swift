@@ -193,6 +193,18 @@ final class RowVisibility {
         }
     }
 
+    /// Records, for this user only, a delete the server has no row for (it never had it, or
+    /// deleted it already): the user's other devices receive it, and the user's later uploads
+    /// from an earlier life of the row are discarded, as every replica of the user would. It is
+    /// not stored in the table's clocks, where it could pre-empt a key another user creates.
+    func recordDelete(_ policy: CompiledTablePolicy, pk: [UInt8], deviceCL: Int64) throws(CloudSyncError) {
+        let table = policy.table.name
+        let existing = try entry(table: table, pk: pk)
+        guard !(existing?.mirrored ?? false), deviceCL > existing?.hiddenCL ?? 0 else { return }
+        try store(Entry(mirrored: false, offset: existing?.offset ?? 0, hiddenCL: deviceCL), table: table, pk: pk)
+        try addEvent(.hide, table: table, pk: pk, cl: deviceCL)
+    }
+
     // MARK: Events
 
     enum EventKind: String {

@@ -1,0 +1,103 @@
+import CloudSyncCore
+import Foundation
+import Testing
+
+@testable import CloudSyncServer
+
+/// Randomized convergence under Row-Level Security: several users with two devices each and
+/// an administrator write at random (including writes the policy refuses and key collisions
+/// between users), sync in random order, re-send uploads and re-apply downloads; afterwards
+/// every device holds exactly the server's rows its user may see, and a user's devices agree.
+///
+/// `CLOUDSYNC_SOAK_SEEDS=N swift test --filter RowLevelSecurityConvergence` runs N more seeds.
+@Suite("Row-Level Security convergence")
+struct RowLevelSecurityConvergenceTests {
+    static var soakSeeds: [UInt64] {
+        let count = UInt64(ProcessInfo.processInfo.environment["CLOUDSYNC_SOAK_SEEDS"] ?? "0") ?? 0
+        return count == 0 ? [] : Array(5000..<(5000 + count))
+    }
+
+    @Test("users converge to their visible rows", arguments: [1, 2, 3, 4, 5, 6] as [UInt64])
+    func converges(seed: UInt64) async throws {
+        try await run(seed: seed)
+    }
+
+    @Test("soak (CLOUDSYNC_SOAK_SEEDS)", .enabled(if: !soakSeeds.isEmpty))
+    func soak() async throws {
+        for seed in Self.soakSeeds { try await run(seed: seed) }
+    }
+
+    func run(seed: UInt64, steps: Int = 160) async throws {
+        var random = SeededGenerator(seed: seed)
+        try await withRLSStorage { storage in
+            try await storage.setPolicy(RowLevelSecurityTests.personal, database: "shared")
+            let users = ["u0", "u1", "u2"]
+            var devices: [RLSDevice] = []
+            for user in users {
+                devices.append(try RLSDevice(claims(user)))
+                devices.append(try RLSDevice(claims(user)))
+            }
+            let admin = try RLSDevice(.administrator)
+            devices.append(admin)
+            let keys = (0..<8).map { "k\($0)" }
+            var uploads: [(RLSDevice, [UInt8])] = []
+
+            for step in 0..<steps {
+                let device = devices.randomElement(using: &random)!
+                let me = device.principal.claims?.userID ?? users.randomElement(using: &random)!
+                let other = users.filter { $0 != me }.randomElement(using: &random)!
+                let key = keys.randomElement(using: &random)!
+                let title = "s\(seed)-\(step)"
+                switch Int.random(in: 0..<100, using: &random) {
+                case 0..<25:
+                    // Insert, or revive, one of the user's rows (other users may hold the key).
+                    try device.execute("INSERT OR REPLACE INTO tasks(id, user_id, title) VALUES ('\(key)', '\(me)', '\(title)')")
+                case 25..<45:
+                    try device.execute("UPDATE tasks SET title = '\(title)' WHERE id = '\(key)'")
+                case 45..<55:
+                    try device.execute("DELETE FROM tasks WHERE id = '\(key)'")
+                case 55..<62:
+                    // Refused for users: give a row away, or plant one for someone else.
+                    try device.execute("UPDATE tasks SET user_id = '\(other)' WHERE id = '\(key)'")
+                case 62..<67:
+                    try device.execute("INSERT OR IGNORE INTO tasks(id, user_id, title) VALUES ('\(key)', '\(other)', '\(title)')")
+                case 67..<72:
+                    // Re-send an upload already merged (a retry after a lost answer).
+                    if let (sender, payload) = uploads.randomElement(using: &random) {
+                        _ = try await storage.merge(database: "shared", site: sender.site, payload: payload, as: sender.principal)
+                    }
+                case 72..<77:
+                    // Download again from the start: every change arrives a second time.
+                    device.device.checkCursor = .start
+                    try await device.receive(storage)
+                default:
+                    if let upload = try device.device.pendingUpload() { uploads.append((device, upload.payload)) }
+                    try await device.sync(storage)
+                }
+            }
+
+            for _ in 0..<3 {
+                for device in devices.shuffled(using: &random) { try await device.sync(storage) }
+            }
+            let server = try serverTasks(storage)
+            #expect(try admin.tasks() == server, "seed \(seed): administrator")
+            for device in devices where device !== admin {
+                let user = device.principal.claims!.userID
+                #expect(try device.tasks() == server.filter { $0[1] == .string(user) }, "seed \(seed): device of \(user)")
+            }
+        }
+    }
+}
+
+/// SplitMix64, so that a failing seed repeats exactly.
+struct SeededGenerator: RandomNumberGenerator {
+    var state: UInt64
+    init(seed: UInt64) { state = seed }
+    mutating func next() -> UInt64 {
+        state &+= 0x9E37_79B9_7F4A_7C15
+        var z = state
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
+    }
+}
