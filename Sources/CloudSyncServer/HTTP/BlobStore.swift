@@ -1,12 +1,10 @@
-/// Blob URLs: capabilities for the two transfers that carry no credential (sync-protocol.md).
+/// The in-memory `BlobStorage` of a single server process (the embedded storage's).
 ///
-/// A token is 256 random bits. An upload token is bound to one database and site, accepts
-/// one PUT, and is consumed by the one notify that merges it. A download token holds one
-/// built page of changes and can be fetched until it expires. Both expire after the
-/// configured lifetime. Blobs are held in memory, with their total size bounded; expired
-/// ones are dropped on the next blob operation.
-actor BlobStore {
-    enum Kind: Sendable, Equatable { case upload, download }
+/// Blobs are held in memory, with their total size bounded; expired ones are dropped on the
+/// next blob operation.
+actor BlobStore: BlobStorage {
+    typealias Kind = BlobKind
+    typealias Failure = BlobFailure
 
     enum State: Sendable, Equatable {
         /// Upload URL handed out; nothing PUT yet.
@@ -26,16 +24,6 @@ actor BlobStore {
         var expires: ContinuousClock.Instant
         var state: State
         var size: Int { if case .ready(let bytes) = state { bytes.count } else { 0 } }
-    }
-
-    enum Failure: Error, Equatable {
-        case unknown
-        case expired
-        case alreadyUsed
-        case notUploaded
-        case wrongKind(Kind)
-        case wrongScope
-        case full
     }
 
     private let lifetime: Duration
@@ -58,7 +46,7 @@ actor BlobStore {
 
     // MARK: Upload
 
-    func issueUpload(database: String, site: SiteID) -> String {
+    func issueUpload(database: String, site: SiteID) async -> String {
         sweep()
         let token = RandomToken.make()
         entries[token] = Entry(kind: .upload, database: database, site: site, expires: clock.now + lifetime, state: .awaitingUpload)

@@ -39,8 +39,18 @@ extension ServerError {
         }
     }
 
+    /// The HTTP form of an error from a `BlobStorage`.
+    init(blobError error: any Error) {
+        switch error {
+        case let failure as BlobFailure: self.init(failure)
+        case let storage as SyncStorageError: self.init(storage)
+        case let server as ServerError: self = server
+        default: self.init(.internalServerError, "internal server error")
+        }
+    }
+
     /// The HTTP form of a blob URL failure.
-    init(_ failure: BlobStore.Failure) {
+    init(_ failure: BlobFailure) {
         switch failure {
         case .unknown: self.init(.notFound, "unknown blob URL")
         case .expired: self.init(.gone, "blob URL expired: request a new one")

@@ -20,7 +20,7 @@ struct SyncRoutes: Sendable {
 
     let storage: any SyncStorage
     let tokens: TokenAuthority
-    let blobs: BlobStore
+    let blobs: any BlobStorage
     let configuration: ServerConfiguration
     let logger: Logger
 
@@ -56,7 +56,7 @@ struct SyncRoutes: Sendable {
     func uploadURL(_ request: Request, _ context: BasicRequestContext) async throws -> Response {
         let target = try await authorizedTarget(request, context)
         let base = try baseURL(request)
-        let token = await blobs.issueUpload(database: target.database, site: target.site)
+        let token = try await blobs.issueUpload(database: target.database, site: target.site)
         logger.debug("issued upload URL", metadata: ["database": "\(target.database)", "site": "\(target.site)"])
         return textResponse(.ok, base + Self.blobPathPrefix + token)
     }
@@ -70,7 +70,7 @@ struct SyncRoutes: Sendable {
         do {
             try await blobs.beginUpload(token: token)
         } catch {
-            throw ServerError(error)
+            throw ServerError(blobError: error)
         }
         let body: ByteBuffer
         do {
@@ -83,7 +83,7 @@ struct SyncRoutes: Sendable {
         do {
             try await blobs.finishUpload(token: token, payload: payload)
         } catch {
-            throw ServerError(error)
+            throw ServerError(blobError: error)
         }
         return Response(status: .ok)
     }
@@ -105,7 +105,7 @@ struct SyncRoutes: Sendable {
         do {
             payload = try await blobs.takeUpload(token: token, database: target.database, site: target.site)
         } catch {
-            throw ServerError(error)
+            throw ServerError(blobError: error)
         }
         let result = try await storage.merge(database: target.database, site: target.site, payload: payload, as: target.principal)
         var metadata: Logger.Metadata = [
@@ -154,7 +154,7 @@ struct SyncRoutes: Sendable {
         do {
             token = try await blobs.storeDownload(database: target.database, site: target.site, payload: page.payload)
         } catch {
-            throw ServerError(error)
+            throw ServerError(blobError: error)
         }
         metadata["bytes"] = "\(page.payload.count)"
         metadata["last"] = "\(page.last)"
@@ -170,7 +170,7 @@ struct SyncRoutes: Sendable {
         do {
             payload = try await blobs.download(token: token)
         } catch {
-            throw ServerError(error)
+            throw ServerError(blobError: error)
         }
         var headers = HTTPFields()
         headers[.contentType] = "application/octet-stream"
@@ -302,7 +302,7 @@ public func buildApplication(
 ) -> some ApplicationProtocol {
     let router = Router(context: BasicRequestContext.self)
     router.middlewares.add(ErrorAndLogMiddleware(logger: logger, maxBodySize: configuration.maxBodySize))
-    let blobs = BlobStore(lifetime: configuration.blobLifetime, maxBytes: configuration.maxBlobBytes)
+    let blobs = storage.makeBlobStorage(lifetime: configuration.blobLifetime, maxBytes: configuration.maxBlobBytes)
     SyncRoutes(storage: storage, tokens: TokenAuthority(storage: storage), blobs: blobs, configuration: configuration, logger: logger)
         .register(on: router)
     return Application(

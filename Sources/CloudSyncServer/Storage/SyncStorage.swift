@@ -180,6 +180,16 @@ public protocol SyncStorage: Sendable {
     /// What `key` grants, or nil if it is unknown or revoked.
     func verifyAPIKey(_ key: String) async throws -> APIKeyGrant?
 
+    /// Where blob URLs keep payloads. Storages shared by several server instances return a
+    /// shared implementation; the default keeps them in this process's memory.
+    func makeBlobStorage(lifetime: Duration, maxBytes: Int) -> any BlobStorage
+
     /// Finishes pending work and closes every database. Called once at shutdown.
     func close() async
+}
+
+extension SyncStorage {
+    public func makeBlobStorage(lifetime: Duration, maxBytes: Int) -> any BlobStorage {
+        BlobStore(lifetime: lifetime, maxBytes: maxBytes)
+    }
 }
