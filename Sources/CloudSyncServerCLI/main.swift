@@ -11,14 +11,27 @@ struct CloudSyncServerCommand: AsyncParsableCommand {
         subcommands: [Serve.self, DatabaseCommand.self, APIKeyCommand.self, TokenCommand.self, PolicyCommand.self])
 }
 
-/// The data directory option every subcommand takes.
+/// Where the server keeps its data, an option of every subcommand: a data directory (the
+/// default, embedded SQLite storage) or a PostgreSQL server.
 struct DataOptions: ParsableArguments {
-    @Option(name: .long, help: "Data directory: catalog.sqlite and databases/.")
+    @Option(name: .long, help: "Data directory: catalog.sqlite and databases/ (embedded storage).")
     var data: String = "./cloudsync-data"
+
+    @Option(name: .long, help: "PostgreSQL storage instead of the data directory: postgres://user:password@host:port/database (also CLOUDSYNC_POSTGRES_URL).")
+    var postgres: String?
 
     var directory: URL { URL(fileURLWithPath: data, isDirectory: true) }
 
-    func openStorage(_ configuration: ServerConfiguration = ServerConfiguration(), logger: Logger = Logger(label: "cloudsync.storage")) throws -> EmbeddedStorage {
+    var postgresURL: String? { postgres ?? ProcessInfo.processInfo.environment["CLOUDSYNC_POSTGRES_URL"].flatMap { $0.isEmpty ? nil : $0 } }
+
+    func openStorage(_ configuration: ServerConfiguration = ServerConfiguration(), logger: Logger = Logger(label: "cloudsync.storage")) async throws -> any SyncStorage {
+        if let url = postgresURL {
+            do {
+                return try await PostgresStorage(url: url, payloadLimits: configuration.payloadLimits, logger: logger)
+            } catch {
+                throw CLIError("cannot open PostgreSQL storage: \(error)")
+            }
+        }
         do {
             return try EmbeddedStorage(directory: directory, configuration: configuration, logger: logger)
         } catch {
@@ -35,8 +48,8 @@ struct CLIError: Error, CustomStringConvertible {
 
 /// Runs an administrative storage call, closing the storage afterwards and turning storage
 /// errors into one-line messages.
-func withStorage<T>(_ data: DataOptions, _ body: (EmbeddedStorage) async throws -> T) async throws -> T {
-    let storage = try data.openStorage()
+func withStorage<T>(_ data: DataOptions, _ body: (any SyncStorage) async throws -> T) async throws -> T {
+    let storage = try await data.openStorage()
     do {
         let result = try await body(storage)
         await storage.close()
@@ -102,7 +115,7 @@ struct Serve: AsyncParsableCommand {
             host: host, port: port, publicBaseURL: publicURL,
             maxBodySize: maxBodySize, maxExpandedSize: maxExpandedSize, maxRowsPerPayload: maxRows,
             maxChangesPerPage: pageSize, blobLifetime: .seconds(blobLifetime), maxBlobBytes: maxBlobBytes)
-        let storage = try data.openStorage(configuration, logger: logger)
+        let storage = try await data.openStorage(configuration, logger: logger)
         let host = self.host
         let app = buildApplication(configuration: configuration, storage: storage, logger: logger) { boundPort in
             // The one line scripts wait for.

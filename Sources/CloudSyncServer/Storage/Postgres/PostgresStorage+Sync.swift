@@ -1,0 +1,239 @@
+import CloudSyncCore
+import Logging
+import NIOCore
+import PostgresNIO
+
+extension PostgresStorage {
+    /// Keys loaded per query when reading the rows an upload touches.
+    static let loadBatch = 200
+
+    public func merge(database name: String, site: SiteID, payload: [UInt8], as principal: Principal) async throws -> MergeResult {
+        let database = try await self.database(name)
+        let changes: [Change]
+        do {
+            let (header, decoded) = try PayloadDecoder.decode(payload, limits: payloadLimits)
+            guard database.knownHashes.contains(header.schemaHash) else {
+                throw SyncStorageError(.badPayload, "the payload was made against a schema this database never had (schema hash \(header.schemaHash)): create the synchronized tables with the same CREATE TABLE statements on both sides")
+            }
+            changes = decoded
+        } catch let error as CloudSyncError {
+            throw EmbeddedStorage.storageError(error)
+        }
+        // Rows by table, in first-seen order; unknown tables and columns are refused before
+        // anything is written, as the engine does.
+        var keys: [String: [[UInt8]: [SQLValue]]] = [:]
+        for change in changes {
+            guard let table = database.table(change.table) else {
+                throw SyncStorageError(.badPayload, "table \(change.table) is not synchronized in database \(name)")
+            }
+            guard change.column == Change.sentinelColumn || table.column(change.column) != nil else {
+                throw SyncStorageError(.badPayload, "table \(table.name) has no column \(change.column)")
+            }
+            if keys[table.name]?[change.pk] == nil {
+                do {
+                    let values = try PrimaryKeyCodec.decode(change.pk)
+                    guard values.count == table.key.count else {
+                        throw SyncStorageError(.badPayload, "a key of table \(table.name) has \(values.count) values instead of \(table.key.count)")
+                    }
+                    keys[table.name, default: [:]][change.pk] = values
+                } catch let error as CloudSyncError {
+                    throw EmbeddedStorage.storageError(error)
+                }
+            }
+        }
+        let logger = logger
+        let keysByTable = keys
+        return try await transaction { connection in
+            try await connection.query("SELECT set_config('cloudsync.merging', 'on', true)", logger: logger)
+            let stamp = try await connection.query(
+                PostgresQuery(unsafeSQL: "SELECT db_version FROM \(PostgresValues.quote(database.schemaName)).cloudsync_stamp()"), logger: logger).collect()
+            guard let version = try stamp.first?.decode(Int64.self) else { throw SyncStorageError(.failure, "no version from cloudsync_stamp") }
+
+            let replica = try ScratchReplica(database)
+            var before: [String: [[UInt8]: ScratchReplica.RowState]] = [:]
+            for table in database.schema.tables {
+                guard let tableKeys = keysByTable[table.name] else { continue }
+                let loaded = try await Self.load(table, keys: Array(tableKeys.values), database: database, connection: connection, logger: logger)
+                for (pk, values) in tableKeys {
+                    let state = loaded[pk] ?? ScratchReplica.RowState(values: nil, clocks: [:])
+                    try replica.load(table, key: values, state)
+                    before[table.name, default: [:]][pk] = state
+                }
+            }
+            let report = try replica.merge(changes, version: version)
+            for table in database.schema.tables {
+                guard let tableKeys = keysByTable[table.name] else { continue }
+                for (pk, key) in tableKeys {
+                    let after = try replica.state(of: table, key: key)
+                    guard let old = before[table.name]?[pk], old != after else { continue }
+                    try await Self.write(table, key: key, from: old, to: after, database: database, connection: connection, logger: logger)
+                }
+            }
+            let lastSeq = try replica.lastSeq(version: version)
+            if lastSeq > 0 {
+                try await connection.query(
+                    PostgresQuery(unsafeSQL: "UPDATE \(PostgresValues.quote(database.schemaName)).cloudsync_clock SET seq = greatest(seq, \(lastSeq))"), logger: logger)
+            }
+            return MergeResult(changes: report.changes, failedRows: report.failedRows)
+        }
+    }
+
+    /// Reads rows and clocks of `keys` (key value lists) from PostgreSQL, keyed by key blob.
+    static func load(_ table: PostgresTable, keys: [[SQLValue]], database: PostgresDatabase, connection: PostgresConnection, logger: Logger) async throws -> [[UInt8]: ScratchReplica.RowState] {
+        var result: [[UInt8]: ScratchReplica.RowState] = [:]
+        for start in stride(from: 0, to: keys.count, by: loadBatch) {
+            let batch = Array(keys[start..<min(keys.count, start + loadBatch)])
+            var binds = PostgresBindings()
+            var tuples: [String] = []
+            for key in batch {
+                var marks: [String] = []
+                for (index, column) in table.key.enumerated() {
+                    try PostgresValues.bind(key[index], as: column.type, column: "\(table.name).\(column.name)", into: &binds)
+                    marks.append(PostgresValues.placeholder(binds.count, column.type))
+                }
+                tuples.append("(" + marks.joined(separator: ", ") + ")")
+            }
+            let keyList = "(" + table.key.map { PostgresValues.quote($0.name) }.joined(separator: ", ") + ")"
+            let clockKeyList = "(" + table.key.indices.map { "k\($0 + 1)" }.joined(separator: ", ") + ")"
+            let values = tuples.joined(separator: ", ")
+
+            let columns = table.allColumns.map { PostgresValues.select(PostgresValues.quote($0.name), $0.type) }.joined(separator: ", ")
+            for row in try await connection.query(
+                PostgresQuery(unsafeSQL: "SELECT \(columns) FROM \(database.qualified(table.name)) WHERE \(keyList) IN (\(values))", binds: binds),
+                logger: logger).collect() {
+                let cells = row.makeRandomAccess()
+                let rowValues = try table.allColumns.enumerated().map { try PostgresValues.value(cells[$0.offset], $0.element.type) }
+                let pk = try PrimaryKeyCodec.encode(Array(rowValues.prefix(table.key.count)))
+                result[pk, default: .init(values: nil, clocks: [:])].values = rowValues
+            }
+            let keySelect = table.key.enumerated().map { PostgresValues.select("k\($0.offset + 1)", $0.element.type) }.joined(separator: ", ")
+            for row in try await connection.query(
+                PostgresQuery(unsafeSQL: "SELECT \(keySelect), col_name, col_version, db_version, site_id, seq FROM \(database.qualified(table.name + "_cloudsync")) WHERE \(clockKeyList) IN (\(values))", binds: binds),
+                logger: logger).collect() {
+                let cells = row.makeRandomAccess()
+                let n = table.key.count
+                let key = try table.key.enumerated().map { try PostgresValues.value(cells[$0.offset], $0.element.type) }
+                let clock = ScratchReplica.Clock(
+                    colVersion: try cells[n + 1].decode(Int64.self), dbVersion: try cells[n + 2].decode(Int64.self),
+                    siteID: Array(try cells[n + 3].decode(ByteBuffer.self).readableBytesView), seq: try cells[n + 4].decode(Int64.self))
+                result[try PrimaryKeyCodec.encode(key), default: .init(values: nil, clocks: [:])].clocks[try cells[n].decode(String.self)] = clock
+            }
+        }
+        return result
+    }
+
+    /// Writes the difference between two states of a row to PostgreSQL (triggers are quiet:
+    /// the transaction is merging).
+    static func write(_ table: PostgresTable, key: [SQLValue], from old: ScratchReplica.RowState, to new: ScratchReplica.RowState, database: PostgresDatabase, connection: PostgresConnection, logger: Logger) async throws {
+        var keyBinds = PostgresBindings()
+        for (index, column) in table.key.enumerated() {
+            try PostgresValues.bind(key[index], as: column.type, column: "\(table.name).\(column.name)", into: &keyBinds)
+        }
+        let rowMatch = table.key.enumerated().map { "\(PostgresValues.quote($0.element.name)) = \(PostgresValues.placeholder($0.offset + 1, $0.element.type))" }.joined(separator: " AND ")
+        let clockMatch = table.key.enumerated().map { "k\($0.offset + 1) = \(PostgresValues.placeholder($0.offset + 1, $0.element.type))" }.joined(separator: " AND ")
+
+        if new.values != old.values {
+            if let values = new.values {
+                var binds = PostgresBindings()
+                for (index, column) in table.allColumns.enumerated() {
+                    try PostgresValues.bind(values[index], as: column.type, column: "\(table.name).\(column.name)", into: &binds)
+                }
+                let names = table.allColumns.map { PostgresValues.quote($0.name) }
+                let marks = table.allColumns.enumerated().map { PostgresValues.placeholder($0.offset + 1, $0.element.type) }
+                let conflict = table.key.map { PostgresValues.quote($0.name) }.joined(separator: ", ")
+                let update = table.columns.isEmpty ? "DO NOTHING" : "DO UPDATE SET " + table.columns.map { "\(PostgresValues.quote($0.name)) = EXCLUDED.\(PostgresValues.quote($0.name))" }.joined(separator: ", ")
+                try await connection.query(PostgresQuery(
+                    unsafeSQL: "INSERT INTO \(database.qualified(table.name)) (\(names.joined(separator: ", "))) VALUES (\(marks.joined(separator: ", "))) ON CONFLICT (\(conflict)) \(update)",
+                    binds: binds), logger: logger)
+            } else {
+                try await connection.query(PostgresQuery(unsafeSQL: "DELETE FROM \(database.qualified(table.name)) WHERE \(rowMatch)", binds: keyBinds), logger: logger)
+            }
+        }
+        let clockTable = database.qualified(table.name + "_cloudsync")
+        for column in Set(old.clocks.keys).union(new.clocks.keys).sorted() where old.clocks[column] != new.clocks[column] {
+            if let clock = new.clocks[column] {
+                var binds = keyBinds
+                binds.append(column)
+                binds.append(clock.colVersion)
+                binds.append(clock.dbVersion)
+                binds.append(ByteBuffer(bytes: clock.siteID))
+                binds.append(clock.seq)
+                let n = table.key.count
+                let keyNames = table.key.indices.map { "k\($0 + 1)" }
+                let marks = table.key.enumerated().map { PostgresValues.placeholder($0.offset + 1, $0.element.type) } + (1...5).map { "$\(n + $0)" }
+                try await connection.query(PostgresQuery(
+                    unsafeSQL: """
+                        INSERT INTO \(clockTable) (\((keyNames + ["col_name", "col_version", "db_version", "site_id", "seq"]).joined(separator: ", "))) VALUES (\(marks.joined(separator: ", ")))
+                        ON CONFLICT (\((keyNames + ["col_name"]).joined(separator: ", "))) DO UPDATE SET col_version = EXCLUDED.col_version, db_version = EXCLUDED.db_version, site_id = EXCLUDED.site_id, seq = EXCLUDED.seq
+                        """,
+                    binds: binds), logger: logger)
+            } else {
+                var binds = keyBinds
+                binds.append(column)
+                try await connection.query(PostgresQuery(
+                    unsafeSQL: "DELETE FROM \(clockTable) WHERE \(clockMatch) AND col_name = $\(table.key.count + 1)", binds: binds), logger: logger)
+            }
+        }
+    }
+
+    public func changes(database name: String, excludingSite site: SiteID, after cursor: SyncCursor, limit: Int, as principal: Principal) async throws -> ChangesPage? {
+        let database = try await self.database(name)
+        let limit = max(1, limit)
+        let logger = logger
+        let changes: [Change] = try await transaction { connection in
+            // One snapshot for every table: a version seen in one table is complete in all.
+            try await connection.query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY", logger: logger)
+            var all: [Change] = []
+            for table in database.schema.tables {
+                all += try await Self.feed(table, database: database, excluding: site, after: cursor, limit: limit, connection: connection, logger: logger)
+            }
+            return all
+        }
+        let page = changes.sorted { ($0.dbVersion, $0.seq, $0.table) < ($1.dbVersion, $1.seq, $1.table) }.prefix(limit)
+        guard let last = page.last else { return nil }
+        var builder = PayloadBuilder()
+        for change in page { builder.append(change) }
+        return ChangesPage(
+            payload: builder.finish(schemaHash: database.schema.schemaHash, libraryVersion: SyncContext.version),
+            count: page.count, last: SyncCursor(dbVersion: last.dbVersion, seq: last.seq))
+    }
+
+    /// The first `limit` changes of one table after `cursor`, not made at `site`.
+    static func feed(_ table: PostgresTable, database: PostgresDatabase, excluding site: SiteID, after cursor: SyncCursor, limit: Int, connection: PostgresConnection, logger: Logger) async throws -> [Change] {
+        let n = table.key.count
+        let keyNames = (1...n).map { "c.k\($0)" }
+        let join = table.key.enumerated().map { "t.\(PostgresValues.quote($0.element.name)) = c.k\($0.offset + 1)" }.joined(separator: " AND ")
+        let sentinelMatch = (1...n).map { "r.k\($0) = c.k\($0)" }.joined(separator: " AND ")
+        let keySelect = table.key.enumerated().map { PostgresValues.select(keyNames[$0.offset], $0.element.type) }
+        let valueSelect = table.columns.map { PostgresValues.select("t.\(PostgresValues.quote($0.name))", $0.type) }
+        let clockTable = database.qualified(table.name + "_cloudsync")
+        let sql = """
+            SELECT \((keySelect + ["c.col_name", "c.col_version", "c.db_version", "c.site_id", "c.seq",
+                                   "COALESCE((SELECT r.col_version FROM \(clockTable) r WHERE \(sentinelMatch) AND r.col_name = '\(Change.sentinelColumn)'), 1)"] + valueSelect).joined(separator: ", "))
+            FROM \(clockTable) c LEFT JOIN \(database.qualified(table.name)) t ON \(join)
+            WHERE (c.db_version, c.seq) > ($1, $2) AND c.site_id <> $3
+            ORDER BY c.db_version, c.seq LIMIT $4
+            """
+        var binds = PostgresBindings()
+        binds.append(cursor.dbVersion)
+        binds.append(cursor.seq)
+        binds.append(ByteBuffer(bytes: site.bytes))
+        binds.append(Int64(limit))
+        var result: [Change] = []
+        for row in try await connection.query(PostgresQuery(unsafeSQL: sql, binds: binds), logger: logger).collect() {
+            let cells = row.makeRandomAccess()
+            let key = try table.key.enumerated().map { try PostgresValues.value(cells[$0.offset], $0.element.type) }
+            let column = try cells[n].decode(String.self)
+            var value = SQLValue.null
+            if let index = table.columns.firstIndex(where: { $0.name == column }) {
+                value = try PostgresValues.value(cells[n + 6 + index], table.columns[index].type)
+            }
+            result.append(Change(
+                table: table.name, pk: try PrimaryKeyCodec.encode(key), column: column, value: value,
+                colVersion: try cells[n + 1].decode(Int64.self), dbVersion: try cells[n + 2].decode(Int64.self),
+                siteID: Array(try cells[n + 3].decode(ByteBuffer.self).readableBytesView),
+                causalLength: try cells[n + 5].decode(Int64.self), seq: try cells[n + 4].decode(Int64.self)))
+        }
+        return result
+    }
+}

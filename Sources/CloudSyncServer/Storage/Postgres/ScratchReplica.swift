@@ -1,0 +1,113 @@
+import CloudSyncCore
+
+/// An in-memory SQLite replica holding just the rows an upload touches, loaded from
+/// PostgreSQL, so that the upload is merged by the engine itself.
+///
+/// The replica takes the PostgreSQL database's site id (so "local" means the same thing on
+/// both sides) and merges with the version PostgreSQL gave the transaction. Afterwards
+/// `state(of:)` reads each row back for writing to PostgreSQL.
+///
+/// Not `Sendable`: one connection, used by one merge.
+final class ScratchReplica {
+    /// A row and its clocks, as stored on either side.
+    struct RowState: Equatable {
+        /// Values in `PostgresTable.allColumns` order; nil when the row does not exist.
+        var values: [SQLValue]?
+        /// col_name -> clock.
+        var clocks: [String: Clock]
+    }
+
+    struct Clock: Equatable {
+        var colVersion: Int64
+        var dbVersion: Int64
+        var siteID: [UInt8]
+        var seq: Int64
+    }
+
+    private let connection: SQLiteConnection
+    let context: SyncContext
+    private let database: PostgresDatabase
+
+    init(_ database: PostgresDatabase) throws {
+        self.database = database
+        connection = try SQLiteConnection(path: ":memory:", engine: true, setup: "")
+        do {
+            let sql = connection.connection
+            // The engine reads its site id from rowid 0 of this table; creating it first makes
+            // the replica share the PostgreSQL database's site id.
+            try sql.execute("CREATE TABLE cloudsync_site_id (site_id BLOB UNIQUE NOT NULL)")
+            try sql.run("INSERT INTO cloudsync_site_id(rowid, site_id) VALUES (0, ?1)", [.blob(database.siteID)])
+            try sql.execute(database.schema.sqlite)
+            let context = try connection.engine
+            for table in database.schema.tables {
+                try context.initialize(table: table.name)
+                try context.setTracking(false, table: table.name)
+            }
+            context.stampsMergesInOrder = true
+            self.context = context
+        } catch {
+            connection.close()
+            throw error
+        }
+    }
+
+    deinit { connection.close() }
+
+    /// Puts a row and its clocks, as PostgreSQL has them, into the replica.
+    func load(_ table: PostgresTable, key: [SQLValue], _ state: RowState) throws {
+        let sql = connection.connection
+        if let values = state.values {
+            let names = table.allColumns.map { PostgresValues.quote($0.name) }.joined(separator: ", ")
+            let marks = (1...values.count).map { "?\($0)" }.joined(separator: ", ")
+            try sql.run("INSERT INTO \(PostgresValues.quote(table.name)) (\(names)) VALUES (\(marks))", values)
+        }
+        let pk = try PrimaryKeyCodec.encode(key)
+        for (column, clock) in state.clocks {
+            try sql.run(
+                "INSERT INTO \(PostgresValues.quote(table.name + "_cloudsync")) (pk, col_name, col_version, db_version, site_id, seq) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                [.blob(pk), .string(column), .integer(clock.colVersion), .integer(clock.dbVersion), .integer(try ordinal(clock.siteID)), .integer(clock.seq)])
+        }
+    }
+
+    private func ordinal(_ site: [UInt8]) throws -> Int64 {
+        if site == database.siteID { return 0 }
+        let sql = connection.connection
+        try sql.run("INSERT OR IGNORE INTO cloudsync_site_id(site_id) VALUES (?1)", [.blob(site)])
+        return try sql.scalar("SELECT rowid FROM cloudsync_site_id WHERE site_id = ?1", [.blob(site)])?.integerValue ?? 0
+    }
+
+    /// Merges `changes` stamping them with `version` (and seq from 0).
+    func merge(_ changes: [Change], version: Int64) throws -> SyncContext.MergeReport {
+        // The replica's next transaction version is max(clocks, floor) + 1 = version: every
+        // loaded clock is older than the version PostgreSQL just gave out.
+        try context.setSetting("db_version_floor", .integer(version - 1))
+        return try context.merge(changes)
+    }
+
+    /// A row and its clocks as the replica has them now.
+    func state(of table: PostgresTable, key: [SQLValue]) throws -> RowState {
+        let sql = connection.connection
+        let names = table.allColumns.map { PostgresValues.quote($0.name) }.joined(separator: ", ")
+        let match = table.key.enumerated().map { "\(PostgresValues.quote($0.element.name)) = ?\($0.offset + 1)" }.joined(separator: " AND ")
+        let values = try sql.rows("SELECT \(names) FROM \(PostgresValues.quote(table.name)) WHERE \(match)", key).first
+        var clocks: [String: Clock] = [:]
+        for row in try sql.rows(
+            "SELECT c.col_name, c.col_version, c.db_version, s.site_id, c.seq FROM \(PostgresValues.quote(table.name + "_cloudsync")) c JOIN cloudsync_site_id s ON s.rowid = c.site_id WHERE c.pk = ?1",
+            [.blob(try PrimaryKeyCodec.encode(key))]) {
+            guard let column = row[0].stringValue, case .blob(let site) = row[3] else { continue }
+            clocks[column] = Clock(colVersion: row[1].integerValue ?? 0, dbVersion: row[2].integerValue ?? 0, siteID: site, seq: row[4].integerValue ?? 0)
+        }
+        return RowState(values: values, clocks: clocks)
+    }
+
+    /// The highest seq the replica handed out in its merge transaction, or -1.
+    func lastSeq(version: Int64) throws -> Int64 {
+        var last: Int64 = -1
+        for table in database.schema.tables {
+            let value = try connection.connection.scalar(
+                "SELECT max(seq) FROM \(PostgresValues.quote(table.name + "_cloudsync")) WHERE db_version = ?1", [.integer(version)])
+            last = max(last, value?.integerValue ?? -1)
+        }
+        return last
+    }
+}
