@@ -8,22 +8,29 @@ import Synchronization
 // Each device runs rounds of 20-200 local changes followed by one sync; the report gives merged
 // changes per second and sync latency percentiles, then checks that every device converged.
 //
-//   scripts/loadtest [--devices 50] [--rounds 10] [--server URL --apikey KEY --database NAME]
+//   scripts/loadtest [--devices 50] [--rounds 10] [--postgres URL] [--instances 1]
+//                    [--server URL --apikey KEY --database NAME]
 //
-// Without --server it starts `cloudsync-server` (next to this binary) on a fresh data directory.
+// Without --server it starts `cloudsync-server` (next to this binary) on a fresh data directory,
+// or with --postgres on that PostgreSQL (a fresh managed database); --instances N starts N
+// server processes on the same storage (PostgreSQL only) and every sync goes to one of them
+// at random.
 
 let arguments = CommandLine.arguments
 func option(_ name: String) -> String? { arguments.firstIndex(of: name).map { arguments[$0 + 1] } }
 let deviceCount = Int(option("--devices") ?? "50")!
 let rounds = Int(option("--rounds") ?? "10")!
+let postgres = option("--postgres")
+let instanceCount = Int(option("--instances") ?? "1")!
 let schema = "CREATE TABLE items(id TEXT PRIMARY KEY NOT NULL, owner INTEGER NOT NULL DEFAULT 0, title TEXT NOT NULL DEFAULT '', amount REAL)"
 let api = SQLiteAPI(routines: cloudsync_linked_routines())
 
-/// A server this tool started, stopped when the tool ends.
-final class LocalServer {
-    let process = Process()
+/// The servers this tool started, stopped when the tool ends.
+final class LocalServers {
+    var processes: [Process] = []
     let directory = FileManager.default.temporaryDirectory.appendingPathComponent("cloudsync-load-\(getpid())")
-    var url = ""
+    let database: String
+    var urls: [String] = []
     var key = ""
 
     init() throws {
@@ -31,36 +38,46 @@ final class LocalServer {
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         let schemaFile = directory.appendingPathComponent("schema.sql")
         try schema.write(to: schemaFile, atomically: true, encoding: .utf8)
+        // A fresh database name, so that runs against one PostgreSQL do not collide.
+        database = postgres == nil ? "load.sqlite" : "load-\(getpid())-\(Int.random(in: 0..<1_000_000))"
+        let storage = postgres.map { ["--postgres", $0] } ?? ["--data", directory.path]
         func admin(_ arguments: [String]) throws -> String {
             let process = Process()
             process.executableURL = binary
-            process.arguments = arguments + ["--data", directory.path]
+            process.arguments = arguments + storage
             let pipe = Pipe()
             process.standardOutput = pipe
+            process.standardError = FileHandle.nullDevice
             try process.run()
             let data = pipe.fileHandleForReading.readDataToEndOfFile()
             process.waitUntilExit()
             return String(decoding: data, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
         }
-        _ = try admin(["database", "create", "load.sqlite", "--schema", schemaFile.path])
-        key = try admin(["apikey", "create", "--database", "load.sqlite"])
-        process.executableURL = binary
-        process.arguments = ["serve", "--port", "0", "--data", directory.path]
-        let pipe = Pipe()
-        process.standardOutput = pipe
-        process.standardError = FileHandle.nullDevice
-        try process.run()
-        var seen = ""
-        while !seen.contains("\n") {
-            seen += String(decoding: pipe.fileHandleForReading.availableData, as: UTF8.self)
+        _ = try admin(["database", "create", database, "--schema", schemaFile.path])
+        key = try admin(["apikey", "create", "--database", database])
+        for _ in 0..<max(1, instanceCount) {
+            let process = Process()
+            process.executableURL = binary
+            process.arguments = ["serve", "--port", "0", "--log-level", "warning"] + storage
+            let pipe = Pipe()
+            process.standardOutput = pipe
+            process.standardError = FileHandle.nullDevice
+            try process.run()
+            var seen = ""
+            while !seen.contains("\n") {
+                seen += String(decoding: pipe.fileHandleForReading.availableData, as: UTF8.self)
+            }
+            urls.append(String(seen.split(separator: " ").last!).trimmingCharacters(in: .whitespacesAndNewlines))
+            pipe.fileHandleForReading.readabilityHandler = { _ = $0.availableData }
+            processes.append(process)
         }
-        url = String(seen.split(separator: " ").last!).trimmingCharacters(in: .whitespacesAndNewlines)
-        pipe.fileHandleForReading.readabilityHandler = { _ = $0.availableData }
     }
 
     deinit {
-        process.terminate()
-        process.waitUntilExit()
+        for process in processes {
+            process.terminate()
+            process.waitUntilExit()
+        }
         try? FileManager.default.removeItem(at: directory)
     }
 }
@@ -72,14 +89,19 @@ final class SimulatedDevice: @unchecked Sendable {
     let session: NetworkSession
     var random: SystemRandomNumberGenerator
 
-    init(server: String, database: String, key: String) throws {
+    let endpoints: [ConnectionString]
+
+    init(servers: [String], database: String, key: String) throws {
         handle = try api.openDatabase(path: ":memory:")
         context = try CloudSyncEngine.register(database: handle, api: api)
         try context.connection.execute(schema)
         try context.initialize(table: "items")
-        var endpoint = try ConnectionString(parsing: "\(server)/\(database)")
-        endpoint.credential = .apiKey(key)
-        session = NetworkSession(context: context, endpoint: endpoint, transport: try CurlTransport())
+        endpoints = try servers.map { server in
+            var endpoint = try ConnectionString(parsing: "\(server)/\(database)")
+            endpoint.credential = .apiKey(key)
+            return endpoint
+        }
+        session = NetworkSession(context: context, endpoint: endpoints[0], transport: try CurlTransport())
         random = SystemRandomNumberGenerator()
     }
 
@@ -102,19 +124,25 @@ final class SimulatedDevice: @unchecked Sendable {
 
     func rows() throws -> [[SQLValue]] { try context.connection.rows("SELECT * FROM items ORDER BY id") }
 
+    /// Syncs through one of the servers, chosen at random.
+    func sync() throws -> Int {
+        session.endpoint = endpoints.randomElement(using: &random)!
+        return try session.sync()
+    }
+
     deinit {
         context.releaseResources()
         api.closeDatabase(handle)
     }
 }
 
-let local: LocalServer? = option("--server") == nil ? try LocalServer() : nil
-let serverURL = option("--server") ?? local!.url
+let local: LocalServers? = option("--server") == nil ? try LocalServers() : nil
+let serverURLs = option("--server").map { [$0] } ?? local!.urls
 let apiKey = option("--apikey") ?? local!.key
-let database = option("--database") ?? "load.sqlite"
+let database = option("--database") ?? local!.database
 
-print("load test: \(deviceCount) devices x \(rounds) rounds of 20-200 changes against \(serverURL)")
-let devices = try (0..<deviceCount).map { _ in try SimulatedDevice(server: serverURL, database: database, key: apiKey) }
+print("load test: \(deviceCount) devices x \(rounds) rounds of 20-200 changes against \(serverURLs.joined(separator: ", ")) (\(postgres == nil ? "embedded SQLite storage" : "PostgreSQL storage"))")
+let devices = try (0..<deviceCount).map { _ in try SimulatedDevice(servers: serverURLs, database: database, key: apiKey) }
 let latencies = Mutex<[Double]>([])
 let written = Mutex(0)
 let failures = Mutex<[String]>([])
@@ -127,7 +155,7 @@ DispatchQueue.concurrentPerform(iterations: deviceCount) { index in
             let count = try device.writeRound(device: index)
             written.withLock { $0 += count }
             let begin = ContinuousClock.now
-            _ = try device.session.sync()
+            _ = try device.sync()
             let elapsed = begin.duration(to: .now)
             latencies.withLock { $0.append(Double(elapsed.components.attoseconds) / 1e15 + Double(elapsed.components.seconds) * 1000) }
         } catch {
@@ -139,7 +167,7 @@ let elapsed = start.duration(to: .now)
 let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
 
 // Converge: everyone syncs until nothing new arrives.
-for _ in 0..<3 { for device in devices { _ = try device.session.sync() } }
+for _ in 0..<3 { for device in devices { _ = try device.sync() } }
 let reference = try devices[0].rows()
 let converged = try devices.allSatisfy { try $0.rows() == reference }
 
