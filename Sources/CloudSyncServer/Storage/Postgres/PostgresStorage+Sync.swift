@@ -63,11 +63,13 @@ extension PostgresStorage {
             let report = try replica.merge(changes, version: version)
             for table in database.schema.tables {
                 guard let tableKeys = keysByTable[table.name] else { continue }
+                var writer = PostgresRowWriter(table: table, database: database)
                 for (pk, key) in tableKeys {
                     let after = try replica.state(of: table, key: key)
                     guard let old = before[table.name]?[pk], old != after else { continue }
-                    try await Self.write(table, key: key, from: old, to: after, database: database, connection: connection, logger: logger)
+                    writer.add(key: key, from: old, to: after)
                 }
+                if !writer.isEmpty { try await writer.flush(connection, logger: logger) }
             }
             let lastSeq = try replica.lastSeq(version: version)
             if lastSeq > 0 {
@@ -120,60 +122,6 @@ extension PostgresStorage {
             }
         }
         return result
-    }
-
-    /// Writes the difference between two states of a row to PostgreSQL (triggers are quiet:
-    /// the transaction is merging).
-    static func write(_ table: PostgresTable, key: [SQLValue], from old: ScratchReplica.RowState, to new: ScratchReplica.RowState, database: PostgresDatabase, connection: PostgresConnection, logger: Logger) async throws {
-        var keyBinds = PostgresBindings()
-        for (index, column) in table.key.enumerated() {
-            try PostgresValues.bind(key[index], as: column.type, column: "\(table.name).\(column.name)", into: &keyBinds)
-        }
-        let rowMatch = table.key.enumerated().map { "\(PostgresValues.quote($0.element.name)) = \(PostgresValues.placeholder($0.offset + 1, $0.element.type))" }.joined(separator: " AND ")
-        let clockMatch = table.key.enumerated().map { "k\($0.offset + 1) = \(PostgresValues.placeholder($0.offset + 1, $0.element.type))" }.joined(separator: " AND ")
-
-        if new.values != old.values {
-            if let values = new.values {
-                var binds = PostgresBindings()
-                for (index, column) in table.allColumns.enumerated() {
-                    try PostgresValues.bind(values[index], as: column.type, column: "\(table.name).\(column.name)", into: &binds)
-                }
-                let names = table.allColumns.map { PostgresValues.quote($0.name) }
-                let marks = table.allColumns.enumerated().map { PostgresValues.placeholder($0.offset + 1, $0.element.type) }
-                let conflict = table.key.map { PostgresValues.quote($0.name) }.joined(separator: ", ")
-                let update = table.columns.isEmpty ? "DO NOTHING" : "DO UPDATE SET " + table.columns.map { "\(PostgresValues.quote($0.name)) = EXCLUDED.\(PostgresValues.quote($0.name))" }.joined(separator: ", ")
-                try await connection.query(PostgresQuery(
-                    unsafeSQL: "INSERT INTO \(database.qualified(table.name)) (\(names.joined(separator: ", "))) VALUES (\(marks.joined(separator: ", "))) ON CONFLICT (\(conflict)) \(update)",
-                    binds: binds), logger: logger)
-            } else {
-                try await connection.query(PostgresQuery(unsafeSQL: "DELETE FROM \(database.qualified(table.name)) WHERE \(rowMatch)", binds: keyBinds), logger: logger)
-            }
-        }
-        let clockTable = database.qualified(table.name + "_cloudsync")
-        for column in Set(old.clocks.keys).union(new.clocks.keys).sorted() where old.clocks[column] != new.clocks[column] {
-            if let clock = new.clocks[column] {
-                var binds = keyBinds
-                binds.append(column)
-                binds.append(clock.colVersion)
-                binds.append(clock.dbVersion)
-                binds.append(ByteBuffer(bytes: clock.siteID))
-                binds.append(clock.seq)
-                let n = table.key.count
-                let keyNames = table.key.indices.map { "k\($0 + 1)" }
-                let marks = table.key.enumerated().map { PostgresValues.placeholder($0.offset + 1, $0.element.type) } + (1...5).map { "$\(n + $0)" }
-                try await connection.query(PostgresQuery(
-                    unsafeSQL: """
-                        INSERT INTO \(clockTable) (\((keyNames + ["col_name", "col_version", "db_version", "site_id", "seq"]).joined(separator: ", "))) VALUES (\(marks.joined(separator: ", ")))
-                        ON CONFLICT (\((keyNames + ["col_name"]).joined(separator: ", "))) DO UPDATE SET col_version = EXCLUDED.col_version, db_version = EXCLUDED.db_version, site_id = EXCLUDED.site_id, seq = EXCLUDED.seq
-                        """,
-                    binds: binds), logger: logger)
-            } else {
-                var binds = keyBinds
-                binds.append(column)
-                try await connection.query(PostgresQuery(
-                    unsafeSQL: "DELETE FROM \(clockTable) WHERE \(clockMatch) AND col_name = $\(table.key.count + 1)", binds: binds), logger: logger)
-            }
-        }
     }
 
     public func changes(database name: String, excludingSite site: SiteID, after cursor: SyncCursor, limit: Int, as principal: Principal) async throws -> ChangesPage? {
