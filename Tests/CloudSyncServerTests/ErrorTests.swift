@@ -8,9 +8,9 @@ import Testing
 
 @Suite("Bad input, credentials and blob URLs")
 struct ErrorTests {
-    @Test("missing, wrong, revoked and foreign keys get 401; unknown database 404")
-    func credentials() async throws {
-        let fixture = try await ServerFixture.make()
+    @Test("missing, wrong, revoked and foreign keys get 401; unknown database 404", arguments: StorageBackend.allCases)
+    func credentials(backend: StorageBackend) async throws {
+        let fixture = try await ServerFixture.make(backend)
         defer { Task { await fixture.shutdown() } }
         try await fixture.storage.createDatabase(name: "other.sqlite", schema: todoSchema, tables: nil)
         let otherKey = try await fixture.storage.createAPIKey(database: "other.sqlite")
@@ -46,15 +46,15 @@ struct ErrorTests {
         }
     }
 
-    @Test("a database and key created while the server runs work at once")
-    func liveAdministration() async throws {
-        let fixture = try await ServerFixture.make()
+    @Test("a database and key created while the server runs work at once", arguments: StorageBackend.allCases)
+    func liveAdministration(backend: StorageBackend) async throws {
+        let fixture = try await ServerFixture.make(backend)
         defer { Task { await fixture.shutdown() } }
         let device = try Device()
         try device.insertTodos(2, prefix: "x")
         try await fixture.application().test(.router) { client in
-            // A second storage on the same directory, as the CLI would open it.
-            let admin = try EmbeddedStorage(directory: fixture.directory, configuration: fixture.configuration, logger: quietLogger)
+            // A second storage on the same data, as the CLI would open it.
+            let admin = try await fixture.openAnotherStorage()
             try await admin.createDatabase(name: "late.sqlite", schema: todoSchema, tables: ["todo"])
             let key = try await admin.createAPIKey(database: "late.sqlite")
             await admin.close()
@@ -64,13 +64,13 @@ struct ErrorTests {
             let check = try await SyncClient(client: client, database: "late.sqlite", key: key).check(site: Device().siteHex, cursor: .start)
             let payload = try PayloadDecoder.decode(try await sync.fetch(check.text).bytes)
             #expect(payload.changes.count == sent)
-            #expect(try fixture.serverRows("late.sqlite").count == 2)
+            #expect(try await fixture.serverRows("late.sqlite").count == 2)
         }
     }
 
-    @Test("site ids must be 32 hex digits", arguments: ["xyz", "0123456789abcdef0123456789abcde", "0123456789abcdef0123456789abcdef0", "zz23456789abcdef0123456789abcdef"])
-    func badSiteID(site: String) async throws {
-        let fixture = try await ServerFixture.make()
+    @Test("site ids must be 32 hex digits", arguments: StorageBackend.allCases, ["xyz", "0123456789abcdef0123456789abcde", "0123456789abcdef0123456789abcdef0", "zz23456789abcdef0123456789abcdef"])
+    func badSiteID(backend: StorageBackend, site: String) async throws {
+        let fixture = try await ServerFixture.make(backend)
         defer { Task { await fixture.shutdown() } }
         try await fixture.application().test(.router) { client in
             let sync = SyncClient(client: client, key: fixture.key)
@@ -82,9 +82,9 @@ struct ErrorTests {
         }
     }
 
-    @Test("check cursor must be two non-negative integers")
-    func badCursor() async throws {
-        let fixture = try await ServerFixture.make()
+    @Test("check cursor must be two non-negative integers", arguments: StorageBackend.allCases)
+    func badCursor(backend: StorageBackend) async throws {
+        let fixture = try await ServerFixture.make(backend)
         defer { Task { await fixture.shutdown() } }
         let site = try Device().siteHex
         try await fixture.application().test(.router) { client in
@@ -96,9 +96,9 @@ struct ErrorTests {
         }
     }
 
-    @Test("a malformed payload gets 400 and changes nothing")
-    func malformedPayload() async throws {
-        let fixture = try await ServerFixture.make()
+    @Test("a malformed payload gets 400 and changes nothing", arguments: StorageBackend.allCases)
+    func malformedPayload(backend: StorageBackend) async throws {
+        let fixture = try await ServerFixture.make(backend)
         defer { Task { await fixture.shutdown() } }
         let alice = try Device()
         try alice.insertTodos(2, prefix: "a")
@@ -111,7 +111,7 @@ struct ErrorTests {
         try await fixture.application().test(.router) { client in
             let sync = SyncClient(client: client, key: fixture.key)
             try await sync.send(alice)
-            let before = try fixture.serverRows()
+            let before = try await fixture.serverRows()
             #expect(before.count == 2)
             for payload in [Array("not a payload".utf8), truncated, otherSchema] {
                 let url = try await sync.requestUploadURL(site: alice.siteHex).text
@@ -120,13 +120,13 @@ struct ErrorTests {
                 #expect(notified.status == .badRequest)
                 #expect(!notified.text.isEmpty)
             }
-            #expect(try fixture.serverRows() == before)
+            #expect(try await fixture.serverRows() == before)
         }
     }
 
-    @Test("a notify body that is not {\"url\": ...} gets 400")
-    func badNotifyBody() async throws {
-        let fixture = try await ServerFixture.make()
+    @Test("a notify body that is not {\"url\": ...} gets 400", arguments: StorageBackend.allCases)
+    func badNotifyBody(backend: StorageBackend) async throws {
+        let fixture = try await ServerFixture.make(backend)
         defer { Task { await fixture.shutdown() } }
         let site = try Device().siteHex
         try await fixture.application().test(.router) { client in
@@ -140,9 +140,9 @@ struct ErrorTests {
         }
     }
 
-    @Test("an oversized body gets 413")
-    func oversizedBody() async throws {
-        let fixture = try await ServerFixture.make { $0.maxBodySize = 1024 }
+    @Test("an oversized body gets 413", arguments: StorageBackend.allCases)
+    func oversizedBody(backend: StorageBackend) async throws {
+        let fixture = try await ServerFixture.make(backend) { $0.maxBodySize = 1024 }
         defer { Task { await fixture.shutdown() } }
         let site = try Device().siteHex
         try await fixture.application().test(.router) { client in
@@ -154,9 +154,9 @@ struct ErrorTests {
         }
     }
 
-    @Test("a payload that decompresses past the limit gets 413")
-    func oversizedExpansion() async throws {
-        let fixture = try await ServerFixture.make { $0.maxExpandedSize = 1000 }
+    @Test("a payload that decompresses past the limit gets 413", arguments: StorageBackend.allCases)
+    func oversizedExpansion(backend: StorageBackend) async throws {
+        let fixture = try await ServerFixture.make(backend) { $0.maxExpandedSize = 1000 }
         defer { Task { await fixture.shutdown() } }
         let alice = try Device()
         try alice.execute("INSERT INTO todo(id, title) VALUES ('big', '\(String(repeating: "a", count: 5000))')")
@@ -169,13 +169,13 @@ struct ErrorTests {
             #expect(try await sync.put(url, payload).status == .ok)
             let notified = try await sync.notify(site: alice.siteHex, url: url)
             #expect(notified.status == .contentTooLarge)
-            #expect(try fixture.serverRows().isEmpty)
+            #expect(try await fixture.serverRows().isEmpty)
         }
     }
 
-    @Test("a used blob URL cannot be PUT or notified again")
-    func replayedBlobURL() async throws {
-        let fixture = try await ServerFixture.make()
+    @Test("a used blob URL cannot be PUT or notified again", arguments: StorageBackend.allCases)
+    func replayedBlobURL(backend: StorageBackend) async throws {
+        let fixture = try await ServerFixture.make(backend)
         defer { Task { await fixture.shutdown() } }
         let alice = try Device()
         try alice.insertTodos(1, prefix: "a")
@@ -192,9 +192,9 @@ struct ErrorTests {
         }
     }
 
-    @Test("a blob URL is refused for another site or database")
-    func blobURLScope() async throws {
-        let fixture = try await ServerFixture.make()
+    @Test("a blob URL is refused for another site or database", arguments: StorageBackend.allCases)
+    func blobURLScope(backend: StorageBackend) async throws {
+        let fixture = try await ServerFixture.make(backend)
         defer { Task { await fixture.shutdown() } }
         try await fixture.storage.createDatabase(name: "other.sqlite", schema: todoSchema, tables: nil)
         let otherKey = try await fixture.storage.createAPIKey(database: "other.sqlite")
@@ -211,19 +211,19 @@ struct ErrorTests {
             #expect(otherSite.status == .forbidden)
             let otherDatabase = try await SyncClient(client: client, database: "other.sqlite", key: otherKey).notify(site: alice.siteHex, url: url)
             #expect(otherDatabase.status == .forbidden)
-            #expect(try fixture.serverRows("other.sqlite").isEmpty)
+            #expect(try await fixture.serverRows("other.sqlite").isEmpty)
 
             // The refused notifies did not use it up.
             #expect(try await sync.notify(site: alice.siteHex, url: url).status == .ok)
-            #expect(try fixture.serverRows().count == 1)
+            #expect(try await fixture.serverRows().count == 1)
             // Upload URLs cannot be downloaded.
             #expect(try await sync.fetch(url).status == .methodNotAllowed)
         }
     }
 
-    @Test("expired blob URLs are refused")
-    func expiredBlobURL() async throws {
-        let fixture = try await ServerFixture.make { $0.blobLifetime = .zero }
+    @Test("expired blob URLs are refused", arguments: StorageBackend.allCases)
+    func expiredBlobURL(backend: StorageBackend) async throws {
+        let fixture = try await ServerFixture.make(backend) { $0.blobLifetime = .zero }
         defer { Task { await fixture.shutdown() } }
         let alice = try Device()
         let bob = try Device()
@@ -244,9 +244,9 @@ struct ErrorTests {
         }
     }
 
-    @Test("one-second blob URLs expire between PUT and notify")
-    func blobURLExpiresAfterPut() async throws {
-        let fixture = try await ServerFixture.make { $0.blobLifetime = .seconds(1) }
+    @Test("one-second blob URLs expire between PUT and notify", arguments: StorageBackend.allCases)
+    func blobURLExpiresAfterPut(backend: StorageBackend) async throws {
+        let fixture = try await ServerFixture.make(backend) { $0.blobLifetime = .seconds(1) }
         defer { Task { await fixture.shutdown() } }
         let alice = try Device()
         try alice.insertTodos(1, prefix: "a")
@@ -257,13 +257,13 @@ struct ErrorTests {
             #expect(try await sync.put(url, payload).status == .ok)
             try await Task.sleep(for: .milliseconds(1100))
             #expect(try await sync.notify(site: alice.siteHex, url: url).status == .gone)
-            #expect(try fixture.serverRows().isEmpty)
+            #expect(try await fixture.serverRows().isEmpty)
         }
     }
 
-    @Test("unknown routes and blob tokens get short text 404s")
-    func unknownRoutes() async throws {
-        let fixture = try await ServerFixture.make()
+    @Test("unknown routes and blob tokens get short text 404s", arguments: StorageBackend.allCases)
+    func unknownRoutes(backend: StorageBackend) async throws {
+        let fixture = try await ServerFixture.make(backend)
         defer { Task { await fixture.shutdown() } }
         try await fixture.application().test(.router) { client in
             let route = try await client.executeRequest(uri: "/v1/other", method: .get, headers: [:], body: nil)

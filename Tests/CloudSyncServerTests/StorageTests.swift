@@ -1,5 +1,7 @@
 import CloudSyncCore
+import CloudSyncTestSupport
 import Foundation
+import PostgresNIO
 import Testing
 
 @testable import CloudSyncServer
@@ -18,31 +20,22 @@ struct DatabaseNameTests {
     }
 }
 
-@Suite("Embedded storage")
+/// The storage protocol, on every backend.
+@Suite("Storage")
 struct StorageTests {
-    func withStorage(_ body: (EmbeddedStorage, URL) async throws -> Void) async throws {
-        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("cloudsync-storage-tests-\(UUID().uuidString)")
-        let storage = try EmbeddedStorage(directory: directory, logger: quietLogger)
-        do {
-            try await body(storage, directory)
-        } catch {
-            await storage.close()
-            try? FileManager.default.removeItem(at: directory)
-            throw error
-        }
-        await storage.close()
-        try? FileManager.default.removeItem(at: directory)
-    }
+    static let twoTables = todoSchema + "; CREATE TABLE note(id TEXT PRIMARY KEY NOT NULL, body TEXT);"
 
-    @Test("create, list, refuse duplicates and path escapes")
-    func databases() async throws {
-        try await withStorage { storage, directory in
-            let synced = try await storage.createDatabase(
-                name: "b.sqlite", schema: todoSchema + "; CREATE TABLE note(id TEXT PRIMARY KEY NOT NULL, body TEXT);", tables: nil)
+    @Test("create, list, refuse duplicates, bad names and bad schemas", arguments: StorageBackend.allCases)
+    func databases(backend: StorageBackend) async throws {
+        try await withStorage(backend) { data in
+            let storage = data.storage
+            let synced = try await storage.createDatabase(name: "b.sqlite", schema: Self.twoTables, tables: nil)
             #expect(synced == ["note", "todo"])
-            #expect(try await storage.createDatabase(name: "a.sqlite", schema: todoSchema + "; CREATE TABLE note(id TEXT PRIMARY KEY NOT NULL, body TEXT);", tables: ["TODO"]) == ["todo"])
+            #expect(try await storage.createDatabase(name: "a.sqlite", schema: Self.twoTables, tables: ["TODO"]) == ["todo"])
             #expect(try await storage.listDatabases() == ["a.sqlite", "b.sqlite"])
-            #expect(FileManager.default.fileExists(atPath: directory.appendingPathComponent("databases/a.sqlite").path))
+            #expect(try await storage.databaseExists("a.sqlite"))
+            #expect(try await !storage.databaseExists("c"))
+            #expect(try await !storage.databaseExists("../x"))
 
             await #expect(throws: SyncStorageError(.databaseExists, "database a.sqlite already exists")) {
                 try await storage.createDatabase(name: "a.sqlite", schema: todoSchema, tables: nil)
@@ -53,24 +46,41 @@ struct StorageTests {
                 }
                 #expect(error?.kind == .invalidName)
             }
-            let missingTable = await #expect(throws: SyncStorageError.self) {
-                try await storage.createDatabase(name: "c", schema: todoSchema, tables: ["nope"])
+            for (schema, tables) in [(todoSchema, ["nope"]), ("CREATE TABLE (", nil), ("CREATE INDEX", nil), ("", nil), (todoSchema, [])] as [(String, [String]?)] {
+                let error = await #expect(throws: SyncStorageError.self, "schema '\(schema)' tables \(String(describing: tables))") {
+                    try await storage.createDatabase(name: "c", schema: schema, tables: tables)
+                }
+                #expect(error?.kind == .invalidSchema, "schema '\(schema)' tables \(String(describing: tables))")
             }
-            #expect(missingTable?.kind == .invalidSchema)
-            let badSQL = await #expect(throws: SyncStorageError.self) {
-                try await storage.createDatabase(name: "d", schema: "CREATE TABLE (", tables: nil)
-            }
-            #expect(badSQL?.kind == .invalidSchema)
             // Failed creations leave nothing behind.
             #expect(try await storage.listDatabases() == ["a.sqlite", "b.sqlite"])
-            let files = try FileManager.default.contentsOfDirectory(atPath: directory.appendingPathComponent("databases").path).sorted()
-            #expect(files == ["a.sqlite", "b.sqlite"])
+            #expect(try await !storage.databaseExists("c"))
+            switch data.location {
+            case .directory(let directory):
+                let files = try FileManager.default.contentsOfDirectory(atPath: directory.appendingPathComponent("databases").path).sorted()
+                #expect(files == ["a.sqlite", "b.sqlite"])
+            case .postgres(let postgres):
+                let schemas = try await postgres.withConnection { connection in
+                    try await connection.query("SELECT nspname FROM pg_namespace WHERE nspname LIKE 'cs\\_%' ORDER BY nspname", logger: PostgresTestDatabase.logger)
+                        .collect().map { try $0.decode(String.self) }
+                }
+                #expect(schemas == [PostgresStorage.schemaName(for: "a.sqlite"), PostgresStorage.schemaName(for: "b.sqlite")].sorted())
+            }
+            // The second database synchronizes only todo.
+            let device = try Device(schema: Self.twoTables)
+            _ = try device.context.initialize(table: "note")
+            try device.execute("INSERT INTO note VALUES ('n', 'x')")
+            let refused = await #expect(throws: SyncStorageError.self) {
+                _ = try await storage.merge(database: "a.sqlite", site: SiteID(bytes: device.site)!, payload: try #require(try device.pendingUpload()).payload, as: .administrator)
+            }
+            #expect(refused?.kind == .badPayload)
         }
     }
 
-    @Test("the server database is a synchronized peer with its own site id, stamping merges in order")
-    func serverDatabaseIsAPeer() async throws {
-        try await withStorage { storage, _ in
+    @Test("the server database is a synchronized peer with its own site id, stamping merges in order", arguments: StorageBackend.allCases)
+    func serverDatabaseIsAPeer(backend: StorageBackend) async throws {
+        try await withStorage(backend) { data in
+            let storage = data.storage
             try await storage.createDatabase(name: "todo", schema: todoSchema, tables: nil)
             let device = try Device()
             try device.insertTodos(3, prefix: "a")
@@ -86,6 +96,8 @@ struct StorageTests {
             #expect(Set(changes.map(\.dbVersion)) == [1])
             #expect(changes.map(\.seq) == Array(0..<Int64(changes.count)))
             #expect(page.last == SyncCursor(dbVersion: 1, seq: Int64(changes.count - 1)))
+            // The uploader's site id and clocks travel unchanged.
+            #expect(changes.allSatisfy { $0.siteID == device.site })
             // A second upload is a later transaction.
             try device.execute("UPDATE todo SET done = 1 WHERE id = 'a-0'")
             device.sendCursor = try #require(try device.pendingUpload()).last
@@ -99,12 +111,16 @@ struct StorageTests {
             await #expect(throws: SyncStorageError(.unknownDatabase, "database nope does not exist")) {
                 _ = try await storage.changes(database: "nope", excludingSite: site, after: .start, limit: 1, as: .administrator)
             }
+            await #expect(throws: SyncStorageError(.unknownDatabase, "database nope does not exist")) {
+                _ = try await storage.merge(database: "nope", site: site, payload: try #require(try device.pendingUpload()).payload, as: .administrator)
+            }
         }
     }
 
-    @Test("API keys are stored hashed, verified, scoped and revocable")
-    func apiKeys() async throws {
-        try await withStorage { storage, directory in
+    @Test("API keys are stored hashed, verified, scoped and revocable", arguments: StorageBackend.allCases)
+    func apiKeys(backend: StorageBackend) async throws {
+        try await withStorage(backend) { data in
+            let storage = data.storage
             try await storage.createDatabase(name: "todo", schema: todoSchema, tables: nil)
             let key = try await storage.createAPIKey(database: "todo")
             #expect(key.hasPrefix("csk_"))
@@ -115,10 +131,22 @@ struct StorageTests {
             #expect(try await storage.verifyAPIKey(key + "x") == nil)
 
             // Only the SHA-256 is in the catalog.
-            let catalog = try Data(contentsOf: directory.appendingPathComponent("catalog.sqlite"))
-                + ((try? Data(contentsOf: directory.appendingPathComponent("catalog.sqlite-wal"))) ?? Data())
-            #expect(catalog.range(of: Data(key.utf8)) == nil)
-            #expect(catalog.range(of: Data(APIKey.hash(key).utf8)) != nil)
+            switch data.location {
+            case .directory(let directory):
+                let catalog = try Data(contentsOf: directory.appendingPathComponent("catalog.sqlite"))
+                    + ((try? Data(contentsOf: directory.appendingPathComponent("catalog.sqlite-wal"))) ?? Data())
+                #expect(catalog.range(of: Data(key.utf8)) == nil)
+                #expect(catalog.range(of: Data(APIKey.hash(key).utf8)) != nil)
+            case .postgres(let postgres):
+                let (withKey, withHash) = try await postgres.withConnection { connection in
+                    let rows = try await connection.query(
+                        "SELECT count(*) FILTER (WHERE k::text LIKE '%' || \(key) || '%'), count(*) FILTER (WHERE k::text LIKE '%' || \(APIKey.hash(key)) || '%') FROM cloudsync.api_keys k",
+                        logger: PostgresTestDatabase.logger).collect()
+                    return try rows[0].decode((Int64, Int64).self)
+                }
+                #expect(withKey == 0)
+                #expect(withHash == 1)
+            }
             #expect(APIKey.hash("abc") == "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad")
 
             try await storage.revokeAPIKey(key)
@@ -133,19 +161,21 @@ struct StorageTests {
         }
     }
 
-    @Test("merges survive closing and reopening the data directory")
-    func durableAcrossReopen() async throws {
-        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("cloudsync-storage-tests-\(UUID().uuidString)")
-        defer { try? FileManager.default.removeItem(at: directory) }
+    @Test("merges survive closing and reopening the storage", arguments: StorageBackend.allCases)
+    func durableAcrossReopen(backend: StorageBackend) async throws {
+        let data = try await TestStorage.make(backend)
         let device = try Device()
         try device.insertTodos(4, prefix: "a")
         let site = try #require(SiteID(bytes: device.site))
-        let storage = try EmbeddedStorage(directory: directory, logger: quietLogger)
+        let storage = data.storage
         try await storage.createDatabase(name: "todo", schema: todoSchema, tables: nil)
+        let key = try await storage.createAPIKey(database: "todo")
         _ = try await storage.merge(database: "todo", site: site, payload: try #require(try device.pendingUpload()).payload, as: .administrator)
         await storage.close()
 
-        let reopened = try EmbeddedStorage(directory: directory, logger: quietLogger)
+        let reopened = try await data.openAnother()
+        #expect(try await reopened.listDatabases() == ["todo"])
+        #expect(try await reopened.verifyAPIKey(key) == APIKeyGrant(database: "todo"))
         let other = try #require(SiteID(hex: String(repeating: "2", count: 32)))
         let page = try #require(try await reopened.changes(database: "todo", excludingSite: other, after: .start, limit: 1000, as: .administrator))
         let fresh = try Device()
@@ -160,6 +190,7 @@ struct StorageTests {
         #expect(next.count == 1)
         #expect(next.last.dbVersion == page.last.dbVersion + 1)
         await reopened.close()
+        await data.destroy(close: false)
     }
 }
 

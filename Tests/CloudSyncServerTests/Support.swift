@@ -77,44 +77,64 @@ final class Device: @unchecked Sendable {
     }
 }
 
-/// A data directory with the todo database and an API key for it.
+/// A storage of one backend with the todo database and an API key for it.
 struct ServerFixture: Sendable {
     static let database = "todo.sqlite"
     static let publicURL = "http://sync.test"
 
-    let directory: URL
-    let storage: EmbeddedStorage
-    let configuration: ServerConfiguration
+    let data: TestStorage
     let key: String
 
-    static func make(_ configure: (inout ServerConfiguration) -> Void = { _ in }) async throws -> ServerFixture {
-        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("cloudsync-server-tests-\(UUID().uuidString)")
+    var backend: StorageBackend { data.backend }
+    var storage: any SyncStorage { data.storage }
+    var configuration: ServerConfiguration { data.configuration }
+
+    static func make(_ backend: StorageBackend = .embedded, _ configure: (inout ServerConfiguration) -> Void = { _ in }) async throws -> ServerFixture {
         var configuration = ServerConfiguration(port: 0, publicBaseURL: publicURL)
         configure(&configuration)
-        let storage = try EmbeddedStorage(directory: directory, configuration: configuration, logger: quietLogger)
-        try await storage.createDatabase(name: database, schema: todoSchema, tables: nil)
-        let key = try await storage.createAPIKey(database: database)
-        return ServerFixture(directory: directory, storage: storage, configuration: configuration, key: key)
+        let data = try await TestStorage.make(backend, configuration: configuration)
+        do {
+            try await data.storage.createDatabase(name: database, schema: todoSchema, tables: nil)
+            let key = try await data.storage.createAPIKey(database: database)
+            return ServerFixture(data: data, key: key)
+        } catch {
+            await data.destroy()
+            throw error
+        }
     }
 
     func application() -> some ApplicationProtocol {
         buildApplication(configuration: configuration, storage: storage, logger: quietLogger)
     }
 
+    /// The data directory (embedded only).
+    var directory: URL { get throws { try data.directory } }
+    /// The embedded storage (embedded only).
+    var embeddedStorage: EmbeddedStorage { get throws { try data.embedded } }
+
+    /// Another storage instance on the same data, as the CLI opens it while the server runs.
+    func openAnotherStorage() async throws -> any SyncStorage { try await data.openAnother() }
+
     /// The todo rows of the server's database, read through a separate connection.
-    func serverRows(_ database: String = ServerFixture.database) throws -> [[SQLValue]] {
-        try serverQuery("SELECT id, title, done FROM todo ORDER BY id", database)
+    func serverRows(_ database: String = ServerFixture.database) async throws -> [[SQLValue]] {
+        try await serverQuery("SELECT id, title, done FROM todo ORDER BY id", database)
     }
 
-    func serverQuery(_ sql: String, _ database: String = ServerFixture.database) throws -> [[SQLValue]] {
-        let connection = try SQLiteConnection(path: storage.databasePath(database), engine: false, setup: "PRAGMA busy_timeout = 5000")
-        defer { connection.close() }
-        return try connection.connection.rows(sql)
+    /// The clocks of the server's todo table: key, column, col_version, db_version, seq.
+    func serverClocks(_ database: String = ServerFixture.database) async throws -> [[SQLValue]] {
+        switch backend {
+        case .embedded: try await serverQuery("SELECT pk, col_name, col_version, db_version, seq FROM todo_cloudsync ORDER BY pk, col_name", database)
+        case .postgres: try await serverQuery("SELECT k1, col_name, col_version, db_version, seq FROM todo_cloudsync ORDER BY k1, col_name", database)
+        }
+    }
+
+    /// Runs `sql` in the server's database (SQLite, or PostgreSQL in the database's schema).
+    func serverQuery(_ sql: String, _ database: String = ServerFixture.database) async throws -> [[SQLValue]] {
+        try await data.query(sql, database: database)
     }
 
     func shutdown() async {
-        await storage.close()
-        try? FileManager.default.removeItem(at: directory)
+        await data.destroy()
     }
 }
 

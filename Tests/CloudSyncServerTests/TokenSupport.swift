@@ -101,5 +101,6 @@ final class RecordingStorage: SyncStorage {
     func createAPIKey(database: String) async throws -> String { try await base.createAPIKey(database: database) }
     func revokeAPIKey(_ key: String) async throws { try await base.revokeAPIKey(key) }
     func verifyAPIKey(_ key: String) async throws -> APIKeyGrant? { try await base.verifyAPIKey(key) }
+    func makeBlobStorage(lifetime: Duration, maxBytes: Int) -> any BlobStorage { base.makeBlobStorage(lifetime: lifetime, maxBytes: maxBytes) }
     func close() async { await base.close() }
 }

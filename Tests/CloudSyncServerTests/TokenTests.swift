@@ -9,9 +9,9 @@ import Testing
 
 @Suite("Access tokens over HTTP")
 struct TokenHTTPTests {
-    @Test("a valid token syncs: upload URL, upload, check")
-    func validTokenSyncs() async throws {
-        let fixture = try await ServerFixture.make()
+    @Test("a valid token syncs: upload URL, upload, check", arguments: StorageBackend.allCases)
+    func validTokenSyncs(backend: StorageBackend) async throws {
+        let fixture = try await ServerFixture.make(backend)
         defer { Task { await fixture.shutdown() } }
         let token = try await fixture.token(for: "alice")
         let alice = try Device()
@@ -22,16 +22,16 @@ struct TokenHTTPTests {
             #expect(upload.status == .ok)
             #expect(upload.text.hasPrefix(ServerFixture.publicURL + "/v1/blobs/"))
             #expect(try await sync.send(alice) > 0)
-            #expect(try fixture.serverRows() == alice.snapshot())
+            #expect(try await fixture.serverRows() == alice.snapshot())
             let check = try await sync.check(site: alice.siteHex, cursor: .start)
             #expect(check.status == .ok)
             #expect(check.text.isEmpty)
         }
     }
 
-    @Test("an expired token gets 401")
-    func expired() async throws {
-        let fixture = try await ServerFixture.make()
+    @Test("an expired token gets 401", arguments: StorageBackend.allCases)
+    func expired(backend: StorageBackend) async throws {
+        let fixture = try await ServerFixture.make(backend)
         defer { Task { await fixture.shutdown() } }
         // Issued two hours ago for one hour.
         let token = try await fixture.token(for: "alice", expiresIn: .seconds(3600), now: Date().addingTimeInterval(-7200))
@@ -42,9 +42,9 @@ struct TokenHTTPTests {
         }
     }
 
-    @Test("a token that is not valid yet gets 401")
-    func notYetValid() async throws {
-        let fixture = try await ServerFixture.make()
+    @Test("a token that is not valid yet gets 401", arguments: StorageBackend.allCases)
+    func notYetValid(backend: StorageBackend) async throws {
+        let fixture = try await ServerFixture.make(backend)
         defer { Task { await fixture.shutdown() } }
         let token = try await fixture.token(for: "alice", now: Date().addingTimeInterval(3600))
         try await fixture.application().test(.router) { client in
@@ -54,9 +54,9 @@ struct TokenHTTPTests {
         }
     }
 
-    @Test("a token whose payload was changed gets 401")
-    func tamperedPayload() async throws {
-        let fixture = try await ServerFixture.make()
+    @Test("a token whose payload was changed gets 401", arguments: StorageBackend.allCases)
+    func tamperedPayload(backend: StorageBackend) async throws {
+        let fixture = try await ServerFixture.make(backend)
         defer { Task { await fixture.shutdown() } }
         let parts = JWTParts.split(try await fixture.token(for: "alice"))
         var payload = try JWTParts.decodeObject(parts[1])
@@ -69,9 +69,9 @@ struct TokenHTTPTests {
         }
     }
 
-    @Test("a token whose signature was changed gets 401")
-    func tamperedSignature() async throws {
-        let fixture = try await ServerFixture.make()
+    @Test("a token whose signature was changed gets 401", arguments: StorageBackend.allCases)
+    func tamperedSignature(backend: StorageBackend) async throws {
+        let fixture = try await ServerFixture.make(backend)
         defer { Task { await fixture.shutdown() } }
         var parts = JWTParts.split(try await fixture.token(for: "alice"))
         var signature = Array(TokenAuthority.base64URLDecode(Substring(parts[2])) ?? Data())
@@ -98,9 +98,9 @@ struct TokenHTTPTests {
         }
     }
 
-    @Test("alg none with an empty signature gets 401")
-    func algNone() async throws {
-        let fixture = try await ServerFixture.make()
+    @Test("alg none with an empty signature gets 401", arguments: StorageBackend.allCases)
+    func algNone(backend: StorageBackend) async throws {
+        let fixture = try await ServerFixture.make(backend)
         defer { Task { await fixture.shutdown() } }
         let parts = JWTParts.split(try await fixture.token(for: "alice"))
         let unsigned = try JWTParts.encode(json: ["alg": "none", "typ": "JWT"]) + "." + parts[1] + "."
@@ -111,9 +111,9 @@ struct TokenHTTPTests {
         }
     }
 
-    @Test("tokens signed with HS384, with another secret, or labelled with another algorithm get 401")
-    func otherAlgorithmsAndSecrets() async throws {
-        let fixture = try await ServerFixture.make()
+    @Test("tokens signed with HS384, with another secret, or labelled with another algorithm get 401", arguments: StorageBackend.allCases)
+    func otherAlgorithmsAndSecrets(backend: StorageBackend) async throws {
+        let fixture = try await ServerFixture.make(backend)
         defer { Task { await fixture.shutdown() } }
         let secret = try await fixture.storage.tokenSigningSecret()
         let genuine = try await fixture.token(for: "alice")
@@ -150,9 +150,9 @@ struct TokenHTTPTests {
         }
     }
 
-    @Test("a revoked token gets 401 from the next request on")
-    func revoked() async throws {
-        let fixture = try await ServerFixture.make()
+    @Test("a revoked token gets 401 from the next request on", arguments: StorageBackend.allCases)
+    func revoked(backend: StorageBackend) async throws {
+        let fixture = try await ServerFixture.make(backend)
         defer { Task { await fixture.shutdown() } }
         let token = try await fixture.token(for: "alice")
         try await fixture.application().test(.router) { client in
@@ -160,7 +160,7 @@ struct TokenHTTPTests {
             let site = try Device().siteHex
             #expect(try await sync.check(site: site, cursor: .start).status == .ok)
             // Revoked through a second storage, as the CLI does while the server runs.
-            let admin = try EmbeddedStorage(directory: fixture.directory, configuration: fixture.configuration, logger: quietLogger)
+            let admin = try await fixture.openAnotherStorage()
             try await TokenAuthority(storage: admin).revoke(token)
             await admin.close()
             let response = try await sync.check(site: site, cursor: .start)
@@ -169,9 +169,9 @@ struct TokenHTTPTests {
         }
     }
 
-    @Test("a token for another database gets 401; for an unknown database 404")
-    func otherDatabase() async throws {
-        let fixture = try await ServerFixture.make()
+    @Test("a token for another database gets 401; for an unknown database 404", arguments: StorageBackend.allCases)
+    func otherDatabase(backend: StorageBackend) async throws {
+        let fixture = try await ServerFixture.make(backend)
         defer { Task { await fixture.shutdown() } }
         try await fixture.storage.createDatabase(name: "notes.sqlite", schema: todoSchema, tables: nil)
         let notesToken = try await fixture.token(for: "alice", database: "notes.sqlite")
@@ -187,14 +187,14 @@ struct TokenHTTPTests {
         }
     }
 
-    @Test("malformed JWTs get 401", arguments: [
+    @Test("malformed JWTs get 401", arguments: StorageBackend.allCases, [
         "a.b.c",                                                   // header not base64url JSON
         "eyJhbGciOiJIUzI1NiJ9.bm90IGpzb24.***",                    // HS256 header, signature not base64url
         "eyJ0eXAiOiJKV1QifQ.e30.",                                 // no alg at all
         "eyJhbGciOjF9.e30.",                                       // alg not a string
     ])
-    func malformed(token: String) async throws {
-        let fixture = try await ServerFixture.make()
+    func malformed(backend: StorageBackend, token: String) async throws {
+        let fixture = try await ServerFixture.make(backend)
         defer { Task { await fixture.shutdown() } }
         try await fixture.application().test(.router) { client in
             let response = try await SyncClient(client: client, key: token).requestUploadURL(site: try Device().siteHex)
@@ -203,9 +203,9 @@ struct TokenHTTPTests {
         }
     }
 
-    @Test("a site id belongs to the first user who syncs with it")
-    func siteBinding() async throws {
-        let fixture = try await ServerFixture.make()
+    @Test("a site id belongs to the first user who syncs with it", arguments: StorageBackend.allCases)
+    func siteBinding(backend: StorageBackend) async throws {
+        let fixture = try await ServerFixture.make(backend)
         defer { Task { await fixture.shutdown() } }
         let alice = try await fixture.token(for: "alice")
         let bob = try await fixture.token(for: "bob")
@@ -230,9 +230,9 @@ struct TokenHTTPTests {
         }
     }
 
-    @Test("API keys still work, on any site, as the administrator; tokens as their user")
-    func apiKeysAreAdministrators() async throws {
-        let fixture = try await ServerFixture.make()
+    @Test("API keys still work, on any site, as the administrator; tokens as their user", arguments: StorageBackend.allCases)
+    func apiKeysAreAdministrators(backend: StorageBackend) async throws {
+        let fixture = try await ServerFixture.make(backend)
         defer { Task { await fixture.shutdown() } }
         let recorder = RecordingStorage(fixture.storage)
         let token = try await fixture.token(for: "alice")
@@ -256,9 +256,9 @@ struct TokenHTTPTests {
 
 @Suite("Token authority")
 struct TokenAuthorityTests {
-    @Test("issued claims come back verified, attributes as compact JSON")
-    func claimsRoundTrip() async throws {
-        let fixture = try await ServerFixture.make()
+    @Test("issued claims come back verified, attributes as compact JSON", arguments: StorageBackend.allCases)
+    func claimsRoundTrip(backend: StorageBackend) async throws {
+        let fixture = try await ServerFixture.make(backend)
         defer { Task { await fixture.shutdown() } }
         let now = Date(timeIntervalSince1970: 1_900_000_000.75)
         let token = try await fixture.tokens.issue(
@@ -291,9 +291,9 @@ struct TokenAuthorityTests {
         }
     }
 
-    @Test("issue refuses unusable arguments")
-    func issueValidation() async throws {
-        let fixture = try await ServerFixture.make()
+    @Test("issue refuses unusable arguments", arguments: StorageBackend.allCases)
+    func issueValidation(backend: StorageBackend) async throws {
+        let fixture = try await ServerFixture.make(backend)
         defer { Task { await fixture.shutdown() } }
         let tokens = fixture.tokens
         for (user, attributes, expiry) in [("", "{}", nil), ("  ", "{}", nil), ("u", "[1]", nil), ("u", "nope", nil), ("u", "\"x\"", nil), ("u", "{}", Duration.zero), ("u", "{}", Duration.seconds(-5))] as [(String, String, Duration?)] {
@@ -306,9 +306,9 @@ struct TokenAuthorityTests {
         }
     }
 
-    @Test("revoke accepts an expired token, refuses a forged one")
-    func revoke() async throws {
-        let fixture = try await ServerFixture.make()
+    @Test("revoke accepts an expired token, refuses a forged one", arguments: StorageBackend.allCases)
+    func revoke(backend: StorageBackend) async throws {
+        let fixture = try await ServerFixture.make(backend)
         defer { Task { await fixture.shutdown() } }
         let expired = try await fixture.token(for: "alice", expiresIn: .seconds(1), now: Date().addingTimeInterval(-60))
         try await fixture.tokens.revoke(expired)
@@ -331,11 +331,30 @@ struct TokenAuthorityTests {
         await expectTokenError(.revoked) { try await fixture.tokens.verify(unrecorded, database: ServerFixture.database) }
     }
 
+    @Test("the signing secret is created once and shared by every instance on the same data", arguments: StorageBackend.allCases)
+    func sharedSecret(backend: StorageBackend) async throws {
+        let fixture = try await ServerFixture.make(backend)
+        defer { Task { await fixture.shutdown() } }
+        let other = try await fixture.openAnotherStorage()
+        // The second instance asks first: the first one must find the secret it created.
+        let secret = try await other.tokenSigningSecret()
+        #expect(secret.count == 32)
+        #expect(try await fixture.storage.tokenSigningSecret() == secret)
+        #expect(try await other.tokenSigningSecret() == secret)
+
+        let token = try await fixture.token(for: "alice")
+        #expect(try await TokenAuthority(storage: other).verify(token, database: ServerFixture.database).userID == "alice")
+        try await TokenAuthority(storage: other).revoke(token)
+        await expectTokenError(.revoked) { try await fixture.tokens.verify(token, database: ServerFixture.database) }
+        await other.close()
+    }
+
     @Test("the signing secret file is created with mode 0600 and reused on reopen")
     func secretFile() async throws {
-        let fixture = try await ServerFixture.make()
+        let fixture = try await ServerFixture.make(.embedded)
         defer { Task { await fixture.shutdown() } }
-        let path = fixture.storage.tokenSecretPath
+        let storage = try fixture.embeddedStorage
+        let path = storage.tokenSecretPath
         #expect(!FileManager.default.fileExists(atPath: path))
         let secret = try await fixture.storage.tokenSigningSecret()
         #expect(secret.count == 32)
@@ -343,11 +362,11 @@ struct TokenAuthorityTests {
         #expect((attributes[.posixPermissions] as? NSNumber)?.intValue == 0o600)
         #expect(try Array(Data(contentsOf: URL(fileURLWithPath: path))) == secret)
         // No temporary files left behind.
-        let leftovers = try FileManager.default.contentsOfDirectory(atPath: fixture.directory.path).filter { $0.contains("token-secret.") }
+        let leftovers = try FileManager.default.contentsOfDirectory(atPath: try fixture.directory.path).filter { $0.contains("token-secret.") }
         #expect(leftovers.isEmpty)
 
         let token = try await fixture.token(for: "alice")
-        let reopened = try EmbeddedStorage(directory: fixture.directory, configuration: fixture.configuration, logger: quietLogger)
+        let reopened = try EmbeddedStorage(directory: try fixture.directory, configuration: fixture.configuration, logger: quietLogger)
         #expect(try await reopened.tokenSigningSecret() == secret)
         #expect(try await TokenAuthority(storage: reopened).verify(token, database: ServerFixture.database).userID == "alice")
         await reopened.close()
@@ -373,11 +392,12 @@ struct TokenAuthorityTests {
 
     @Test("a secret file of the wrong size is an error, not replaced")
     func badSecretFile() async throws {
-        let fixture = try await ServerFixture.make()
+        let fixture = try await ServerFixture.make(.embedded)
         defer { Task { await fixture.shutdown() } }
-        try Data([1, 2, 3]).write(to: URL(fileURLWithPath: fixture.storage.tokenSecretPath))
+        let storage = try fixture.embeddedStorage
+        try Data([1, 2, 3]).write(to: URL(fileURLWithPath: storage.tokenSecretPath))
         await #expect(throws: SyncStorageError.self) { try await fixture.storage.tokenSigningSecret() }
-        #expect(try Data(contentsOf: URL(fileURLWithPath: fixture.storage.tokenSecretPath)) == Data([1, 2, 3]))
+        #expect(try Data(contentsOf: URL(fileURLWithPath: storage.tokenSecretPath)) == Data([1, 2, 3]))
     }
 
     @Test("JWT shape decides between token and API key")

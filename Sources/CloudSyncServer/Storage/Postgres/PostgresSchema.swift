@@ -123,21 +123,50 @@ struct PostgresSchema: Sendable, Equatable {
     }
 
     /// The PostgreSQL form of a SQLite default: literals only (numbers, strings, blobs,
-    /// NULL, TRUE/FALSE, and the current time for text columns).
+    /// NULL, TRUE/FALSE, and the current time for text columns), and only those that give the
+    /// value SQLite gives once the column's affinity is applied; nil for anything else.
     static func translateDefault(_ source: String, type: PostgresColumnType) -> String? {
         var text = source.trimmingCharacters(in: .whitespaces)
         while text.hasPrefix("("), text.hasSuffix(")") { text = String(text.dropFirst().dropLast()).trimmingCharacters(in: .whitespaces) }
         let upper = text.uppercased()
         if upper == "NULL" { return "NULL" }
-        if upper == "TRUE" { return "1" }
-        if upper == "FALSE" { return "0" }
+        if upper == "TRUE" || upper == "FALSE" { return type == .bytea ? nil : upper == "TRUE" ? "1" : "0" }
         if upper == "CURRENT_TIMESTAMP", type == .text { return "to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS')" }
         if upper == "CURRENT_DATE", type == .text { return "to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD')" }
-        if Double(text) != nil, text.allSatisfy({ $0.isNumber || "+-.eE".contains($0) }) { return text }
-        if text.hasPrefix("'"), text.hasSuffix("'"), text.count >= 2 { return text }
-        if (text.hasPrefix("X'") || text.hasPrefix("x'")), text.hasSuffix("'"), Hex.decode(text.dropFirst(2).dropLast()) != nil {
+        if isNumber(text) {
+            switch type {
+            case .bigint: return isIntegral(text) ? text : nil
+            case .double, .numeric: return text
+            // SQLite spells a real its own way in a TEXT column: integers only.
+            case .text: return Int64(text) != nil ? text : nil
+            case .bytea: return nil
+            }
+        }
+        if text.hasPrefix("'"), text.hasSuffix("'"), text.count >= 2 {
+            // A number in quotes becomes that number in a numeric column, as in SQLite;
+            // other text cannot be held there, nor text in a BYTEA column.
+            let content = String(text.dropFirst().dropLast())
+            switch type {
+            case .text: return text
+            case .bigint: return isNumber(content) && isIntegral(content) ? text : nil
+            case .double, .numeric: return isNumber(content) ? text : nil
+            case .bytea: return nil
+            }
+        }
+        if type == .bytea, text.hasPrefix("X'") || text.hasPrefix("x'"), text.hasSuffix("'"), Hex.decode(text.dropFirst(2).dropLast()) != nil {
             return "'\\x\(text.dropFirst(2).dropLast())'::bytea"
         }
         return nil
+    }
+
+    private static func isNumber(_ text: String) -> Bool {
+        guard let value = Double(text), value.isFinite else { return false }
+        return text.allSatisfy { $0.isNumber || "+-.eE".contains($0) }
+    }
+
+    /// An integral number in BIGINT's range (SQLite's INTEGER affinity keeps other reals).
+    private static func isIntegral(_ text: String) -> Bool {
+        guard let value = Double(text) else { return false }
+        return Int64(text) != nil || (value.rounded() == value && abs(value) < 9.2e18)
     }
 }

@@ -204,7 +204,7 @@ public final class PostgresStorage: SyncStorage {
 
     public func revokeToken(id tokenID: String) async throws {
         guard !(try await rows("UPDATE cloudsync.access_tokens SET revoked_at = COALESCE(revoked_at, now()) WHERE token_id = \(tokenID) RETURNING 1")).isEmpty else {
-            throw SyncStorageError(.unknownToken, "no such token")
+            throw SyncStorageError(.unknownToken, "no such access token")
         }
     }
 
