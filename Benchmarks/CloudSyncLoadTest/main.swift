@@ -73,8 +73,9 @@ final class LocalServers {
         }
     }
 
-    deinit {
-        for process in processes {
+    /// Stops the servers (called before exit, which skips deinitializers).
+    func stop() {
+        for process in processes where process.isRunning {
             process.terminate()
             process.waitUntilExit()
         }
@@ -180,4 +181,5 @@ print("rows on every device: \(reference.count); converged: \(converged ? "yes" 
 let failed = failures.withLock { $0 }
 if !failed.isEmpty { print("\(failed.count) failed syncs, first: \(failed[0])") }
 print(percentile(0.99) < 100 ? "p99 target (< 100 ms) met" : "p99 target (< 100 ms) missed")
+local?.stop()
 exit(converged && failed.isEmpty ? 0 : 1)
