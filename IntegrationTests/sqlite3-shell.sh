@@ -197,5 +197,93 @@ sync_both a.db b.db
 check "a change made after reopen reaches the other device" "c1|Written after reopen|0" \
   "$(sql b.db "SELECT * FROM todo WHERE id = 'c1';")"
 
+# ---------------------------------------------------------------------------------------------
+# Row-Level Security through a real server: two users with access tokens (made with the
+# server's CLI), each shell device syncs only its own rows, and a write the policy refuses is
+# an SQL error naming the table. The server: $CLOUDSYNC_SERVER_BIN, else the debug build in
+# $SCRATCH (as scripts/test builds it) or .build.
+
+server_bin="${CLOUDSYNC_SERVER_BIN:-}"
+if [[ -z "$server_bin" ]]; then
+  for candidate in "$root/${SCRATCH:-.build}/debug/cloudsync-server" "$root/.build/debug/cloudsync-server"; do
+    if [[ -x "$candidate" ]]; then server_bin="$candidate"; break; fi
+  done
+fi
+if [[ -z "$server_bin" ]]; then
+  echo "SKIP: Row-Level Security: no cloudsync-server (swift build --product cloudsync-server, or set CLOUDSYNC_SERVER_BIN)"
+else
+  trap '[[ -n "${server_pid:-}" ]] && kill "$server_pid" 2>/dev/null; rm -rf "$work"' EXIT
+  # server_cli ARGS...: an administrative command on the server's data directory; its log
+  # lines (stderr) are shown only if it fails.
+  server_cli() { "$server_bin" "$@" --data server-data 2>server-cli.log || { cat server-cli.log >&2; return 1; }; }
+  rls_schema="CREATE TABLE IF NOT EXISTS tasks(id TEXT PRIMARY KEY NOT NULL, user_id TEXT, title TEXT NOT NULL DEFAULT '');"
+  echo "$rls_schema" > rls-schema.sql
+  server_cli database create shared.sqlite --schema rls-schema.sql >/dev/null
+  server_cli policy set --database shared.sqlite --table tasks \
+    --select "user_id = auth_userid()" --insert "NEW.user_id = auth_userid()" \
+    --update "OLD.user_id = auth_userid() AND NEW.user_id = OLD.user_id" --delete "OLD.user_id = auth_userid()" >/dev/null
+  alice_token="$(server_cli token create --database shared.sqlite --user alice)"
+  bob_token="$(server_cli token create --database shared.sqlite --user bob)"
+  "$server_bin" serve --port 0 --data server-data > server.log 2>&1 &
+  server_pid=$!
+  url=""
+  for _ in $(seq 1 100); do
+    url="$(grep -o 'listening on http://[0-9.]*:[0-9]*' server.log | sed 's/listening on //' || true)"
+    [[ -n "$url" ]] && break
+    sleep 0.1
+  done
+  [[ -n "$url" ]] || { cat server.log; echo "FAIL: cloudsync-server did not start"; exit 1; }
+
+  # rls_setup TOKEN: the statements that sign a shell device in with TOKEN.
+  rls_setup() {
+    printf '%s\n' ".output /dev/null" "$rls_schema" "SELECT cloudsync_init('tasks');" \
+      "SELECT cloudsync_network_init('$url/shared.sqlite');" "SELECT cloudsync_network_set_token('$1');" ".output stdout"
+  }
+  # on DB TOKEN SQL...: run SQL on a shell device signed in with TOKEN (as sql does).
+  on() {
+    local db="$1" token="$2"; shift 2
+    local setup; mapfile -t setup < <(rls_setup "$token")
+    sql "$db" "${setup[@]}" "$@"
+  }
+  # on_err DB TOKEN SQL: like sql_err, on a device signed in with TOKEN.
+  on_err() {
+    local db="$1" token="$2" rc=0 out setup
+    mapfile -t setup < <(rls_setup "$token")
+    out="$(sqlite3 -bail -batch "$db" ".load '$ext'" "${setup[@]}" "$3" 2>&1)" || rc=$?
+    echo "rc=$rc $out"
+  }
+  tasks="SELECT id, user_id, title FROM tasks ORDER BY id;"
+
+  on alice.db "$alice_token" "INSERT INTO tasks VALUES ('a1', 'alice', 'milk'), ('a2', 'alice', 'eggs');" \
+    "SELECT cloudsync_network_sync();" >/dev/null
+  on bob.db "$bob_token" "INSERT INTO tasks VALUES ('b1', 'bob', 'bread');" "SELECT cloudsync_network_sync();" >/dev/null
+  on alice.db "$alice_token" "SELECT cloudsync_network_sync();" >/dev/null
+  on alice2.db "$alice_token" "SELECT cloudsync_network_sync();" >/dev/null
+  server_rows="$(sqlite3 "file:server-data/databases/shared.sqlite?mode=ro" "$tasks")"
+  check "RLS: the server holds both users' rows" $'a1|alice|milk\na2|alice|eggs\nb1|bob|bread' "$server_rows"
+  check "RLS: Alice's devices sync only her rows" $'a1|alice|milk\na2|alice|eggs\n---\na1|alice|milk\na2|alice|eggs' \
+    "$(on alice.db "$alice_token" "$tasks")"$'\n---\n'"$(on alice2.db "$alice_token" "$tasks")"
+  check "RLS: Bob's device syncs only his rows" "b1|bob|bread" "$(on bob.db "$bob_token" "$tasks")"
+
+  # Bob writes a row for Alice and gives her his own: the sync is refused with the table named.
+  on bob.db "$bob_token" "INSERT INTO tasks VALUES ('x1', 'alice', 'planted');" \
+    "UPDATE tasks SET user_id = 'alice' WHERE id = 'b1';"
+  res="$(on_err bob.db "$bob_token" "SELECT cloudsync_network_sync();")"
+  if [[ "$res" != rc=0* && "$res" == *"cloudsync_network_sync: the server refused 2 rows of table tasks (row-level security)"* ]]; then
+    pass "RLS: a refused write is an error naming the table: ${res#rc=* }"
+  else
+    fail "RLS: a refused write must fail with 'the server refused 2 rows of table tasks'" "$res"
+  fi
+  check "RLS: the refused rows did not reach the server" "$server_rows" \
+    "$(sqlite3 "file:server-data/databases/shared.sqlite?mode=ro" "$tasks")"
+  check "RLS: Bob's device is back to his own row, and syncs again" $'0\nb1|bob|bread' \
+    "$(on bob.db "$bob_token" "SELECT cloudsync_network_sync();" "$tasks")"
+  on alice.db "$alice_token" "SELECT cloudsync_network_sync();" >/dev/null
+  check "RLS: Alice's device is unaffected" $'a1|alice|milk\na2|alice|eggs' "$(on alice.db "$alice_token" "$tasks")"
+
+  kill "$server_pid" 2>/dev/null && wait "$server_pid" 2>/dev/null || true
+  server_pid=""
+fi
+
 echo "sqlite3-shell: $passed passed, $failed failed"
 if ((failed)); then exit 1; fi

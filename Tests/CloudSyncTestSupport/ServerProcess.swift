@@ -4,12 +4,18 @@ import Testing
 /// A real `cloudsync-server` process on loopback, with its own data directory, for end-to-end
 /// tests, shared by the test targets.
 ///
-/// The executable: `$CLOUDSYNC_SERVER_BIN`, else `.build/debug/cloudsync-server`, else
-/// `.build-api/debug/cloudsync-server`.
+/// The executable: `$CLOUDSYNC_SERVER_BIN`, else the `cloudsync-server` next to the running
+/// test binary (the same build, whatever its scratch path), else `.build/debug/cloudsync-server`,
+/// else `.build-api/debug/cloudsync-server`.
 public final class ServerProcess: @unchecked Sendable {
     public static let executable: URL? = {
         if let path = ProcessInfo.processInfo.environment["CLOUDSYNC_SERVER_BIN"] {
             return URL(fileURLWithPath: path)
+        }
+        if let sibling = Bundle.main.executableURL?.resolvingSymlinksInPath().deletingLastPathComponent()
+            .appendingPathComponent("cloudsync-server"),
+           FileManager.default.isExecutableFile(atPath: sibling.path) {
+            return sibling
         }
         // Tests/CloudSyncTestSupport/ServerProcess.swift -> package root.
         let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
@@ -28,9 +34,15 @@ public final class ServerProcess: @unchecked Sendable {
     private var process: Process?
     private var output = Pipe()
 
-    public init() throws {
+    /// Where the server keeps its data: `--data DIR`, or `--postgres URL`.
+    public let storageArguments: [String]
+
+    /// A server on a fresh data directory, or, with `postgres`, on that PostgreSQL (several
+    /// `ServerProcess`es with the same URL are instances of one server).
+    public init(postgres: String? = nil) throws {
         dataDirectory = FileManager.default.temporaryDirectory.appendingPathComponent("cloudsync-server-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: dataDirectory, withIntermediateDirectories: true)
+        storageArguments = postgres.map { ["--postgres", $0] } ?? ["--data", dataDirectory.path]
     }
 
     deinit {
@@ -43,7 +55,7 @@ public final class ServerProcess: @unchecked Sendable {
     public func admin(_ arguments: [String]) throws -> String {
         let process = Process()
         process.executableURL = Self.executable
-        process.arguments = arguments + ["--data", dataDirectory.path]
+        process.arguments = arguments + storageArguments
         let out = Pipe(), err = Pipe()
         process.standardOutput = out
         process.standardError = err
@@ -65,11 +77,40 @@ public final class ServerProcess: @unchecked Sendable {
         return try admin(["apikey", "create", "--database", name])
     }
 
+    /// `token create`: a new access token for `user` on `database`, as the CLI prints it.
+    public func createToken(database: String, user: String, name: String? = nil, attributes: String? = nil, expires: Int? = nil) throws -> String {
+        var arguments = ["token", "create", "--database", database, "--user", user]
+        if let name { arguments += ["--name", name] }
+        if let attributes { arguments += ["--attributes", attributes] }
+        if let expires { arguments += ["--expires", String(expires)] }
+        return try admin(arguments)
+    }
+
+    /// `token revoke TOKEN`.
+    public func revokeToken(_ token: String) throws {
+        try admin(["token", "revoke", token])
+    }
+
+    /// `policy set`: enables Row-Level Security on `table` with these expressions (nil: no
+    /// option, i.e. that operation is denied to token users).
+    public func setPolicy(database: String, table: String, select: String? = nil, insert: String? = nil, update: String? = nil, delete: String? = nil) throws {
+        var arguments = ["policy", "set", "--database", database, "--table", table]
+        for (option, expression) in [("--select", select), ("--insert", insert), ("--update", update), ("--delete", delete)] {
+            if let expression { arguments += [option, expression] }
+        }
+        try admin(arguments)
+    }
+
+    /// The server's file of managed database `name`.
+    public func databaseFile(_ name: String) -> URL {
+        databasesDirectory.appendingPathComponent(name)
+    }
+
     /// Starts serving (again, on the same port after a restart) and waits until it listens.
     public func start() throws {
         let process = Process()
         process.executableURL = Self.executable
-        process.arguments = ["serve", "--port", String(port), "--data", dataDirectory.path]
+        process.arguments = ["serve", "--port", String(port)] + storageArguments
         output = Pipe()
         process.standardOutput = output
         process.standardError = output

@@ -71,6 +71,10 @@ struct FilteredFeed {
                         var shown = GuardedMerge.shifted(change, by: offset)
                         shown.dbVersion = event.version
                         shown.seq = event.seq
+                        // A change the asking device made itself would be stored there as a
+                        // local change again, and sent back on its next sync (refused again, if
+                        // the policy forbids the edit: a loop). It comes from the server instead.
+                        if shown.siteID == site.bytes { shown.siteID = serverSite }
                         emit(shown)
                     }
                 }
