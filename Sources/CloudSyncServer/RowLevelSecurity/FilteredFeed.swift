@@ -110,6 +110,7 @@ struct FilteredFeed {
             var stamped = carrier
             stamped.dbVersion = examined.version
             stamped.seq = examined.seq
+            if stamped.siteID == site.bytes { stamped.siteID = serverSite }
             emit(stamped)
         }
         guard builder.rowCount > 0, let last else { return nil }
