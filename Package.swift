@@ -102,16 +102,28 @@ let package = Package(
             resources: [.copy("Fixtures")]
         ),
         // A real cloudsync-server process for end-to-end tests, shared by the test targets.
-        .target(name: "CloudSyncTestSupport", path: "Tests/CloudSyncTestSupport"),
+        // Also a PostgreSQL cluster and a fresh database per test (PostgresTestDatabase).
+        .target(
+            name: "CloudSyncTestSupport",
+            dependencies: [
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            path: "Tests/CloudSyncTestSupport"
+        ),
         .testTarget(
             name: "CloudSyncNetworkTests",
-            dependencies: ["CloudSyncNetwork", "CloudSyncCore", "CSQLiteLinked", "CloudSyncTestSupport"]
+            dependencies: [
+                "CloudSyncNetwork", "CloudSyncCore", "CSQLiteLinked", "CloudSyncTestSupport",
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+            ]
         ),
         .testTarget(
             name: "CloudSyncServerTests",
             dependencies: [
-                "CloudSyncServer", "CloudSyncCore", "CSQLiteLinked",
+                "CloudSyncServer", "CloudSyncCore", "CSQLiteLinked", "CloudSyncTestSupport",
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
+                .product(name: "PostgresNIO", package: "postgres-nio"),
                 // Tokens made the way an attacker or another JWT library would make them.
                 .product(name: "JWTKit", package: "jwt-kit"),
                 .product(name: "Crypto", package: "swift-crypto"),
