@@ -93,6 +93,20 @@ enum PostgresTriggers {
             CREATE OR REPLACE FUNCTION \(qualified(schema, "cloudsync_stamp"))(changes BIGINT DEFAULT 1, OUT db_version BIGINT, OUT seq BIGINT, OUT site_id BYTEA)
             LANGUAGE sql VOLATILE AS \(dollarQuoted(body))
             """,
+            // Run before every writing statement: a writer takes the clock row before any row
+            // of the tables. A merge takes the clock row first too, then the rows it writes
+            // back; with row locks taken first, a program's UPDATE and a merge of the same row
+            // could each hold what the other waits for.
+            """
+            CREATE OR REPLACE FUNCTION \(qualified(schema, "cloudsync_lock"))() RETURNS trigger LANGUAGE plpgsql AS \(dollarQuoted("""
+                BEGIN
+                    IF pg_catalog.current_setting(\(literal(mergingSetting)), true) IS DISTINCT FROM 'on' THEN
+                        PERFORM 1 FROM \(clock) FOR UPDATE;
+                    END IF;
+                    RETURN NULL;
+                END
+                """))
+            """,
         ]
     }
 
@@ -253,6 +267,10 @@ enum PostgresTriggers {
                 FOR EACH ROW WHEN (\(condition)) EXECUTE FUNCTION \(function)()
                 """)
         }
+        statements.append("""
+            CREATE OR REPLACE TRIGGER cloudsync_lock BEFORE INSERT OR UPDATE OR DELETE ON \(target)
+            FOR EACH STATEMENT EXECUTE FUNCTION \(qualified(schema, "cloudsync_lock"))()
+            """)
         return statements
     }
 

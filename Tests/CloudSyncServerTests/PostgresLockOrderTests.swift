@@ -1,0 +1,44 @@
+import CloudSyncTestSupport
+import PostgresNIO
+import Testing
+
+@testable import CloudSyncServer
+
+/// Writers of one managed database lock its clock row before any table row, so that a
+/// program's statement and a server merge touching the same row queue up instead of
+/// deadlocking.
+@Suite("PostgreSQL lock order", .enabled(if: PostgresTestDatabase.isAvailable, "PostgreSQL is not installed"))
+struct PostgresLockOrderTests {
+    @Test("a program's UPDATE waits for the clock row before it locks the row it updates")
+    func writersTakeTheClockRowFirst() async throws {
+        try await PostgresTestDatabase.with { postgres in
+            let storage = try await TestStorage.openPostgres(postgres.url)
+            try await storage.createDatabase(name: "todo.sqlite", schema: todoSchema, tables: nil)
+            let schema = PostgresValues.quote(try await storage.database("todo.sqlite").schemaName)
+            let merge = try await postgres.connect()
+            let program = try await postgres.connect()
+            let logger = PostgresTestDatabase.logger
+            try await program.query(PostgresQuery(unsafeSQL: "INSERT INTO \(schema).todo(id, title) VALUES ('x', 'first')"), logger: logger)
+
+            // A merge in progress holds the clock row.
+            try await merge.query("BEGIN", logger: logger)
+            try await merge.query(PostgresQuery(unsafeSQL: "SELECT 1 FROM \(schema).cloudsync_clock FOR UPDATE"), logger: logger)
+            // The program's UPDATE of row x gives up waiting after a while ...
+            try await program.query("SET statement_timeout = 1500", logger: logger)
+            async let update = program.query(PostgresQuery(unsafeSQL: "UPDATE \(schema).todo SET title = 'program' WHERE id = 'x'"), logger: logger).collect()
+            try await Task.sleep(for: .milliseconds(300))
+            // ... and while it waits, row x is free for the merge to write back.
+            let locked = try await merge.query(
+                PostgresQuery(unsafeSQL: "SELECT id FROM \(schema).todo WHERE id = 'x' FOR UPDATE NOWAIT"), logger: logger).collect()
+            #expect(locked.count == 1)
+            try await merge.query("COMMIT", logger: logger)
+            // Once the merge commits, the program's statement goes through.
+            _ = try await update
+            let title = try await merge.query(PostgresQuery(unsafeSQL: "SELECT title FROM \(schema).todo WHERE id = 'x'"), logger: logger).collect()
+            #expect(try title.first?.decode(String.self) == "program")
+            try await merge.close()
+            try await program.close()
+            await storage.close()
+        }
+    }
+}
