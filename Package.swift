@@ -98,7 +98,7 @@ let package = Package(
 
         .testTarget(
             name: "CloudSyncCoreTests",
-            dependencies: ["CloudSyncCore", "CSQLiteLinked", "CSQLiteExtension"],
+            dependencies: ["CloudSyncCore", "CSQLiteLinked", "CSQLiteExtension", "CloudSyncTestSupport"],
             resources: [.copy("Fixtures")]
         ),
         // A real cloudsync-server process for end-to-end tests, shared by the test targets.

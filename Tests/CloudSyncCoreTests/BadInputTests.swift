@@ -1,3 +1,4 @@
+import CloudSyncTestSupport
 import Testing
 @testable import CloudSyncCore
 
@@ -37,7 +38,7 @@ struct BadInputTests {
 
     @Test func corruptedAndRandomPayloadsChangeNothingOrApplyWhole() throws {
         let (origin, target, payload) = try setUp()
-        var random = WireSeededGenerator(seed: 7)
+        var random = SeededGenerator(seed: 7)
         for _ in 0..<400 {
             var corrupt = payload
             let bit = Int.random(in: 0..<(corrupt.count * 8), using: &random)

@@ -1,3 +1,4 @@
+import CloudSyncTestSupport
 import Foundation
 import Testing
 @testable import CloudSyncCore
@@ -63,7 +64,7 @@ struct ConvergenceTests {
 
 /// One randomized run.
 struct Simulation {
-    var random: WireSeededGenerator
+    var random: SeededGenerator
     let seed: UInt64
     let replicaCount: Int
     let algorithm: String
@@ -72,7 +73,7 @@ struct Simulation {
 
     init(seed: UInt64, replicas: Int, algorithm: String, keys: Int = 6, steps: Int = 200) {
         self.seed = seed
-        self.random = WireSeededGenerator(seed: seed &* 0x9E37_79B9_7F4A_7C15 &+ 1)
+        self.random = SeededGenerator(seed: seed &* 0x9E37_79B9_7F4A_7C15 &+ 1)
         self.replicaCount = replicas
         self.algorithm = algorithm
         self.keys = keys

@@ -1,3 +1,4 @@
+import CloudSyncTestSupport
 import Testing
 @testable import CloudSyncCore
 
@@ -53,7 +54,7 @@ struct PayloadBadInputTests {
 
     @Test("2,000 random single-bit flips either throw CloudSyncError or decode consistently")
     func bitFlips() {
-        var rng = WireSeededGenerator(seed: 0x5EED)
+        var rng = SeededGenerator(seed: 0x5EED)
         let payloads = WireVectors.payloads.map(\.payload) + rawVectors
         var rejected = 0
         for _ in 0..<2_000 {
@@ -191,7 +192,7 @@ struct PayloadBadInputTests {
 
     @Test("random garbage is rejected without trapping")
     func garbage() {
-        var rng = WireSeededGenerator(seed: 1234)
+        var rng = SeededGenerator(seed: 1234)
         let header = WireVectors.payloads[0].payload[0..<32]
         for i in 0..<3_000 {
             let tail = (0..<Int.random(in: 0...200, using: &rng)).map { _ in UInt8.random(in: 0...255, using: &rng) }

@@ -1,3 +1,4 @@
+import CloudSyncTestSupport
 import Testing
 @testable import CloudSyncCore
 
@@ -123,7 +124,7 @@ struct ValueCodecTests {
 
     @Test("the reader never traps on random bytes")
     func readerFuzz() {
-        var rng = WireSeededGenerator(seed: 7)
+        var rng = SeededGenerator(seed: 7)
         for _ in 0..<20_000 {
             let bytes = (0..<Int.random(in: 0...12, using: &rng)).map { _ in UInt8.random(in: 0...255, using: &rng) }
             var reader = ByteReader(bytes)
@@ -141,7 +142,7 @@ struct ValueCodecTests {
 
     @Test("canonical values re-encode to the bytes they were read from")
     func canonicalRoundTrip() throws {
-        var rng = WireSeededGenerator(seed: 11)
+        var rng = SeededGenerator(seed: 11)
         var accepted = 0
         for _ in 0..<20_000 {
             let bytes = (0..<Int.random(in: 1...10, using: &rng)).map { _ in UInt8.random(in: 0...255, using: &rng) }

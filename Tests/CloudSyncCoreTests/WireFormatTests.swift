@@ -1,3 +1,4 @@
+import CloudSyncTestSupport
 import Testing
 @testable import CloudSyncCore
 
@@ -194,7 +195,7 @@ struct WireFormatTests {
 
     @Test("a change-heavy round trip of many rows")
     func manyRows() throws {
-        var rng = WireSeededGenerator(seed: 99)
+        var rng = SeededGenerator(seed: 99)
         var changes: [Change] = []
         let site = (0..<16).map { _ in UInt8.random(in: 0...255, using: &rng) }
         for i in 0..<5_000 {

@@ -1,4 +1,5 @@
 import CloudSyncCore
+import CloudSyncTestSupport
 
 /// Random plain-SQL writes over small key spaces of the `DifferentialTable` tables, valid on
 /// both SQLite and PostgreSQL (no constraint errors: it tracks which keys exist), seeded so

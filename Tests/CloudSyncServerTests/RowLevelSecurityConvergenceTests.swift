@@ -1,4 +1,5 @@
 import CloudSyncCore
+import CloudSyncTestSupport
 import Foundation
 import Testing
 
@@ -86,18 +87,5 @@ struct RowLevelSecurityConvergenceTests {
                 #expect(try device.tasks() == server.filter { $0[1] == .string(user) }, "seed \(seed): device of \(user)")
             }
         }
-    }
-}
-
-/// SplitMix64, so that a failing seed repeats exactly.
-struct SeededGenerator: RandomNumberGenerator {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
     }
 }

@@ -23,14 +23,15 @@ public struct PostgresTestDatabase: Sendable {
     public static let environmentKey = "CLOUDSYNC_TEST_POSTGRES_URL"
 
     /// True when a cluster is given, or PostgreSQL is installed so that one can be started.
+    /// Runs no process.
     public static var isAvailable: Bool {
         if ProcessInfo.processInfo.environment[environmentKey].map({ !$0.isEmpty }) == true { return true }
-        return (try? runScript(["bin"])) != nil
+        return PostgresScript.isInstalled
     }
 
     /// Creates a new, empty database.
     public static func create() async throws -> PostgresTestDatabase {
-        let server = try cluster.get()
+        let server = try await cluster.value.get()
         let name = "t_" + UUID().uuidString.lowercased().replacing("-", with: "")
         try await server.withConnection { connection in
             try await connection.query(PostgresQuery(unsafeSQL: "CREATE DATABASE \(name) TEMPLATE template0"), logger: Self.logger)
@@ -39,10 +40,10 @@ public struct PostgresTestDatabase: Sendable {
     }
 
     /// Runs `body` with a new database, dropped afterwards (also when `body` throws).
-    public static func with<Result>(
+    public static func with<Value>(
         isolation: isolated (any Actor)? = #isolation,
-        _ body: (PostgresTestDatabase) async throws -> sending Result
-    ) async throws -> sending Result {
+        _ body: (PostgresTestDatabase) async throws -> sending Value
+    ) async throws -> sending Value {
         let database = try await create()
         do {
             let result = try await body(database)
@@ -69,10 +70,10 @@ public struct PostgresTestDatabase: Sendable {
     }
 
     /// Runs `body` with a new connection to the database, closed afterwards.
-    public func withConnection<Result>(
+    public func withConnection<Value>(
         isolation: isolated (any Actor)? = #isolation,
-        _ body: (PostgresConnection) async throws -> sending Result
-    ) async throws -> sending Result {
+        _ body: (PostgresConnection) async throws -> sending Value
+    ) async throws -> sending Value {
         let connection = try await connect()
         do {
             let result = try await body(connection)
@@ -99,55 +100,46 @@ public struct PostgresTestDatabase: Sendable {
     /// A connection id for PostgresNIO's log metadata.
     static func nextConnectionID() -> Int { Int.random(in: 1...Int(Int32.max)) }
 
-    /// The cluster of this process, found or started on first use.
-    private static let cluster: Result<PostgresTestServer, PostgresTestError> = findOrStartCluster()
+    /// The cluster of this process, found or started on first use. A task, so that tests
+    /// waiting for it are suspended rather than blocking threads of the concurrency pool.
+    private static let cluster = Task { await findOrStartCluster() }
 
     /// Where this process starts its own cluster when none is given.
     private static let privateDirectory = FileManager.default.temporaryDirectory
         .appendingPathComponent("cloudsync-pg-\(UUID().uuidString)")
 
-    private static func findOrStartCluster() -> Result<PostgresTestServer, PostgresTestError> {
-        do throws(PostgresTestError) {
-            if let url = ProcessInfo.processInfo.environment[environmentKey], !url.isEmpty {
-                return .success(try PostgresTestServer(url: url))
-            }
-            do {
-                try FileManager.default.createDirectory(at: privateDirectory, withIntermediateDirectories: true)
-                // As root, the cluster belongs to the postgres user, who must reach it.
-                try FileManager.default.setAttributes([.posixPermissions: 0o755], ofItemAtPath: privateDirectory.path)
-            } catch {
-                throw PostgresTestError("cannot create \(privateDirectory.path): \(error)")
-            }
-            atexit {
-                _ = try? PostgresTestDatabase.runScript(["stop", PostgresTestDatabase.privateDirectory.appendingPathComponent("cluster").path])
-                try? FileManager.default.removeItem(at: PostgresTestDatabase.privateDirectory)
-            }
-            let url = try runScript(["start", privateDirectory.appendingPathComponent("cluster").path])
-            return .success(try PostgresTestServer(url: url))
-        } catch {
-            return .failure(error)
+    private static func findOrStartCluster() async -> Result<PostgresTestServer, PostgresTestError> {
+        if let url = ProcessInfo.processInfo.environment[environmentKey], !url.isEmpty {
+            return Result { () throws(PostgresTestError) in try PostgresTestServer(url: url) }
+        }
+        // initdb and the start take a second or two: on a thread of their own.
+        return await withCheckedContinuation { continuation in
+            Thread { continuation.resume(returning: startPrivateCluster()) }.start()
         }
     }
 
-    /// `scripts/postgres`, from this file's place in the package.
-    private static let script = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
-        .deletingLastPathComponent().appendingPathComponent("scripts/postgres")
-
-    /// Runs `scripts/postgres` and returns its standard output, trimmed.
-    private static func runScript(_ arguments: [String]) throws(PostgresTestError) -> String {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/bin/bash")
-        process.arguments = [script.path] + arguments
-        let out = Pipe(), err = Pipe()
-        process.standardOutput = out
-        process.standardError = err
-        do { try process.run() } catch { throw PostgresTestError("cannot run \(script.path): \(error)") }
-        let stdout = out.fileHandleForReading.readDataToEndOfFile()
-        let stderr = err.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        guard process.terminationStatus == 0 else {
-            throw PostgresTestError("scripts/postgres \(arguments.joined(separator: " ")) failed: \(String(decoding: stderr, as: UTF8.self))")
+    /// Starts a cluster in `privateDirectory` with scripts/postgres, stopped at exit.
+    private static func startPrivateCluster() -> Result<PostgresTestServer, PostgresTestError> {
+        let cluster = privateDirectory.appendingPathComponent("cluster").path
+        let log = privateDirectory.appendingPathComponent("scripts-postgres.log").path
+        do {
+            try FileManager.default.createDirectory(at: privateDirectory, withIntermediateDirectories: true)
+            // As root, the cluster belongs to the postgres user, who must reach it.
+            try FileManager.default.setAttributes([.posixPermissions: 0o755], ofItemAtPath: privateDirectory.path)
+        } catch {
+            return .failure(PostgresTestError("cannot create \(privateDirectory.path): \(error)"))
         }
-        return String(decoding: stdout, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+        atexit {
+            let directory = PostgresTestDatabase.privateDirectory
+            _ = PostgresScript.run(["stop", directory.appendingPathComponent("cluster").path], log: "/dev/null")
+            try? FileManager.default.removeItem(at: directory)
+        }
+        guard PostgresScript.run(["start", cluster], log: log) == 0,
+              let port = try? String(contentsOfFile: cluster + "/cloudsync.port", encoding: .utf8)
+                .trimmingCharacters(in: .whitespacesAndNewlines) else {
+            let output = (try? String(contentsOfFile: log, encoding: .utf8)) ?? ""
+            return .failure(PostgresTestError("scripts/postgres start \(cluster) failed: \(output)"))
+        }
+        return Result { () throws(PostgresTestError) in try PostgresTestServer(url: "postgres://postgres@127.0.0.1:\(port)/postgres") }
     }
 }
