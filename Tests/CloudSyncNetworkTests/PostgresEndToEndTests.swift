@@ -91,9 +91,8 @@ struct PostgresEndToEndTests {
                 #expect(try reader.rows().count == expected.count + 3)
             }
             #expect(try readers[0].rows() == readers[1].rows())
-            let connection = try await postgres.connect()
-            #expect(try await serverRows(connection) == readers[0].rows())
-            try await connection.close()
+            let expectedRows = try readers[0].rows()
+            #expect(try await postgres.withConnection { try await serverRows($0) } == expectedRows)
             _ = servers
         }
     }
@@ -103,49 +102,49 @@ struct PostgresEndToEndTests {
             let (servers, key) = try instances(1, postgres)
             let a = try Device(schema: Self.schema, server: servers[0].url, database: Self.database, apiKey: key)
             let b = try Device(schema: Self.schema, server: servers[0].url, database: Self.database, apiKey: key)
-            let connection = try await postgres.connect()
-            let schema = try await schemaName(connection)
-            func sql(_ text: String) async throws {
-                try await connection.query(PostgresQuery(unsafeSQL: text), logger: PostgresTestDatabase.logger)
+            try await postgres.withConnection { connection in
+                let schema = try await schemaName(connection)
+                func sql(_ text: String) async throws {
+                    try await connection.query(PostgresQuery(unsafeSQL: text), logger: PostgresTestDatabase.logger)
+                }
+
+                try a.execute("INSERT INTO todo(id, title) VALUES ('1', 'milk'), ('2', 'bread')")
+                try a.sync()
+                // The program inserts, updates and deletes with plain SQL.
+                try await sql("INSERT INTO \(schema).todo(id, title) VALUES ('p1', 'from the program')")
+                try await sql("UPDATE \(schema).todo SET done = 1 WHERE id = '1'")
+                try await sql("DELETE FROM \(schema).todo WHERE id = '2'")
+                try b.sync()
+                try a.sync()
+                #expect(try b.rows() == [[.string("1"), .string("milk"), .integer(1)], [.string("p1"), .string("from the program"), .integer(0)]])
+                #expect(try a.rows() == b.rows())
+
+                // Concurrent edits of one cell: the program's transaction and a device both write
+                // the title once; equal versions, so the greater value wins everywhere.
+                try await sql("UPDATE \(schema).todo SET title = 'apple' WHERE id = 'p1'")
+                try a.execute("UPDATE todo SET title = 'zebra' WHERE id = 'p1'")
+                try a.sync()
+                try b.sync()
+                try a.sync()
+                #expect(try await serverRows(connection).first { $0[0] == .string("p1") }?[1] == .string("zebra"))
+                #expect(try a.rows() == b.rows())
+                // A device edit reaches the table; a later program edit wins over the older one.
+                try b.execute("UPDATE todo SET title = 'oat milk' WHERE id = '1'")
+                try b.sync()
+                #expect(try await serverRows(connection).first { $0[0] == .string("1") }?[1] == .string("oat milk"))
+                try await sql("UPDATE \(schema).todo SET title = 'soy milk' WHERE id = '1'")
+                // A row deleted by a device disappears from the table; one re-inserted by the
+                // program comes back on the devices.
+                try a.execute("DELETE FROM todo WHERE id = 'p1'")
+                try a.sync()
+                try await sql("INSERT INTO \(schema).todo(id, title) VALUES ('p1', 'again')")
+                try a.sync()
+                try b.sync()
+                #expect(try a.rows() == b.rows())
+                #expect(try await serverRows(connection) == a.rows())
+                #expect(try a.rows().first { $0[0] == .string("1") }?[1] == .string("soy milk"))
+                #expect(try a.rows().first { $0[0] == .string("p1") }?[1] == .string("again"))
             }
-
-            try a.execute("INSERT INTO todo(id, title) VALUES ('1', 'milk'), ('2', 'bread')")
-            try a.sync()
-            // The program inserts, updates and deletes with plain SQL.
-            try await sql("INSERT INTO \(schema).todo(id, title) VALUES ('p1', 'from the program')")
-            try await sql("UPDATE \(schema).todo SET done = 1 WHERE id = '1'")
-            try await sql("DELETE FROM \(schema).todo WHERE id = '2'")
-            try b.sync()
-            try a.sync()
-            #expect(try b.rows() == [[.string("1"), .string("milk"), .integer(1)], [.string("p1"), .string("from the program"), .integer(0)]])
-            #expect(try a.rows() == b.rows())
-
-            // Concurrent edits of one cell: the program's transaction and a device both write
-            // the title once; equal versions, so the greater value wins everywhere.
-            try await sql("UPDATE \(schema).todo SET title = 'apple' WHERE id = 'p1'")
-            try a.execute("UPDATE todo SET title = 'zebra' WHERE id = 'p1'")
-            try a.sync()
-            try b.sync()
-            try a.sync()
-            #expect(try await serverRows(connection).first { $0[0] == .string("p1") }?[1] == .string("zebra"))
-            #expect(try a.rows() == b.rows())
-            // A device edit reaches the table; a later program edit wins over the older one.
-            try b.execute("UPDATE todo SET title = 'oat milk' WHERE id = '1'")
-            try b.sync()
-            #expect(try await serverRows(connection).first { $0[0] == .string("1") }?[1] == .string("oat milk"))
-            try await sql("UPDATE \(schema).todo SET title = 'soy milk' WHERE id = '1'")
-            // A row deleted by a device disappears from the table; one re-inserted by the
-            // program comes back on the devices.
-            try a.execute("DELETE FROM todo WHERE id = 'p1'")
-            try a.sync()
-            try await sql("INSERT INTO \(schema).todo(id, title) VALUES ('p1', 'again')")
-            try a.sync()
-            try b.sync()
-            #expect(try a.rows() == b.rows())
-            #expect(try await serverRows(connection) == a.rows())
-            #expect(try a.rows().first { $0[0] == .string("1") }?[1] == .string("soy milk"))
-            #expect(try a.rows().first { $0[0] == .string("p1") }?[1] == .string("again"))
-            try await connection.close()
             _ = servers
         }
     }

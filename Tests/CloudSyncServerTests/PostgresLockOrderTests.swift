@@ -1,3 +1,4 @@
+import CloudSyncCore
 import CloudSyncTestSupport
 import PostgresNIO
 import Testing
@@ -14,31 +15,41 @@ struct PostgresLockOrderTests {
         try await PostgresTestDatabase.with { postgres in
             let storage = try await TestStorage.openPostgres(postgres.url)
             try await storage.createDatabase(name: "todo.sqlite", schema: todoSchema, tables: nil)
-            let schema = PostgresValues.quote(try await storage.database("todo.sqlite").schemaName)
-            let merge = try await postgres.connect()
-            let program = try await postgres.connect()
-            let logger = PostgresTestDatabase.logger
-            try await program.query(PostgresQuery(unsafeSQL: "INSERT INTO \(schema).todo(id, title) VALUES ('x', 'first')"), logger: logger)
-
-            // A merge in progress holds the clock row.
-            try await merge.query("BEGIN", logger: logger)
-            try await merge.query(PostgresQuery(unsafeSQL: "SELECT 1 FROM \(schema).cloudsync_clock FOR UPDATE"), logger: logger)
-            // The program's UPDATE of row x gives up waiting after a while ...
-            try await program.query("SET statement_timeout = 1500", logger: logger)
-            async let update = program.query(PostgresQuery(unsafeSQL: "UPDATE \(schema).todo SET title = 'program' WHERE id = 'x'"), logger: logger).collect()
-            try await Task.sleep(for: .milliseconds(300))
-            // ... and while it waits, row x is free for the merge to write back.
-            let locked = try await merge.query(
-                PostgresQuery(unsafeSQL: "SELECT id FROM \(schema).todo WHERE id = 'x' FOR UPDATE NOWAIT"), logger: logger).collect()
-            #expect(locked.count == 1)
-            try await merge.query("COMMIT", logger: logger)
-            // Once the merge commits, the program's statement goes through.
-            _ = try await update
-            let title = try await merge.query(PostgresQuery(unsafeSQL: "SELECT title FROM \(schema).todo WHERE id = 'x'"), logger: logger).collect()
-            #expect(try title.first?.decode(String.self) == "program")
-            try await merge.close()
-            try await program.close()
+            let schema = SQLText.identifier(try await storage.database("todo.sqlite").schemaName)
+            do {
+                try await postgres.withConnection { merge in
+                    try await postgres.withConnection { program in
+                        try await check(schema: schema, merge: merge, program: program)
+                    }
+                }
+            } catch {
+                await storage.close()
+                throw error
+            }
             await storage.close()
         }
+    }
+
+    private func check(schema: String, merge: PostgresConnection, program: PostgresConnection) async throws {
+        let logger = PostgresTestDatabase.logger
+        try await program.query(PostgresQuery(unsafeSQL: "INSERT INTO \(schema).todo(id, title) VALUES ('x', 'first')"), logger: logger)
+
+        // A merge in progress holds the clock row.
+        try await merge.query("BEGIN", logger: logger)
+        try await merge.query(PostgresQuery(unsafeSQL: "SELECT 1 FROM \(schema).cloudsync_clock FOR UPDATE"), logger: logger)
+        // The program's UPDATE of row x waits (a bounded while, so a regression cannot
+        // hang the suite) ...
+        try await program.query("SET statement_timeout = 20000", logger: logger)
+        async let update = program.query(PostgresQuery(unsafeSQL: "UPDATE \(schema).todo SET title = 'program' WHERE id = 'x'"), logger: logger).collect()
+        try await Task.sleep(for: .milliseconds(300))
+        // ... and while it waits, row x is free for the merge to write back.
+        let locked = try await merge.query(
+            PostgresQuery(unsafeSQL: "SELECT id FROM \(schema).todo WHERE id = 'x' FOR UPDATE NOWAIT"), logger: logger).collect()
+        #expect(locked.count == 1)
+        try await merge.query("COMMIT", logger: logger)
+        // Once the merge commits, the program's statement goes through.
+        _ = try await update
+        let title = try await merge.query(PostgresQuery(unsafeSQL: "SELECT title FROM \(schema).todo WHERE id = 'x'"), logger: logger).collect()
+        #expect(try title.first?.decode(String.self) == "program")
     }
 }

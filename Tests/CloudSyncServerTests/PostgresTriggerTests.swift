@@ -203,7 +203,7 @@ struct PostgresTriggerTests {
 
     @Test("Quoting: identifiers, literals, dollar quotes")
     func quoting() {
-        #expect(PostgresTriggers.quoted("a\"b") == "\"a\"\"b\"")
+        #expect(SQLText.identifier("a\"b") == "\"a\"\"b\"")
         #expect(PostgresTriggers.literal("it's a \\") == "E'it''s a \\\\'")
         #expect(PostgresTriggers.dollarQuoted("x $cloudsync$ y").hasPrefix("$cloudsync1$\n"))
         let sql = PostgresTriggers.tableSQL(schema: "s", table: "t\"", key: [(name: "k\"", type: "TEXT")], columns: ["c'"]).joined(separator: "\n")

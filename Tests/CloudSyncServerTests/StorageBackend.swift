@@ -120,7 +120,7 @@ struct TestStorage: Sendable {
         case .postgres(let postgres):
             return try await postgres.withConnection { connection in
                 let schema = try await Self.schemaName(of: database, connection: connection)
-                try await connection.query(PostgresQuery(unsafeSQL: "SET search_path TO \(PostgresValues.quote(schema))"), logger: PostgresTestDatabase.logger)
+                try await connection.query(PostgresQuery(unsafeSQL: "SET search_path TO \(SQLText.identifier(schema))"), logger: PostgresTestDatabase.logger)
                 var rows: [[SQLValue]] = []
                 for row in try await connection.query(PostgresQuery(unsafeSQL: sql), logger: PostgresTestDatabase.logger).collect() {
                     rows.append(try row.map(Self.sqlValue))

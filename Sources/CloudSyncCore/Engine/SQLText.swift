@@ -1,12 +1,12 @@
 /// Quoting for identifiers and literals spliced into generated SQL.
-enum SQLText {
+public enum SQLText {
     /// `name` as a double-quoted identifier.
-    static func identifier(_ name: String) -> String {
+    public static func identifier(_ name: String) -> String {
         "\"" + name.replacing("\"", with: "\"\"") + "\""
     }
 
     /// `text` as a single-quoted string literal.
-    static func literal(_ text: String) -> String {
+    public static func literal(_ text: String) -> String {
         "'" + text.replacing("'", with: "''") + "'"
     }
 }

@@ -38,9 +38,14 @@ extension SyncContext {
     /// Nothing is written.
     public func decodePayload(_ payload: [UInt8]) throws(CloudSyncError) -> [Change] {
         let (header, changes) = try PayloadDecoder.decode(payload, limits: payloadLimits)
-        guard try isKnownSchemaHash(header.schemaHash) else {
-            throw CloudSyncError(.schemaMismatch, "the payload was made against a schema this database never had (schema hash \(header.schemaHash)): create the synchronized tables with the same CREATE TABLE statements on both sides and call cloudsync_init for each")
-        }
+        guard try isKnownSchemaHash(header.schemaHash) else { throw CloudSyncError.unknownSchema(header.schemaHash) }
         return changes
+    }
+}
+
+extension CloudSyncError {
+    /// A payload made against a schema the receiving database never had.
+    public static func unknownSchema(_ hash: UInt64) -> CloudSyncError {
+        CloudSyncError(.schemaMismatch, "the payload was made against a schema this database never had (schema hash \(hash)): create the synchronized tables with the same CREATE TABLE statements on both sides and call cloudsync_init for each")
     }
 }

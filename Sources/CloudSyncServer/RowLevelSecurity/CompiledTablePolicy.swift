@@ -39,9 +39,9 @@ struct CompiledTablePolicy {
         self.table = table
         self.isEnabled = isEnabled
         let keyMatch = table.primaryKey.enumerated()
-            .map { "\(Self.quote($0.element)) = ?\($0.offset + 1)" }
+            .map { "\(SQLText.identifier($0.element)) = ?\($0.offset + 1)" }
             .joined(separator: " AND ")
-        let keyList = table.primaryKey.map(Self.quote).joined(separator: ", ")
+        let keyList = table.primaryKey.map(SQLText.identifier).joined(separator: ", ")
         var visible = "0"
         var dependencies: Set<String> = []
         if !isEnabled {
@@ -60,7 +60,7 @@ struct CompiledTablePolicy {
         dependsOnUntrackedTable = !dependencies.subtracting(synchronizedTables).isEmpty
 
         let columns = table.allColumns
-        let row = columns.enumerated().map { "?\($0.offset + 1) AS \(Self.quote($0.element))" }.joined(separator: ", ")
+        let row = columns.enumerated().map { "?\($0.offset + 1) AS \(SQLText.identifier($0.element))" }.joined(separator: ", ")
         var writes: [Operation: (String, [PolicyExpression.Reference])] = [:]
         for operation in [Operation.insert, .update, .delete] {
             let source = isEnabled ? policy.expression(for: operation) : "1"
@@ -85,10 +85,6 @@ struct CompiledTablePolicy {
         } catch {
             throw SyncStorageError(.invalidPolicy, "\(operation.rawValue) policy: \(error.message)")
         }
-    }
-
-    static func quote(_ name: String) -> String {
-        "\"" + name.replacingOccurrences(of: "\"", with: "\"\"") + "\""
     }
 
     /// Prepares every statement once on `connection`, so that a mistake (unknown column or

@@ -61,8 +61,8 @@ struct GuardedMerge {
                 reader = cached
             } else {
                 reader = try context.connection.prepare(
-                    "SELECT \(table.allColumns.map(CompiledTablePolicy.quote).joined(separator: ", ")) FROM \(table.quotedName) WHERE "
-                        + table.primaryKey.enumerated().map { "\(CompiledTablePolicy.quote($0.element)) = ?\($0.offset + 1)" }.joined(separator: " AND "))
+                    "SELECT \(table.allColumns.map(SQLText.identifier).joined(separator: ", ")) FROM \(table.quotedName) WHERE "
+                        + table.primaryKey.enumerated().map { "\(SQLText.identifier($0.element)) = ?\($0.offset + 1)" }.joined(separator: " AND "))
                 readers[table.name] = reader
             }
             let key = try PrimaryKeyCodec.decode(group.pk)

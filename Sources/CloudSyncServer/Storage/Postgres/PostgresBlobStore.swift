@@ -1,13 +1,21 @@
 import NIOCore
 import PostgresNIO
+import Synchronization
 
 /// Blob URLs kept in `cloudsync.blobs`, so that the requests of one transfer may reach any
 /// server instance. State changes are single conditional UPDATEs, so two instances can never
 /// both claim or consume one token.
-struct PostgresBlobStore: BlobStorage {
+final class PostgresBlobStore: BlobStorage {
     let storage: PostgresStorage
     let lifetime: Duration
     let maxBytes: Int
+    private let lastSweep = Mutex<ContinuousClock.Instant?>(nil)
+
+    init(storage: PostgresStorage, lifetime: Duration, maxBytes: Int) {
+        self.storage = storage
+        self.lifetime = lifetime
+        self.maxBytes = maxBytes
+    }
 
     private var seconds: Double {
         Double(lifetime.components.seconds) + Double(lifetime.components.attoseconds) / 1e18
@@ -109,7 +117,16 @@ struct PostgresBlobStore: BlobStorage {
 
     /// Drops payloads of expired blobs, and rows a minute after expiry (a late use then gets
     /// "unknown" rather than "expired").
+    /// At most once a second per instance: it is housekeeping, not needed for correctness
+    /// (every read checks `expires_at`).
     private func sweep() async throws {
+        let now = ContinuousClock.now
+        let due = lastSweep.withLock { last in
+            guard last.map({ now - $0 >= .seconds(1) }) ?? true else { return false }
+            last = now
+            return true
+        }
+        guard due else { return }
         _ = try await storage.rows("DELETE FROM cloudsync.blobs WHERE expires_at < now() - interval '1 minute'")
         _ = try await storage.rows("UPDATE cloudsync.blobs SET payload = NULL WHERE expires_at < now() AND payload IS NOT NULL")
     }

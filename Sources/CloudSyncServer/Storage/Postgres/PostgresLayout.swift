@@ -1,9 +1,10 @@
+import CloudSyncCore
 /// The DDL of one managed database's schema (docs/postgres.md, "Layout").
 enum PostgresLayout {
     /// Creates schema `schema` with the tables of `translated`, their clock tables and
     /// triggers, and the database's clock row.
     static func createStatements(schema: String, _ translated: PostgresSchema, siteID: [UInt8]) -> [String] {
-        var statements = ["CREATE SCHEMA \(PostgresValues.quote(schema))"] + PostgresTriggers.clockSQL(schema: schema, siteID: siteID)
+        var statements = ["CREATE SCHEMA \(SQLText.identifier(schema))"] + PostgresTriggers.clockSQL(schema: schema, siteID: siteID)
         for table in translated.tables {
             statements.append(createTable(schema: schema, table))
             statements += PostgresTriggers.tableSQL(
@@ -15,12 +16,12 @@ enum PostgresLayout {
 
     static func createTable(schema: String, _ table: PostgresTable) -> String {
         let columns = table.allColumns.map { column in
-            var definition = "\(PostgresValues.quote(column.name)) \(column.type.rawValue)"
+            var definition = "\(SQLText.identifier(column.name)) \(column.type.rawValue)"
             if column.notNull { definition += " NOT NULL" }
             if let value = column.defaultSQL { definition += " DEFAULT \(value)" }
             return definition
         }
-        let key = "PRIMARY KEY (" + table.key.map { PostgresValues.quote($0.name) }.joined(separator: ", ") + ")"
-        return "CREATE TABLE \(PostgresValues.quote(schema)).\(PostgresValues.quote(table.name)) (" + (columns + [key]).joined(separator: ", ") + ")"
+        let key = "PRIMARY KEY (" + table.key.map { SQLText.identifier($0.name) }.joined(separator: ", ") + ")"
+        return "CREATE TABLE \(SQLText.identifier(schema)).\(SQLText.identifier(table.name)) (" + (columns + [key]).joined(separator: ", ") + ")"
     }
 }

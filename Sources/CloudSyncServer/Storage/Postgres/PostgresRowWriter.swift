@@ -41,7 +41,7 @@ struct PostgresRowWriter {
 
     /// Writes everything recorded (triggers are quiet: the transaction is merging).
     func flush(_ connection: PostgresConnection, logger: Logger) async throws {
-        let quote = PostgresValues.quote
+        let quote = SQLText.identifier
         let keyNames = table.key.map { quote($0.name) }
         let clockKeys = table.key.indices.map { "k\($0 + 1)" }
         let clockTable = database.qualified(table.name + "_cloudsync")

@@ -12,9 +12,7 @@ extension PostgresStorage {
         let changes: [Change]
         do {
             let (header, decoded) = try PayloadDecoder.decode(payload, limits: payloadLimits)
-            guard database.knownHashes.contains(header.schemaHash) else {
-                throw SyncStorageError(.badPayload, "the payload was made against a schema this database never had (schema hash \(header.schemaHash)): create the synchronized tables with the same CREATE TABLE statements on both sides")
-            }
+            guard database.knownHashes.contains(header.schemaHash) else { throw CloudSyncError.unknownSchema(header.schemaHash) }
             changes = decoded
         } catch let error as CloudSyncError {
             throw EmbeddedStorage.storageError(error)
@@ -46,7 +44,7 @@ extension PostgresStorage {
         return try await transaction { connection in
             try await connection.query("SELECT set_config('cloudsync.merging', 'on', true)", logger: logger)
             let stamp = try await connection.query(
-                PostgresQuery(unsafeSQL: "SELECT db_version FROM \(PostgresValues.quote(database.schemaName)).cloudsync_stamp()"), logger: logger).collect()
+                PostgresQuery(unsafeSQL: "SELECT db_version FROM \(SQLText.identifier(database.schemaName)).cloudsync_stamp()"), logger: logger).collect()
             guard let version = try stamp.first?.decode(Int64.self) else { throw SyncStorageError(.failure, "no version from cloudsync_stamp") }
 
             let replica = try ScratchReplica(database)
@@ -74,7 +72,7 @@ extension PostgresStorage {
             let lastSeq = try replica.lastSeq(version: version)
             if lastSeq > 0 {
                 try await connection.query(
-                    PostgresQuery(unsafeSQL: "UPDATE \(PostgresValues.quote(database.schemaName)).cloudsync_clock SET seq = greatest(seq, \(lastSeq))"), logger: logger)
+                    PostgresQuery(unsafeSQL: "UPDATE \(SQLText.identifier(database.schemaName)).cloudsync_clock SET seq = greatest(seq, \(lastSeq))"), logger: logger)
             }
             return MergeResult(changes: report.changes, failedRows: report.failedRows)
         }
@@ -95,11 +93,11 @@ extension PostgresStorage {
                 }
                 tuples.append("(" + marks.joined(separator: ", ") + ")")
             }
-            let keyList = "(" + table.key.map { PostgresValues.quote($0.name) }.joined(separator: ", ") + ")"
+            let keyList = "(" + table.key.map { SQLText.identifier($0.name) }.joined(separator: ", ") + ")"
             let clockKeyList = "(" + table.key.indices.map { "k\($0 + 1)" }.joined(separator: ", ") + ")"
             let values = tuples.joined(separator: ", ")
 
-            let columns = table.allColumns.map { PostgresValues.select(PostgresValues.quote($0.name), $0.type) }.joined(separator: ", ")
+            let columns = table.allColumns.map { PostgresValues.select(SQLText.identifier($0.name), $0.type) }.joined(separator: ", ")
             for row in try await connection.query(
                 PostgresQuery(unsafeSQL: "SELECT \(columns) FROM \(database.qualified(table.name)) WHERE \(keyList) IN (\(values))", binds: binds),
                 logger: logger).collect() {
@@ -150,10 +148,10 @@ extension PostgresStorage {
     static func feed(_ table: PostgresTable, database: PostgresDatabase, excluding site: SiteID, after cursor: SyncCursor, limit: Int, connection: PostgresConnection, logger: Logger) async throws -> [Change] {
         let n = table.key.count
         let keyNames = (1...n).map { "c.k\($0)" }
-        let join = table.key.enumerated().map { "t.\(PostgresValues.quote($0.element.name)) = c.k\($0.offset + 1)" }.joined(separator: " AND ")
+        let join = table.key.enumerated().map { "t.\(SQLText.identifier($0.element.name)) = c.k\($0.offset + 1)" }.joined(separator: " AND ")
         let sentinelMatch = (1...n).map { "r.k\($0) = c.k\($0)" }.joined(separator: " AND ")
         let keySelect = table.key.enumerated().map { PostgresValues.select(keyNames[$0.offset], $0.element.type) }
-        let valueSelect = table.columns.map { PostgresValues.select("t.\(PostgresValues.quote($0.name))", $0.type) }
+        let valueSelect = table.columns.map { PostgresValues.select("t.\(SQLText.identifier($0.name))", $0.type) }
         let clockTable = database.qualified(table.name + "_cloudsync")
         let sql = """
             SELECT \((keySelect + ["c.col_name", "c.col_version", "c.db_version", "c.site_id", "c.seq",

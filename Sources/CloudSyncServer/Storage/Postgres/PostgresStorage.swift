@@ -264,6 +264,6 @@ struct PostgresDatabase: Sendable {
 
     /// `S."name"`.
     func qualified(_ name: String) -> String {
-        PostgresValues.quote(schemaName) + "." + PostgresValues.quote(name)
+        SQLText.identifier(schemaName) + "." + SQLText.identifier(name)
     }
 }

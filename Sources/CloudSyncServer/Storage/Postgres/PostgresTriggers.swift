@@ -123,9 +123,9 @@ enum PostgresTriggers {
         let kList = ks.joined(separator: ", ")
         let rip = literal(sentinel)
 
-        func values(_ row: String) -> String { key.map { "\(row).\(quoted($0.name))" }.joined(separator: ", ") }
+        func values(_ row: String) -> String { key.map { "\(row).\(SQLText.identifier($0.name))" }.joined(separator: ", ") }
         func matches(_ row: String) -> String {
-            zip(ks, key).map { "c.\($0) = \(row).\(quoted($1.name))" }.joined(separator: " AND ")
+            zip(ks, key).map { "c.\($0) = \(row).\(SQLText.identifier($1.name))" }.joined(separator: " AND ")
         }
         let insertInto = "INSERT INTO \(clocks) AS c (\(kList), col_name, col_version, db_version, site_id, seq)"
         func restamp(_ version: String) -> String {
@@ -174,7 +174,7 @@ enum PostgresTriggers {
         }
 
         // UPDATE
-        func changed(_ column: String) -> String { "OLD.\(quoted(column)) IS DISTINCT FROM NEW.\(quoted(column))" }
+        func changed(_ column: String) -> String { "OLD.\(SQLText.identifier(column)) IS DISTINCT FROM NEW.\(SQLText.identifier(column))" }
         let keyChanged = key.count == 1
             ? changed(key[0].name)
             : "(\(values("OLD"))) IS DISTINCT FROM (\(values("NEW")))"
@@ -253,7 +253,7 @@ enum PostgresTriggers {
                 PRIMARY KEY (\(kList), col_name)
             )
             """,
-            "CREATE INDEX IF NOT EXISTS \(quoted(objectName(table, "_cloudsync_db_version"))) ON \(clocks) (db_version, seq)",
+            "CREATE INDEX IF NOT EXISTS \(SQLText.identifier(objectName(table, "_cloudsync_db_version"))) ON \(clocks) (db_version, seq)",
         ]
         for (kind, event, body, condition) in [
             ("insert", "INSERT", insertBody, quiet),
@@ -274,14 +274,9 @@ enum PostgresTriggers {
         return statements
     }
 
-    /// `name` as a double-quoted identifier.
-    static func quoted(_ name: String) -> String {
-        "\"" + name.replacing("\"", with: "\"\"") + "\""
-    }
-
     /// `schema.name`, both quoted.
     static func qualified(_ schema: String, _ name: String) -> String {
-        quoted(schema) + "." + quoted(name)
+        SQLText.identifier(schema) + "." + SQLText.identifier(name)
     }
 
     /// `text` as an escape-string literal, read the same whatever `standard_conforming_strings` is.

@@ -76,8 +76,4 @@ enum PostgresValues {
         }
     }
 
-    /// `"name"`, quoted for PostgreSQL.
-    static func quote(_ name: String) -> String {
-        "\"" + name.replacingOccurrences(of: "\"", with: "\"\"") + "\""
-    }
 }

@@ -57,14 +57,14 @@ final class ScratchReplica {
     func load(_ table: PostgresTable, key: [SQLValue], _ state: RowState) throws {
         let sql = connection.connection
         if let values = state.values {
-            let names = table.allColumns.map { PostgresValues.quote($0.name) }.joined(separator: ", ")
+            let names = table.allColumns.map { SQLText.identifier($0.name) }.joined(separator: ", ")
             let marks = (1...values.count).map { "?\($0)" }.joined(separator: ", ")
-            try sql.run("INSERT INTO \(PostgresValues.quote(table.name)) (\(names)) VALUES (\(marks))", values)
+            try sql.run("INSERT INTO \(SQLText.identifier(table.name)) (\(names)) VALUES (\(marks))", values)
         }
         let pk = try PrimaryKeyCodec.encode(key)
         for (column, clock) in state.clocks {
             try sql.run(
-                "INSERT INTO \(PostgresValues.quote(table.name + "_cloudsync")) (pk, col_name, col_version, db_version, site_id, seq) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                "INSERT INTO \(SQLText.identifier(table.name + "_cloudsync")) (pk, col_name, col_version, db_version, site_id, seq) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
                 [.blob(pk), .string(column), .integer(clock.colVersion), .integer(clock.dbVersion), .integer(try ordinal(clock.siteID)), .integer(clock.seq)])
         }
     }
@@ -87,12 +87,12 @@ final class ScratchReplica {
     /// A row and its clocks as the replica has them now.
     func state(of table: PostgresTable, key: [SQLValue]) throws -> RowState {
         let sql = connection.connection
-        let names = table.allColumns.map { PostgresValues.quote($0.name) }.joined(separator: ", ")
-        let match = table.key.enumerated().map { "\(PostgresValues.quote($0.element.name)) = ?\($0.offset + 1)" }.joined(separator: " AND ")
-        let values = try sql.rows("SELECT \(names) FROM \(PostgresValues.quote(table.name)) WHERE \(match)", key).first
+        let names = table.allColumns.map { SQLText.identifier($0.name) }.joined(separator: ", ")
+        let match = table.key.enumerated().map { "\(SQLText.identifier($0.element.name)) = ?\($0.offset + 1)" }.joined(separator: " AND ")
+        let values = try sql.rows("SELECT \(names) FROM \(SQLText.identifier(table.name)) WHERE \(match)", key).first
         var clocks: [String: Clock] = [:]
         for row in try sql.rows(
-            "SELECT c.col_name, c.col_version, c.db_version, s.site_id, c.seq FROM \(PostgresValues.quote(table.name + "_cloudsync")) c JOIN cloudsync_site_id s ON s.rowid = c.site_id WHERE c.pk = ?1",
+            "SELECT c.col_name, c.col_version, c.db_version, s.site_id, c.seq FROM \(SQLText.identifier(table.name + "_cloudsync")) c JOIN cloudsync_site_id s ON s.rowid = c.site_id WHERE c.pk = ?1",
             [.blob(try PrimaryKeyCodec.encode(key))]) {
             guard let column = row[0].stringValue, case .blob(let site) = row[3] else { continue }
             clocks[column] = Clock(colVersion: row[1].integerValue ?? 0, dbVersion: row[2].integerValue ?? 0, siteID: site, seq: row[4].integerValue ?? 0)
@@ -105,7 +105,7 @@ final class ScratchReplica {
         var last: Int64 = -1
         for table in database.schema.tables {
             let value = try connection.connection.scalar(
-                "SELECT max(seq) FROM \(PostgresValues.quote(table.name + "_cloudsync")) WHERE db_version = ?1", [.integer(version)])
+                "SELECT max(seq) FROM \(SQLText.identifier(table.name + "_cloudsync")) WHERE db_version = ?1", [.integer(version)])
             last = max(last, value?.integerValue ?? -1)
         }
         return last
