@@ -18,19 +18,20 @@ struct RowLevelSecurityConvergenceTests {
         return count == 0 ? [] : Array(5000..<(5000 + count))
     }
 
-    @Test("users converge to their visible rows", arguments: [1, 2, 3, 4, 5, 6] as [UInt64])
-    func converges(seed: UInt64) async throws {
-        try await run(seed: seed)
+    @Test("users converge to their visible rows", arguments: StorageBackend.allCases, [1, 2, 3, 4, 5, 6] as [UInt64])
+    func converges(backend: StorageBackend, seed: UInt64) async throws {
+        try await run(backend, seed: seed)
     }
 
-    @Test("soak (CLOUDSYNC_SOAK_SEEDS)", .enabled(if: !soakSeeds.isEmpty))
-    func soak() async throws {
-        for seed in Self.soakSeeds { try await run(seed: seed) }
+    @Test("soak (CLOUDSYNC_SOAK_SEEDS)", .enabled(if: !soakSeeds.isEmpty), arguments: StorageBackend.allCases)
+    func soak(backend: StorageBackend) async throws {
+        for seed in Self.soakSeeds { try await run(backend, seed: seed) }
     }
 
-    func run(seed: UInt64, steps: Int = 160) async throws {
+    func run(_ backend: StorageBackend, seed: UInt64, steps: Int = 160) async throws {
         var random = SeededGenerator(seed: seed)
-        try await withRLSStorage { storage in
+        try await withRLSStorage(backend) { data in
+            let storage = data.storage
             try await storage.setPolicy(RowLevelSecurityTests.personal, database: "shared")
             let users = ["u0", "u1", "u2"]
             var devices: [RLSDevice] = []
@@ -80,11 +81,11 @@ struct RowLevelSecurityConvergenceTests {
             for _ in 0..<3 {
                 for device in devices.shuffled(using: &random) { try await device.sync(storage) }
             }
-            let server = try serverTasks(storage)
-            #expect(try admin.tasks() == server, "seed \(seed): administrator")
+            let server = try await serverTasks(data)
+            #expect(try admin.tasks() == server, "\(backend), seed \(seed): administrator")
             for device in devices where device !== admin {
                 let user = device.principal.claims!.userID
-                #expect(try device.tasks() == server.filter { $0[1] == .string(user) }, "seed \(seed): device of \(user)")
+                #expect(try device.tasks() == server.filter { $0[1] == .string(user) }, "\(backend), seed \(seed): device of \(user)")
             }
         }
     }

@@ -12,7 +12,8 @@ let rlsSchema = """
     """
 
 /// A device of the RLS tests: `Device` with both tables synchronized, syncing straight
-/// through a storage as a given principal (the HTTP layer is covered by the end-to-end tests).
+/// through a storage of either backend as a given principal (the HTTP layer is covered by the
+/// end-to-end tests).
 final class RLSDevice: @unchecked Sendable {
     let device: Device
     var principal: Principal
@@ -30,7 +31,7 @@ final class RLSDevice: @unchecked Sendable {
     /// Sends pending changes (advancing the send cursor, as clients do even for refused rows),
     /// then receives every page. Returns what the server refused.
     @discardableResult
-    func sync(_ storage: EmbeddedStorage, _ database: String = "shared") async throws -> [DeniedRows] {
+    func sync(_ storage: any SyncStorage, _ database: String = "shared") async throws -> [DeniedRows] {
         var denied: [DeniedRows] = []
         if let upload = try device.pendingUpload() {
             denied = try await storage.merge(database: database, site: site, payload: upload.payload, as: principal).denied
@@ -40,7 +41,7 @@ final class RLSDevice: @unchecked Sendable {
         return denied
     }
 
-    func receive(_ storage: EmbeddedStorage, _ database: String = "shared") async throws {
+    func receive(_ storage: any SyncStorage, _ database: String = "shared") async throws {
         for _ in 0..<1000 {
             guard let page = try await storage.changes(database: database, excludingSite: site, after: device.checkCursor, limit: 50, as: principal) else { return }
             let report = try device.context.applyPayload(page.payload)
@@ -59,29 +60,39 @@ final class RLSDevice: @unchecked Sendable {
     }
 }
 
+extension StorageBackend {
+    /// `embedded` on the embedded storage, `postgres` on PostgreSQL: policy expressions are
+    /// written in the backend's SQL, and its own error messages name what is wrong with them.
+    func pick<Value>(embedded: Value, postgres: Value) -> Value {
+        switch self {
+        case .embedded: embedded
+        case .postgres: postgres
+        }
+    }
+}
+
 func claims(_ user: String, attributes: String = "{}", database: String = "shared") -> Principal {
     .user(AccessClaims(userID: user, name: user.capitalized, attributesJSON: attributes, database: database, tokenID: UUID().uuidString))
 }
 
-/// A storage in a temporary directory with the `shared` database.
-func withRLSStorage(_ body: (EmbeddedStorage) async throws -> Void) async throws {
-    let directory = FileManager.default.temporaryDirectory.appendingPathComponent("cloudsync-rls-tests-\(UUID().uuidString)")
-    let storage = try EmbeddedStorage(directory: directory, logger: quietLogger)
-    do {
-        try await storage.createDatabase(name: "shared", schema: rlsSchema, tables: nil)
-        try await body(storage)
-    } catch {
-        await storage.close()
-        try? FileManager.default.removeItem(at: directory)
-        throw error
+/// An empty storage of `backend` with the `shared` database (`rlsSchema`), destroyed afterwards.
+func withRLSStorage(_ backend: StorageBackend, _ body: (TestStorage) async throws -> Void) async throws {
+    try await withStorage(backend) { data in
+        try await data.storage.createDatabase(name: "shared", schema: rlsSchema, tables: nil)
+        try await body(data)
     }
-    await storage.close()
-    try? FileManager.default.removeItem(at: directory)
 }
 
-/// Rows of the server's `tasks` table, as the administrator sees them.
-func serverTasks(_ storage: EmbeddedStorage) throws -> [[SQLValue]] {
-    let handle = try Device.api.openDatabase(path: storage.databasePath("shared"))
-    defer { Device.api.closeDatabase(handle) }
-    return try Connection(handle: handle, api: Device.api).rows("SELECT id, user_id, project_id, org_id, title FROM tasks ORDER BY id")
+/// Rows of the server's `tasks` table, as the administrator sees them, read outside the
+/// storage (the database file, or the PostgreSQL schema), ordered by id as `RLSDevice.tasks()`
+/// orders them (sorted here by the id's bytes, the order of SQLite's BINARY collation,
+/// whatever PostgreSQL's collation).
+func serverTasks(_ data: TestStorage) async throws -> [[SQLValue]] {
+    let rows = try await data.query("SELECT id, user_id, project_id, org_id, title FROM tasks", database: "shared")
+    return rows.sorted { idBytes($0).lexicographicallyPrecedes(idBytes($1)) }
+}
+
+private func idBytes(_ row: [SQLValue]) -> [UInt8] {
+    if case .text(let bytes) = row[0] { return bytes }
+    return []
 }

@@ -14,27 +14,42 @@ struct RowLevelSecurityTests {
         update: "OLD.user_id = auth_userid() AND NEW.user_id = OLD.user_id",
         delete: "OLD.user_id = auth_userid()")
 
-    @Test("policies are validated when set, shown, and disabled")
-    func policyAdministration() async throws {
-        try await withRLSStorage { storage in
-            let cases: [(TablePolicy, String)] = [
+    /// The token's `attributes.org_id` in the backend's SQL: `auth_json()` is JSON text on the
+    /// embedded storage, jsonb on PostgreSQL.
+    static func tokenOrgID(_ backend: StorageBackend) -> String {
+        backend.pick(embedded: "json_extract(auth_json(), '$.attributes.org_id')", postgres: "auth_json()->'attributes'->>'org_id'")
+    }
+
+    @Test("policies are validated when set, shown, and disabled", arguments: StorageBackend.allCases)
+    func policyAdministration(backend: StorageBackend) async throws {
+        try await withRLSStorage(backend) { data in
+            let storage = data.storage
+            var cases: [(TablePolicy, String)] = [
                 (TablePolicy(table: "nope", select: "1"), "not a synchronized table"),
-                (TablePolicy(table: "tasks", select: "owner = auth_userid()"), "no such column: owner"),
+                (TablePolicy(table: "tasks", select: "owner = auth_userid()"),
+                 backend.pick(embedded: "no such column: owner", postgres: #"column "owner" does not exist"#)),
                 (TablePolicy(table: "tasks", select: "NEW.user_id = auth_userid()"), "NEW and OLD"),
                 (TablePolicy(table: "tasks", insert: "OLD.user_id = auth_userid()"), "OLD does not exist"),
                 (TablePolicy(table: "tasks", delete: "NEW.user_id = auth_userid()"), "NEW does not exist"),
                 (TablePolicy(table: "tasks", update: "NEW.owner = 1"), "no column owner"),
-                (TablePolicy(table: "tasks", select: "auth_user() = user_id"), "no such function: auth_user"),
-                (TablePolicy(table: "tasks", select: "EXISTS (SELECT 1 FROM membrs)"), "no such table: membrs"),
+                (TablePolicy(table: "tasks", select: "auth_user() = user_id"),
+                 backend.pick(embedded: "no such function: auth_user", postgres: "function auth_user() does not exist")),
+                (TablePolicy(table: "tasks", select: "EXISTS (SELECT 1 FROM membrs)"),
+                 backend.pick(embedded: "no such table: membrs", postgres: #"relation "membrs" does not exist"#)),
                 (TablePolicy(table: "tasks", select: "user_id = 1) OR (1"), "unbalanced ')'"),
-                (TablePolicy(table: "tasks", select: "user_id = = 1"), "does not compile"),
+                (TablePolicy(table: "tasks", select: "user_id = = 1"), backend.pick(embedded: "does not compile", postgres: "syntax error")),
             ]
+            if backend == .postgres {
+                // An expression of the embedded storage's dialect: auth_json() is jsonb here.
+                cases.append((TablePolicy(table: "tasks", select: "org_id = json_extract(auth_json(), '$.attributes.org_id')"),
+                              "function json_extract(jsonb, unknown) does not exist"))
+            }
             for (policy, reason) in cases {
-                await #expect {
+                do {
                     try await storage.setPolicy(policy, database: "shared")
-                } throws: { error in
-                    guard let error = error as? SyncStorageError else { return false }
-                    return error.kind == .invalidPolicy && error.message.contains(reason)
+                    Issue.record("\(policy) was accepted; expected an invalidPolicy error containing \"\(reason)\"")
+                } catch let error as SyncStorageError {
+                    #expect(error.kind == .invalidPolicy && error.message.contains(reason), "\(policy): expected \"\(reason)\", got \(error)")
                 }
             }
             #expect(try await storage.policies(database: "shared", table: nil).isEmpty)
@@ -52,9 +67,10 @@ struct RowLevelSecurityTests {
         }
     }
 
-    @Test("each user syncs only their own rows; the administrator sees all")
-    func personalRows() async throws {
-        try await withRLSStorage { storage in
+    @Test("each user syncs only their own rows; the administrator sees all", arguments: StorageBackend.allCases)
+    func personalRows(backend: StorageBackend) async throws {
+        try await withRLSStorage(backend) { data in
+            let storage = data.storage
             try await storage.setPolicy(Self.personal, database: "shared")
             let alice = try RLSDevice(claims("alice"))
             let alice2 = try RLSDevice(claims("alice"))
@@ -83,9 +99,10 @@ struct RowLevelSecurityTests {
         }
     }
 
-    @Test("hand-made uploads that break the policy are refused, reported, and undone on the device")
-    func craftedUploads() async throws {
-        try await withRLSStorage { storage in
+    @Test("hand-made uploads that break the policy are refused, reported, and undone on the device", arguments: StorageBackend.allCases)
+    func craftedUploads(backend: StorageBackend) async throws {
+        try await withRLSStorage(backend) { data in
+            let storage = data.storage
             try await storage.setPolicy(Self.personal, database: "shared")
             let alice = try RLSDevice(claims("alice"))
             let bob = try RLSDevice(claims("bob"))
@@ -93,7 +110,7 @@ struct RowLevelSecurityTests {
             try bob.execute("INSERT INTO tasks(id, user_id, title) VALUES ('b1', 'bob', 'bread')")
             try await alice.sync(storage)
             try await bob.sync(storage)
-            let before = try serverTasks(storage)
+            let before = try await serverTasks(data)
 
             // Bob's device gets copies of Alice's rows by hand (merging her changes the way a
             // malicious client could), then writes to them through its triggers.
@@ -107,7 +124,7 @@ struct RowLevelSecurityTests {
                 """)
             let denied = try await bob.sync(storage)
             #expect(denied == [DeniedRows(table: "tasks", rows: 4)])
-            #expect(try serverTasks(storage) == before)
+            #expect(try await serverTasks(data) == before)
 
             // The check after the refused upload brought Bob's device back to what he may see.
             #expect(try bob.tasks() == before.filter { $0[1] == .string("bob") })
@@ -117,13 +134,14 @@ struct RowLevelSecurityTests {
             // Bob's device keeps working normally afterwards.
             try bob.execute("UPDATE tasks SET title = 'rye bread' WHERE id = 'b1'")
             #expect(try await bob.sync(storage).isEmpty)
-            #expect(try serverTasks(storage).first { $0[0] == .string("b1") }?[4] == .string("rye bread"))
+            #expect(try await serverTasks(data).first { $0[0] == .string("b1") }?[4] == .string("rye bread"))
         }
     }
 
-    @Test("a row moved from one user to another leaves the first user's devices and reaches the second's")
-    func movedRow() async throws {
-        try await withRLSStorage { storage in
+    @Test("a row moved from one user to another leaves the first user's devices and reaches the second's", arguments: StorageBackend.allCases)
+    func movedRow(backend: StorageBackend) async throws {
+        try await withRLSStorage(backend) { data in
+            let storage = data.storage
             try await storage.setPolicy(Self.personal, database: "shared")
             let admin = try RLSDevice(.administrator)
             let alice = try RLSDevice(claims("alice"))
@@ -165,9 +183,10 @@ struct RowLevelSecurityTests {
         }
     }
 
-    @Test("shared rows through a membership table follow membership changes")
-    func membership() async throws {
-        try await withRLSStorage { storage in
+    @Test("shared rows through a membership table follow membership changes", arguments: StorageBackend.allCases)
+    func membership(backend: StorageBackend) async throws {
+        try await withRLSStorage(backend) { data in
+            let storage = data.storage
             try await storage.setPolicy(TablePolicy(
                 table: "tasks",
                 select: "EXISTS (SELECT 1 FROM members m WHERE m.project_id = tasks.project_id AND m.user_id = auth_userid())",
@@ -214,14 +233,12 @@ struct RowLevelSecurityTests {
         }
     }
 
-    @Test("a tenant attribute of the token selects rows; new claims re-evaluate visibility")
-    func tenantAttribute() async throws {
-        try await withRLSStorage { storage in
-            try await storage.setPolicy(TablePolicy(
-                table: "tasks",
-                select: "org_id = json_extract(auth_json(), '$.attributes.org_id')",
-                insert: "NEW.org_id = json_extract(auth_json(), '$.attributes.org_id')"),
-                database: "shared")
+    @Test("a tenant attribute of the token selects rows; new claims re-evaluate visibility", arguments: StorageBackend.allCases)
+    func tenantAttribute(backend: StorageBackend) async throws {
+        try await withRLSStorage(backend) { data in
+            let storage = data.storage
+            let tenant = Self.tokenOrgID(backend)
+            try await storage.setPolicy(TablePolicy(table: "tasks", select: "org_id = \(tenant)", insert: "NEW.org_id = \(tenant)"), database: "shared")
             let admin = try RLSDevice(.administrator)
             try admin.execute("INSERT INTO tasks(id, org_id, title) VALUES ('a', 'acme', 'x'), ('b', 'acme', 'y'), ('c', 'initech', 'z')")
             try await admin.sync(storage)

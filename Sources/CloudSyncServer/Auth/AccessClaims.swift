@@ -36,8 +36,9 @@ public struct AccessClaims: Sendable, Equatable {
 
     /// The claims a policy can depend on, without the expiry: when it differs from the one
     /// a user's visibility was computed with, that visibility is computed again.
+    /// A JSON array, so that it is valid text for either storage.
     var policyInputs: String {
-        "\(userID)\u{0}\(name ?? "")\u{0}\(attributesJSON)"
+        "[" + Self.quoted(userID) + "," + (name.map(Self.quoted) ?? "null") + "," + attributesJSON + "]"
     }
 
     private static func quoted(_ text: String) -> String {

@@ -78,12 +78,7 @@ struct GuardedMerge {
             var adjusted = group.changes
             if let entry = try visibility.entry(table: table.name, pk: group.pk) {
                 // The user's devices count this row's lives differently from the server.
-                // Changes below the life the devices were last given come from an earlier
-                // life there (an edit made before a show or hide arrived, or an old upload
-                // sent again): the devices' own merge rules discard them, so the server must
-                // too, rather than map them onto the server's current life.
-                let held = entry.mirrored ? try context.causalLength(table: table.name, pk: group.pk) + entry.offset : entry.hiddenCL
-                adjusted = group.changes.filter { $0.causalLength >= held }.map { Self.shifted($0, by: -entry.offset) }
+                adjusted = entry.adjustUpload(group.changes, serverLength: try context.causalLength(table: table.name, pk: group.pk))
                 guard !adjusted.isEmpty else { continue }
             }
 
@@ -146,17 +141,5 @@ struct GuardedMerge {
         let statement = try context.connection.prepare(write.sql)
         try statement.bind(arguments)
         return try statement.step() && statement.int64(at: 0) == 1
-    }
-
-    /// `change` with its causal length moved by `delta` (a sentinel carries it twice),
-    /// keeping its parity and never below the first life.
-    static func shifted(_ change: Change, by delta: Int64) -> Change {
-        guard delta != 0 else { return change }
-        var shifted = change
-        var length = change.causalLength + delta
-        if length < 1 { length = change.causalLength % 2 == 0 ? 2 : 1 }
-        shifted.causalLength = length
-        if change.column == Change.sentinelColumn { shifted.colVersion = length }
-        return shifted
     }
 }

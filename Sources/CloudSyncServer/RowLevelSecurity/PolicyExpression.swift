@@ -18,8 +18,8 @@ struct PolicyExpression: Equatable {
 
     /// The expression as written.
     let source: String
-    /// The expression with every `NEW.col` / `OLD.col` replaced by `?N`, N counting from
-    /// `firstParameter`.
+    /// The expression with every `NEW.col` / `OLD.col` replaced by a parameter (`?N` unless
+    /// told otherwise), N counting from `firstParameter`.
     let rewritten: String
     /// The replaced references, in parameter order.
     let references: [Reference]
@@ -28,10 +28,14 @@ struct PolicyExpression: Equatable {
     let names: Set<String>
 
     /// Scans `source`.
-    /// - Parameter firstParameter: the number of the first parameter to use.
+    /// - Parameters:
+    ///   - firstParameter: the number of the first parameter to use.
+    ///   - placeholder: the text of parameter N standing for a reference (PostgreSQL writes
+    ///     `$N` with a type cast).
+    ///   - allowsCasts: PostgreSQL's `::` casts are allowed (one `:` still is a parameter).
     /// - Throws: `SyncStorageError(.invalidPolicy)` for an empty expression, unbalanced
     ///   parentheses, an unterminated literal or comment, `;`, or parameters of its own.
-    init(_ source: String, firstParameter: Int) throws(SyncStorageError) {
+    init(_ source: String, firstParameter: Int, placeholder: (Int, Reference) -> String = { number, _ in "?\(number)" }, allowsCasts: Bool = false) throws(SyncStorageError) {
         self.source = source
         let tokens = try Self.tokenize(source)
         guard tokens.contains(where: { $0.kind != .space }) else {
@@ -57,6 +61,10 @@ struct PolicyExpression: Equatable {
                 guard depth >= 0 else { throw SyncStorageError(.invalidPolicy, "unbalanced ')' in the expression") }
             case .punctuation where token.text == ";":
                 throw SyncStorageError(.invalidPolicy, "';' is not allowed: a policy is one expression")
+            case .punctuation where allowsCasts && token.text == ":" && index + 1 < tokens.count && tokens[index + 1].text == ":":
+                output += "::"
+                index += 2
+                continue
             case .punctuation where token.text == "?" || token.text == ":" || token.text == "@" || token.text == "$":
                 throw SyncStorageError(.invalidPolicy, "parameters (\(token.text)) are not allowed in a policy")
             case .identifier, .quotedIdentifier:
@@ -65,8 +73,9 @@ struct PolicyExpression: Equatable {
                 if isQualifier, token.kind == .identifier, let image = RowImage(rawValue: token.text.uppercased()),
                    let dotIndex = dot, let columnIndex = significant(after: dotIndex),
                    tokens[columnIndex].kind == .identifier || tokens[columnIndex].kind == .quotedIdentifier {
-                    references.append(Reference(image: image, column: tokens[columnIndex].name))
-                    output += "?\(firstParameter + references.count - 1)"
+                    let reference = Reference(image: image, column: tokens[columnIndex].name)
+                    references.append(reference)
+                    output += placeholder(firstParameter + references.count - 1, reference)
                     index = columnIndex + 1
                     continue
                 }

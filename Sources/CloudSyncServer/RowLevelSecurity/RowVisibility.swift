@@ -18,16 +18,6 @@ import CloudSyncCore
 ///
 /// Not `Sendable`: works on one connection inside one write transaction.
 final class RowVisibility {
-    /// What a user's devices hold of one row.
-    struct Entry: Equatable {
-        /// The devices follow the row's changes (it was visible when last evaluated).
-        var mirrored: Bool
-        /// Device causal length minus server causal length, while mirrored.
-        var offset: Int64
-        /// The causal length of the delete the devices hold, while hidden.
-        var hiddenCL: Int64
-    }
-
     let context: SyncContext
     let claims: AccessClaims
     let policies: [String: CompiledTablePolicy]
@@ -47,15 +37,15 @@ final class RowVisibility {
 
     // MARK: Entries
 
-    func entry(table: String, pk: [UInt8]) throws(CloudSyncError) -> Entry? {
+    func entry(table: String, pk: [UInt8]) throws(CloudSyncError) -> MirrorEntry? {
         guard let row = try connection.rows(
             "SELECT mirrored, cl_offset, hidden_cl FROM cloudsync_rls_rows WHERE user_id = ?1 AND tbl = ?2 AND pk = ?3",
             [.string(claims.userID), .string(table), .blob(pk)]).first
         else { return nil }
-        return Entry(mirrored: row[0].integerValue == 1, offset: row[1].integerValue ?? 0, hiddenCL: row[2].integerValue ?? 0)
+        return MirrorEntry(mirrored: row[0].integerValue == 1, offset: row[1].integerValue ?? 0, hiddenCL: row[2].integerValue ?? 0)
     }
 
-    private func store(_ entry: Entry, table: String, pk: [UInt8]) throws(CloudSyncError) {
+    private func store(_ entry: MirrorEntry, table: String, pk: [UInt8]) throws(CloudSyncError) {
         try connection.run(
             "INSERT OR REPLACE INTO cloudsync_rls_rows(user_id, tbl, pk, mirrored, cl_offset, hidden_cl) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
             [.string(claims.userID), .string(table), .blob(pk), .integer(entry.mirrored ? 1 : 0), .integer(entry.offset), .integer(entry.hiddenCL)])
@@ -153,24 +143,18 @@ final class RowVisibility {
     ///   received changes; a row first seen whose changes all come later needs no event,
     ///   since the devices will get them all from the feed.
     private func show(_ table: String, pk: [UInt8], length: Int64, since: Int64) throws(CloudSyncError) {
-        guard let existing = try entry(table: table, pk: pk) else {
-            try store(Entry(mirrored: true, offset: 0, hiddenCL: 0), table: table, pk: pk)
-            let table = try context.synchronizedTable(named: table)!
-            let oldest = try connection.scalar("SELECT min(db_version) FROM \(table.clockTable) WHERE pk = ?1", [.blob(pk)])?.integerValue ?? 0
-            if oldest <= since { try addEvent(.show, table: table.name, pk: pk, cl: length) }
-            return
+        let existing = try entry(table: table, pk: pk)
+        var allNew = false
+        if existing == nil {
+            let clocks = try context.synchronizedTable(named: table)!.clockTable
+            allNew = try connection.scalar("SELECT min(db_version) FROM \(clocks) WHERE pk = ?1", [.blob(pk)])?.integerValue ?? 0 > since
         }
-        let offset = max(existing.offset, Self.evenCeiling(existing.hiddenCL + 1 - length))
-        try store(Entry(mirrored: true, offset: offset, hiddenCL: 0), table: table, pk: pk)
-        try addEvent(.show, table: table, pk: pk, cl: length + offset)
+        try apply(MirrorEntry.show(existing, length: length, changesAreAllNew: allNew), table: table, pk: pk)
     }
 
     /// Stops mirroring a live row whose causal length is `length`.
     private func hide(_ table: String, pk: [UInt8], length: Int64) throws(CloudSyncError) {
-        let existing = try entry(table: table, pk: pk) ?? Entry(mirrored: true, offset: 0, hiddenCL: 0)
-        let hidden = Self.evenCeiling(length + existing.offset + 1)
-        try store(Entry(mirrored: false, offset: existing.offset, hiddenCL: hidden), table: table, pk: pk)
-        try addEvent(.hide, table: table, pk: pk, cl: hidden)
+        try apply(MirrorEntry.hide(try entry(table: table, pk: pk), length: length), table: table, pk: pk)
     }
 
     /// Returns the devices' copy of a row to the server's truth after its upload was denied.
@@ -178,19 +162,9 @@ final class RowVisibility {
     func correct(_ policy: CompiledTablePolicy, pk: [UInt8], deviceCL: Int64) throws(CloudSyncError) {
         let table = policy.table.name
         let length = try context.causalLength(table: table, pk: pk)
-        let existing = try entry(table: table, pk: pk)
-        if length % 2 == 1, try isVisible(policy, pk: pk) {
-            // The devices must take the server's row whole: send it at a causal length
-            // above the one they used, which makes it a new life there.
-            let offset = max(existing?.offset ?? 0, Self.evenCeiling(deviceCL + 1 - length))
-            try store(Entry(mirrored: true, offset: offset, hiddenCL: 0), table: table, pk: pk)
-            try addEvent(.show, table: table, pk: pk, cl: length + offset)
-        } else {
-            let held = max(deviceCL, existing?.hiddenCL ?? 0, length + (existing?.offset ?? 0))
-            let hidden = Self.evenCeiling(held + 1)
-            try store(Entry(mirrored: false, offset: existing?.offset ?? 0, hiddenCL: hidden), table: table, pk: pk)
-            try addEvent(.hide, table: table, pk: pk, cl: hidden)
-        }
+        var visible = false
+        if length % 2 == 1 { visible = try isVisible(policy, pk: pk) }
+        try apply(MirrorEntry.correct(try entry(table: table, pk: pk), length: length, visible: visible, deviceCL: deviceCL), table: table, pk: pk)
     }
 
     /// Records, for this user only, a delete the server has no row for (it never had it, or
@@ -199,19 +173,18 @@ final class RowVisibility {
     /// not stored in the table's clocks, where it could pre-empt a key another user creates.
     func recordDelete(_ policy: CompiledTablePolicy, pk: [UInt8], deviceCL: Int64) throws(CloudSyncError) {
         let table = policy.table.name
-        let existing = try entry(table: table, pk: pk)
-        guard !(existing?.mirrored ?? false), deviceCL > existing?.hiddenCL ?? 0 else { return }
-        try store(Entry(mirrored: false, offset: existing?.offset ?? 0, hiddenCL: deviceCL), table: table, pk: pk)
-        try addEvent(.hide, table: table, pk: pk, cl: deviceCL)
+        guard let transition = MirrorEntry.recordDelete(try entry(table: table, pk: pk), deviceCL: deviceCL) else { return }
+        try apply(transition, table: table, pk: pk)
+    }
+
+    private func apply(_ transition: MirrorEntry.Transition, table: String, pk: [UInt8]) throws(CloudSyncError) {
+        try store(transition.entry, table: table, pk: pk)
+        if let event = transition.event { try addEvent(event, table: table, pk: pk) }
     }
 
     // MARK: Events
 
-    enum EventKind: String {
-        case hide, show
-    }
-
-    private func addEvent(_ kind: EventKind, table: String, pk: [UInt8], cl: Int64) throws(CloudSyncError) {
+    private func addEvent(_ event: MirrorEntry.Event, table: String, pk: [UInt8]) throws(CloudSyncError) {
         let version: Int64
         if let eventVersion {
             version = eventVersion
@@ -221,12 +194,7 @@ final class RowVisibility {
         }
         try connection.run(
             "INSERT INTO cloudsync_rls_outbox(user_id, db_version, seq, tbl, pk, kind, cl) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-            [.string(claims.userID), .integer(version), .integer(eventSeq), .string(table), .blob(pk), .string(kind.rawValue), .integer(cl)])
+            [.string(claims.userID), .integer(version), .integer(eventSeq), .string(table), .blob(pk), .string(event.kind.rawValue), .integer(event.cl)])
         eventSeq += 1
-    }
-
-    /// The smallest even number that is at least `value`.
-    static func evenCeiling(_ value: Int64) -> Int64 {
-        value % 2 == 0 ? value : value + 1
     }
 }

@@ -31,5 +31,11 @@ enum PostgresCatalog {
           state TEXT NOT NULL, payload BYTEA, expires_at TIMESTAMPTZ NOT NULL)
         """,
         "CREATE INDEX IF NOT EXISTS blobs_expiry ON cloudsync.blobs(expires_at)",
+        """
+        CREATE TABLE IF NOT EXISTS cloudsync.policies(
+          database TEXT NOT NULL, tbl TEXT NOT NULL,
+          select_expr TEXT, insert_expr TEXT, update_expr TEXT, delete_expr TEXT,
+          enabled BOOLEAN NOT NULL, epoch BIGINT NOT NULL, PRIMARY KEY(database, tbl))
+        """,
     ]
 }

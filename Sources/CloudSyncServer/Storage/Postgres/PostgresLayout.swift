@@ -5,6 +5,7 @@ enum PostgresLayout {
     /// triggers, and the database's clock row.
     static func createStatements(schema: String, _ translated: PostgresSchema, siteID: [UInt8]) -> [String] {
         var statements = ["CREATE SCHEMA \(SQLText.identifier(schema))"] + PostgresTriggers.clockSQL(schema: schema, siteID: siteID)
+            + rowLevelSecurityStatements(schema: schema)
         for table in translated.tables {
             statements.append(createTable(schema: schema, table))
             statements += PostgresTriggers.tableSQL(
@@ -23,5 +24,42 @@ enum PostgresLayout {
         }
         let key = "PRIMARY KEY (" + table.key.map { SQLText.identifier($0.name) }.joined(separator: ", ") + ")"
         return "CREATE TABLE \(SQLText.identifier(schema)).\(SQLText.identifier(table.name)) (" + (columns + [key]).joined(separator: ", ") + ")"
+    }
+
+    /// The per-user Row-Level Security state of schema `schema` (the tables of `PolicyStore`,
+    /// with native keys and types) and the functions policies call. Idempotent: databases
+    /// created before policies existed get them when their first policy is set.
+    ///
+    /// `auth_userid()` and `auth_json()` read the transaction settings `cloudsync.user_id` and
+    /// `cloudsync.claims` that the server sets for a token user's request; they return NULL
+    /// otherwise (the administrator, or another program that does not set them).
+    static func rowLevelSecurityStatements(schema: String) -> [String] {
+        let s = SQLText.identifier(schema)
+        return [
+            """
+            CREATE TABLE IF NOT EXISTS \(s).cloudsync_rls_users(
+              user_id TEXT PRIMARY KEY, evaluated_version BIGINT NOT NULL, epoch BIGINT NOT NULL, claims TEXT NOT NULL)
+            """,
+            """
+            CREATE TABLE IF NOT EXISTS \(s).cloudsync_rls_rows(
+              user_id TEXT NOT NULL, tbl TEXT NOT NULL, pk BYTEA NOT NULL,
+              mirrored BOOLEAN NOT NULL, cl_offset BIGINT NOT NULL, hidden_cl BIGINT NOT NULL,
+              PRIMARY KEY(user_id, tbl, pk))
+            """,
+            """
+            CREATE TABLE IF NOT EXISTS \(s).cloudsync_rls_outbox(
+              user_id TEXT NOT NULL, db_version BIGINT NOT NULL, seq BIGINT NOT NULL,
+              tbl TEXT NOT NULL, pk BYTEA NOT NULL, kind TEXT NOT NULL, cl BIGINT NOT NULL,
+              PRIMARY KEY(user_id, db_version, seq))
+            """,
+            """
+            CREATE OR REPLACE FUNCTION \(s).auth_userid() RETURNS TEXT LANGUAGE sql STABLE
+            AS $$ SELECT NULLIF(pg_catalog.current_setting('cloudsync.user_id', true), '') $$
+            """,
+            """
+            CREATE OR REPLACE FUNCTION \(s).auth_json() RETURNS JSONB LANGUAGE sql STABLE
+            AS $$ SELECT NULLIF(pg_catalog.current_setting('cloudsync.claims', true), '')::jsonb $$
+            """,
+        ]
     }
 }

@@ -58,6 +58,13 @@ extension PostgresStorage {
                     before[table.name, default: [:]][pk] = state
                 }
             }
+            if let claims = principal.claims,
+               let visibility = try await PostgresRowVisibility.load(database, claims: claims, connection: connection, logger: logger) {
+                try await Self.setSession(database, claims: claims, connection: connection, logger: logger)
+                return try await Self.guardedMerge(
+                    changes, keys: keysByTable, loaded: before, replica: replica, version: version,
+                    visibility: visibility, connection: connection, logger: logger)
+            }
             let report = try replica.merge(changes, version: version)
             for table in database.schema.tables {
                 guard let tableKeys = keysByTable[table.name] else { continue }
@@ -69,12 +76,18 @@ extension PostgresStorage {
                 }
                 if !writer.isEmpty { try await writer.flush(connection, logger: logger) }
             }
-            let lastSeq = try replica.lastSeq(version: version)
-            if lastSeq > 0 {
-                try await connection.query(
-                    PostgresQuery(unsafeSQL: "UPDATE \(SQLText.identifier(database.schemaName)).cloudsync_clock SET seq = greatest(seq, \(lastSeq))"), logger: logger)
-            }
+            try await Self.recordLastSeq(replica, version: version, database: database, connection: connection, logger: logger)
             return MergeResult(changes: report.changes, failedRows: report.failedRows)
+        }
+    }
+
+    /// Moves the clock's seq past the seqs the replica gave out at `version`, for stamps later
+    /// in the transaction.
+    static func recordLastSeq(_ replica: ScratchReplica, version: Int64, database: PostgresDatabase, connection: PostgresConnection, logger: Logger) async throws {
+        let lastSeq = try replica.lastSeq(version: version)
+        if lastSeq > 0 {
+            try await connection.query(
+                PostgresQuery(unsafeSQL: "UPDATE \(database.qualified("cloudsync_clock")) SET seq = greatest(seq, \(lastSeq))"), logger: logger)
         }
     }
 
@@ -126,16 +139,35 @@ extension PostgresStorage {
         let database = try await self.database(name)
         let limit = max(1, limit)
         let logger = logger
-        let changes: [Change] = try await transaction { connection in
+        if let claims = principal.claims, try await !rows("SELECT 1 FROM cloudsync.policies WHERE database = \(name) LIMIT 1").isEmpty {
+            // A token user of a database with policies: visibility is brought up to date and
+            // recorded as the page is built, holding the clock row so that no writer commits
+            // meanwhile (as the embedded storage does this on its writer).
+            return try await transaction { connection in
+                try await Self.lockClock(database, connection: connection, logger: logger)
+                try await Self.setSession(database, claims: claims, connection: connection, logger: logger)
+                guard let visibility = try await PostgresRowVisibility.load(database, claims: claims, connection: connection, logger: logger) else {
+                    return try await Self.page(database, excluding: site, after: cursor, limit: limit, connection: connection, logger: logger)
+                }
+                try await visibility.refresh()
+                try await visibility.flush()
+                return try await Self.filteredPage(visibility, excluding: site, after: cursor, limit: limit, connection: connection, logger: logger)
+            }
+        }
+        return try await transaction { connection in
             // One snapshot for every table: a version seen in one table is complete in all.
             try await connection.query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY", logger: logger)
-            var all: [Change] = []
-            for table in database.schema.tables {
-                all += try await Self.feed(table, database: database, excluding: site, after: cursor, limit: limit, connection: connection, logger: logger)
-            }
-            return all
+            return try await Self.page(database, excluding: site, after: cursor, limit: limit, connection: connection, logger: logger)
         }
-        let page = changes.sorted { ($0.dbVersion, $0.seq, $0.table) < ($1.dbVersion, $1.seq, $1.table) }.prefix(limit)
+    }
+
+    /// An unfiltered page of the feed, read in the caller's transaction.
+    static func page(_ database: PostgresDatabase, excluding site: SiteID, after cursor: SyncCursor, limit: Int, connection: PostgresConnection, logger: Logger) async throws -> ChangesPage? {
+        var changes: [Change] = []
+        for table in database.schema.tables {
+            changes += try await feed(table, database: database, excluding: site, after: cursor, limit: limit, connection: connection, logger: logger)
+        }
+        let page = changes.sorted(by: feedOrder).prefix(limit)
         guard let last = page.last else { return nil }
         var builder = PayloadBuilder()
         for change in page { builder.append(change) }
@@ -144,8 +176,24 @@ extension PostgresStorage {
             count: page.count, last: SyncCursor(dbVersion: last.dbVersion, seq: last.seq))
     }
 
+    /// The feed's order across tables.
+    static func feedOrder(_ a: Change, _ b: Change) -> Bool {
+        (a.dbVersion, a.seq, a.table) < (b.dbVersion, b.seq, b.table)
+    }
+
     /// The first `limit` changes of one table after `cursor`, not made at `site`.
     static func feed(_ table: PostgresTable, database: PostgresDatabase, excluding site: SiteID, after cursor: SyncCursor, limit: Int, connection: PostgresConnection, logger: Logger) async throws -> [Change] {
+        var binds = PostgresBindings()
+        binds.append(cursor.dbVersion)
+        binds.append(cursor.seq)
+        binds.append(ByteBuffer(bytes: site.bytes))
+        binds.append(Int64(limit))
+        return try await clockChanges(table, database: database, where: "(c.db_version, c.seq) > ($1, $2) AND c.site_id <> $3", limit: "$4",
+                                      binds: binds, connection: connection, logger: logger)
+    }
+
+    /// The changes of one table whose clocks (`c`) match `condition`, in feed order.
+    static func clockChanges(_ table: PostgresTable, database: PostgresDatabase, where condition: String, limit: String? = nil, binds: PostgresBindings, connection: PostgresConnection, logger: Logger) async throws -> [Change] {
         let n = table.key.count
         let keyNames = (1...n).map { "c.k\($0)" }
         let join = table.key.enumerated().map { "t.\(SQLText.identifier($0.element.name)) = c.k\($0.offset + 1)" }.joined(separator: " AND ")
@@ -157,14 +205,9 @@ extension PostgresStorage {
             SELECT \((keySelect + ["c.col_name", "c.col_version", "c.db_version", "c.site_id", "c.seq",
                                    "COALESCE((SELECT r.col_version FROM \(clockTable) r WHERE \(sentinelMatch) AND r.col_name = '\(Change.sentinelColumn)'), 1)"] + valueSelect).joined(separator: ", "))
             FROM \(clockTable) c LEFT JOIN \(database.qualified(table.name)) t ON \(join)
-            WHERE (c.db_version, c.seq) > ($1, $2) AND c.site_id <> $3
-            ORDER BY c.db_version, c.seq LIMIT $4
+            WHERE \(condition)
+            ORDER BY c.db_version, c.seq\(limit.map { " LIMIT \($0)" } ?? "")
             """
-        var binds = PostgresBindings()
-        binds.append(cursor.dbVersion)
-        binds.append(cursor.seq)
-        binds.append(ByteBuffer(bytes: site.bytes))
-        binds.append(Int64(limit))
         var result: [Change] = []
         for row in try await connection.query(PostgresQuery(unsafeSQL: sql, binds: binds), logger: logger).collect() {
             let cells = row.makeRandomAccess()

@@ -221,23 +221,6 @@ public final class PostgresStorage: SyncStorage {
         return try owner?.decode(String.self) == userID
     }
 
-    // MARK: Row-Level Security
-
-    public func setPolicy(_ policy: TablePolicy, database: String) async throws {
-        _ = try await self.database(database)
-        throw SyncStorageError(.invalidPolicy, "Row-Level Security policies are not available on the PostgreSQL storage yet")
-    }
-
-    public func policies(database: String, table: String?) async throws -> [TablePolicy] {
-        _ = try await self.database(database)
-        return []
-    }
-
-    public func disablePolicy(database: String, table: String) async throws {
-        _ = try await self.database(database)
-        throw SyncStorageError(.invalidPolicy, "table \(table) has no Row-Level Security policy")
-    }
-
     // MARK: Blobs and shutdown
 
     public func makeBlobStorage(lifetime: Duration, maxBytes: Int) -> any BlobStorage {

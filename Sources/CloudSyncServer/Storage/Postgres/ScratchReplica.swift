@@ -84,6 +84,31 @@ final class ScratchReplica {
         return try context.merge(changes)
     }
 
+    /// Merges in steps, for checks between them (`PostgresStorage.guardedMerge`): every
+    /// `context.merge` inside `body` stamps with `version`, and a step inside `step` can be
+    /// undone.
+    func mergeInSteps<T>(version: Int64, _ body: () async throws -> T) async throws -> T {
+        try context.setSetting("db_version_floor", .integer(version - 1))
+        let sql = connection.connection
+        try sql.execute("BEGIN")
+        do {
+            let result = try await body()
+            try sql.execute("COMMIT")
+            return result
+        } catch {
+            if !sql.isAutocommit { try? sql.execute("ROLLBACK") }
+            throw error
+        }
+    }
+
+    /// Runs `body` in a savepoint, rolled back unless `body` returns true.
+    func step(_ body: () async throws -> Bool) async throws {
+        let sql = connection.connection
+        try sql.execute("SAVEPOINT cloudsync_step")
+        if try await !body() { try sql.execute("ROLLBACK TO cloudsync_step") }
+        try sql.execute("RELEASE cloudsync_step")
+    }
+
     /// A row and its clocks as the replica has them now.
     func state(of table: PostgresTable, key: [SQLValue]) throws -> RowState {
         let sql = connection.connection

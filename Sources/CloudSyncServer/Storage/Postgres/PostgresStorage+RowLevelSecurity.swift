@@ -1,0 +1,244 @@
+import CloudSyncCore
+import Logging
+import NIOCore
+import PostgresNIO
+
+/// Row-Level Security on PostgreSQL: a token user's uploads merged under the policies, and
+/// their downloads filtered (docs/postgres.md, "Row-Level Security"). The rules are those of
+/// the embedded storage (`GuardedMerge`, `FilteredFeed`), sharing `MirrorEntry` and
+/// `FilteredPageBuilder`; the checks are PostgreSQL queries.
+extension PostgresStorage {
+    /// A protected row's changes in one upload.
+    private struct RowGroup {
+        var policy: PostgresTablePolicy
+        var pk: [UInt8]
+        var key: [SQLValue]
+        var changes: [Change]
+        var deviceCL: Int64 { changes.map(\.causalLength).max() ?? 0 }
+    }
+
+    /// Merges a token user's upload, as `GuardedMerge` does: changes of unprotected tables
+    /// merge as usual; each protected row is merged on the replica in a step, checked in
+    /// PostgreSQL against the policy of what happened to it, and undone if refused. Refused
+    /// rows are corrected on the user's devices through their outbox.
+    ///
+    /// Runs in the merge's transaction, after `cloudsync_stamp` gave it `version`, with every
+    /// touched row loaded into `replica` (`loaded`: as PostgreSQL has them).
+    static func guardedMerge(
+        _ changes: [Change], keys: [String: [[UInt8]: [SQLValue]]], loaded: [String: [[UInt8]: ScratchReplica.RowState]],
+        replica: ScratchReplica, version: Int64, visibility: PostgresRowVisibility, connection: PostgresConnection, logger: Logger
+    ) async throws -> MergeResult {
+        let database = visibility.database
+        var open: [Change] = []
+        var groups: [RowGroup] = []
+        var groupIndex: [String: [[UInt8]: Int]] = [:]
+        for change in changes {
+            guard let policy = visibility.policy(for: change.table) else {
+                open.append(change)
+                continue
+            }
+            let name = policy.table.name
+            if let index = groupIndex[name]?[change.pk] {
+                groups[index].changes.append(change)
+            } else {
+                groupIndex[name, default: [:]][change.pk] = groups.count
+                groups.append(RowGroup(policy: policy, pk: change.pk, key: keys[name]?[change.pk] ?? [], changes: [change]))
+            }
+        }
+
+        // Writes not yet in PostgreSQL, by table; a check that reads a table sees its writes.
+        var writers: [String: PostgresRowWriter] = [:]
+        func write(_ table: PostgresTable, key: [SQLValue], pk: [UInt8]) throws {
+            let before = loaded[table.name]?[pk] ?? ScratchReplica.RowState(values: nil, clocks: [:])
+            let after = try replica.state(of: table, key: key)
+            guard before != after else { return }
+            writers[table.name.lowercased(), default: PostgresRowWriter(table: table, database: database)].add(key: key, from: before, to: after)
+        }
+        func flush(_ tables: Set<String>?) async throws {
+            for (name, writer) in writers where tables?.contains(name) ?? true {
+                try await writer.flush(connection, logger: logger)
+                writers[name] = nil
+            }
+        }
+
+        var result = MergeResult(changes: changes.count)
+        var denied: [RowGroup] = []
+        var corrections: [RowGroup] = []
+        var deletes: [RowGroup] = []
+        try await replica.mergeInSteps(version: version) {
+            if !open.isEmpty {
+                result.failedRows += try replica.context.merge(open).failedRows
+                var seen: Set<String> = []
+                for change in open where seen.insert(change.table.lowercased() + ":" + Hex.encode(change.pk)).inserted {
+                    guard let table = database.table(change.table), let key = keys[table.name]?[change.pk] else { continue }
+                    try write(table, key: key, pk: change.pk)
+                }
+            }
+            var entries: [String: [[UInt8]: MirrorEntry]] = [:]
+            for (name, pks) in Dictionary(grouping: groups, by: { $0.policy.table.name }).mapValues({ $0.map(\.pk) }) {
+                entries[name] = try await visibility.entries(table: name, pks: pks)
+            }
+            for group in groups {
+                let table = group.policy.table
+                var adjusted = group.changes
+                if let entry = entries[table.name]?[group.pk] {
+                    // The user's devices count this row's lives differently from the server.
+                    adjusted = entry.adjustUpload(group.changes, serverLength: try replica.context.causalLength(table: table.name, pk: group.pk))
+                    guard !adjusted.isEmpty else { continue }
+                }
+                let before = loaded[table.name]?[group.pk]?.values
+                var failedRows: [String] = []
+                var after: [SQLValue]?
+                var allowed = false
+                try await replica.step {
+                    failedRows = try replica.context.merge(adjusted).failedRows
+                    after = try replica.state(of: table, key: group.key).values
+                    let check: (CompiledTablePolicy.Operation, bare: [SQLValue], new: [SQLValue]?, old: [SQLValue]?)?
+                    switch (before, after) {
+                    case (nil, nil): check = nil
+                    case (nil, let new?): check = (.insert, new, new, nil)
+                    case (let old?, let new?): check = (.update, new, new, old)
+                    case (let old?, nil): check = (.delete, old, nil, old)
+                    }
+                    if let check, let write = group.policy.writes[check.0],
+                       let binds = try group.policy.bindings(write, bare: check.bare, new: check.new, old: check.old) {
+                        try await flush(group.policy.writeDependencies)
+                        allowed = try await connection.query(PostgresQuery(unsafeSQL: write.sql, binds: binds), logger: logger)
+                            .collect().first?.decode(Bool.self) ?? false
+                    }
+                    return allowed
+                }
+                if allowed {
+                    result.failedRows += failedRows
+                    try write(table, key: group.key, pk: group.pk)
+                } else if before != nil || after != nil {
+                    denied.append(group)
+                } else if group.deviceCL % 2 == 1 {
+                    // The device holds a row the server has not (a later delete won here,
+                    // maybe one this user never saw): bring it back to the truth, unreported.
+                    corrections.append(group)
+                } else {
+                    deletes.append(group)
+                }
+            }
+        }
+        try await flush(nil)
+        try await recordLastSeq(replica, version: version, database: database, connection: connection, logger: logger)
+
+        for (name, rows) in Dictionary(grouping: denied + corrections, by: { $0.policy.table.name }) {
+            let policy = rows[0].policy
+            let facts = try await visibility.facts(policy, pks: rows.map(\.pk))
+            let existing = try await visibility.entries(table: name, pks: rows.map(\.pk))
+            for group in rows {
+                let length = try replica.context.causalLength(table: name, pk: group.pk)
+                let visible = length % 2 == 1 && (facts[group.pk]?.visible ?? false)
+                visibility.apply(MirrorEntry.correct(existing[group.pk], length: length, visible: visible, deviceCL: group.deviceCL), table: name, pk: group.pk)
+            }
+        }
+        for (name, rows) in Dictionary(grouping: deletes, by: { $0.policy.table.name }) {
+            let existing = try await visibility.entries(table: name, pks: rows.map(\.pk))
+            for group in rows {
+                guard let transition = MirrorEntry.recordDelete(existing[group.pk], deviceCL: group.deviceCL) else { continue }
+                visibility.apply(transition, table: name, pk: group.pk)
+            }
+        }
+        try await visibility.flush()
+        result.denied = Dictionary(grouping: denied, by: { $0.policy.table.name })
+            .map { DeniedRows(table: $0.key, rows: $0.value.count) }
+            .sorted { $0.table < $1.table }
+        return result
+    }
+
+    /// Changes read per table and step while building a filtered page.
+    static let filteredChunk = 200
+
+    /// A token user's filtered page (`FilteredPageBuilder`), read in the caller's transaction
+    /// after `visibility.refresh()`.
+    static func filteredPage(_ visibility: PostgresRowVisibility, excluding site: SiteID, after cursor: SyncCursor, limit: Int, connection: PostgresConnection, logger: Logger) async throws -> ChangesPage? {
+        let database = visibility.database
+        let (events, complete) = try await visibility.outbox(after: cursor, limit: limit)
+        var source = PrefetchedPageSource(protected: Set(visibility.policies.keys))
+        for (name, tableEvents) in Dictionary(grouping: events, by: \.table) {
+            guard let table = database.table(name) else { continue }
+            let pks = tableEvents.map(\.pk)
+            source.entries[table.name, default: [:]].merge(try await visibility.entries(table: table.name, pks: pks)) { $1 }
+            let shown = tableEvents.filter { $0.event.kind == .show }.map(\.pk)
+            source.rows[table.name, default: [:]].merge(try await rowChanges(table, database: database, pks: shown, connection: connection, logger: logger)) { $1 }
+        }
+
+        var builder = FilteredPageBuilder(events: events, complete: complete, site: site, serverSite: database.siteID, limit: limit)
+        var position = cursor
+        var feedEnded = false
+        reading: while true {
+            var changes: [Change] = []
+            var exhausted = true
+            for table in database.schema.tables {
+                let some = try await feed(table, database: database, excluding: site, after: position, limit: filteredChunk, connection: connection, logger: logger)
+                if some.count == filteredChunk { exhausted = false }
+                changes += some
+            }
+            changes.sort(by: feedOrder)
+            // With every table read up to the chunk, the first chunk of their union is the
+            // first chunk of the feed.
+            if !exhausted { changes = Array(changes.prefix(filteredChunk)) }
+            for (name, rows) in Dictionary(grouping: changes.filter { source.isProtected($0.table) }, by: \.table) {
+                source.entries[name, default: [:]].merge(try await visibility.entries(table: name, pks: rows.map(\.pk))) { $1 }
+            }
+            for change in changes {
+                guard try builder.offer(change, source) else { break reading }
+            }
+            guard !exhausted, let last = changes.last else {
+                feedEnded = true
+                break
+            }
+            position = SyncCursor(dbVersion: last.dbVersion, seq: last.seq)
+        }
+        if feedEnded, let at = try builder.endOfFeed(source) {
+            for candidate in try await visibility.someEntries() {
+                guard let table = database.table(candidate.table) else { continue }
+                let changes = candidate.entry.mirrored
+                    ? try await rowChanges(table, database: database, pks: [candidate.pk], connection: connection, logger: logger)[candidate.pk] ?? []
+                    : []
+                if let carrier = FilteredPageBuilder.carrier(table: table.name, pk: candidate.pk, entry: candidate.entry, rowChanges: changes, serverSite: database.siteID) {
+                    builder.addCarrier(carrier, at: at)
+                    break
+                }
+            }
+        }
+        return builder.finish(schemaHash: database.schema.schemaHash)
+    }
+
+    /// The current changes of rows `pks` of `table`, by pk, in feed order.
+    static func rowChanges(_ table: PostgresTable, database: PostgresDatabase, pks: [[UInt8]], connection: PostgresConnection, logger: Logger) async throws -> [[UInt8]: [Change]] {
+        var result: [[UInt8]: [Change]] = [:]
+        let keyList = "(" + table.key.indices.map { "c.k\($0 + 1)" }.joined(separator: ", ") + ")"
+        for start in stride(from: 0, to: pks.count, by: loadBatch) {
+            var binds = PostgresBindings()
+            let values = try table.keyValues(pks[start..<min(pks.count, start + loadBatch)].map { try PrimaryKeyCodec.decode($0) }, into: &binds)
+            for change in try await clockChanges(table, database: database, where: "\(keyList) IN (\(values))", binds: binds, connection: connection, logger: logger) {
+                result[change.pk, default: []].append(change)
+            }
+        }
+        return result
+    }
+}
+
+/// What a filtered page reads, fetched from PostgreSQL before the builder asks.
+struct PrefetchedPageSource: FilteredPageSource {
+    /// Lowercased names of the protected tables.
+    var protected: Set<String>
+    var entries: [String: [[UInt8]: MirrorEntry]] = [:]
+    var rows: [String: [[UInt8]: [Change]]] = [:]
+
+    func isProtected(_ table: String) -> Bool {
+        protected.contains(table.lowercased())
+    }
+
+    func entry(table: String, pk: [UInt8]) throws(CloudSyncError) -> MirrorEntry? {
+        entries[table]?[pk]
+    }
+
+    func rowChanges(table: String, pk: [UInt8]) throws(CloudSyncError) -> [Change] {
+        rows[table]?[pk] ?? []
+    }
+}
