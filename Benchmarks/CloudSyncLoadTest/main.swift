@@ -8,13 +8,16 @@ import Synchronization
 // Each device runs rounds of 20-200 local changes followed by one sync; the report gives merged
 // changes per second and sync latency percentiles, then checks that every device converged.
 //
-//   scripts/loadtest [--devices 50] [--rounds 10] [--postgres URL] [--instances 1]
+//   scripts/loadtest [--devices 50] [--rounds 10] [--postgres URL] [--instances 1] [--rls USERS]
 //                    [--server URL --apikey KEY --database NAME]
 //
 // Without --server it starts `cloudsync-server` (next to this binary) on a fresh data directory,
 // or with --postgres on that PostgreSQL (a fresh managed database); --instances N starts N
 // server processes on the same storage (PostgreSQL only) and every sync goes to one of them
-// at random.
+// at random. --rls USERS signs the devices in with access tokens of USERS users (device i is
+// user i % USERS) under a personal policy on `owner`: every upload is checked and every
+// download filtered; devices of one user must converge to the same rows, and those are
+// exactly that user's rows.
 
 let arguments = CommandLine.arguments
 func option(_ name: String) -> String? { arguments.firstIndex(of: name).map { arguments[$0 + 1] } }
@@ -22,6 +25,7 @@ let deviceCount = Int(option("--devices") ?? "50")!
 let rounds = Int(option("--rounds") ?? "10")!
 let postgres = option("--postgres")
 let instanceCount = Int(option("--instances") ?? "1")!
+let rlsUsers = option("--rls").map { Int($0)! }
 let schema = "CREATE TABLE items(id TEXT PRIMARY KEY NOT NULL, owner INTEGER NOT NULL DEFAULT 0, title TEXT NOT NULL DEFAULT '', amount REAL)"
 let api = SQLiteAPI(routines: cloudsync_linked_routines())
 
@@ -32,6 +36,8 @@ final class LocalServers {
     let database: String
     var urls: [String] = []
     var key = ""
+    /// Per user, with --rls.
+    var tokens: [String] = []
 
     init() throws {
         let binary = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("cloudsync-server")
@@ -55,6 +61,15 @@ final class LocalServers {
         }
         _ = try admin(["database", "create", database, "--schema", schemaFile.path])
         key = try admin(["apikey", "create", "--database", database])
+        if let rlsUsers {
+            // The policy in each storage's SQL dialect: PostgreSQL compares BIGINT with TEXT
+            // only through a cast.
+            let user = postgres == nil ? "auth_userid()" : "auth_userid()::bigint"
+            _ = try admin(["policy", "set", "--database", database, "--table", "items",
+                           "--select", "owner = \(user)", "--insert", "NEW.owner = \(user)",
+                           "--update", "OLD.owner = \(user) AND NEW.owner = OLD.owner", "--delete", "OLD.owner = \(user)"])
+            tokens = try (0..<rlsUsers).map { try admin(["token", "create", "--database", database, "--user", String($0)]) }
+        }
         for _ in 0..<max(1, instanceCount) {
             let process = Process()
             process.executableURL = binary
@@ -92,14 +107,14 @@ final class SimulatedDevice: @unchecked Sendable {
 
     let endpoints: [ConnectionString]
 
-    init(servers: [String], database: String, key: String) throws {
+    init(servers: [String], database: String, credential: ConnectionString.Credential) throws {
         handle = try api.openDatabase(path: ":memory:")
         context = try CloudSyncEngine.register(database: handle, api: api)
         try context.connection.execute(schema)
         try context.initialize(table: "items")
         endpoints = try servers.map { server in
             var endpoint = try ConnectionString(parsing: "\(server)/\(database)")
-            endpoint.credential = .apiKey(key)
+            endpoint.credential = credential
             return endpoint
         }
         session = NetworkSession(context: context, endpoint: endpoints[0], transport: try CurlTransport())
@@ -107,16 +122,16 @@ final class SimulatedDevice: @unchecked Sendable {
     }
 
     /// 20 to 200 local changes: mostly new rows, some edits of rows other devices made.
-    func writeRound(device: Int) throws -> Int {
+    func writeRound(owner: Int) throws -> Int {
         let count = Int.random(in: 20...200, using: &random)
         try context.connection.execute("BEGIN")
         for _ in 0..<count {
             if Bool.random(using: &random) {
                 try context.connection.run("INSERT INTO items(id, owner, title, amount) VALUES (?1, ?2, ?3, ?4)",
-                    [.string(UUIDv7.format(UUIDv7.generate())), .integer(Int64(device)), .string("item from \(device)"), .real(Double.random(in: 0..<100, using: &random))])
+                    [.string(UUIDv7.format(UUIDv7.generate())), .integer(Int64(owner)), .string("item from \(owner)"), .real(Double.random(in: 0..<100, using: &random))])
             } else {
                 try context.connection.run("UPDATE items SET title = ?1 WHERE rowid = (SELECT abs(random()) % max(rowid) + 1 FROM items)",
-                    [.string("edited by \(device) \(Int.random(in: 0..<1_000_000, using: &random))")])
+                    [.string("edited by \(owner) \(Int.random(in: 0..<1_000_000, using: &random))")])
             }
         }
         try context.connection.execute("COMMIT")
@@ -142,8 +157,12 @@ let serverURLs = option("--server").map { [$0] } ?? local!.urls
 let apiKey = option("--apikey") ?? local!.key
 let database = option("--database") ?? local!.database
 
-print("load test: \(deviceCount) devices x \(rounds) rounds of 20-200 changes against \(serverURLs.joined(separator: ", ")) (\(postgres == nil ? "embedded SQLite storage" : "PostgreSQL storage"))")
-let devices = try (0..<deviceCount).map { _ in try SimulatedDevice(servers: serverURLs, database: database, key: apiKey) }
+print("load test: \(deviceCount) devices x \(rounds) rounds of 20-200 changes against \(serverURLs.joined(separator: ", ")) (\(postgres == nil ? "embedded SQLite storage" : "PostgreSQL storage")\(rlsUsers.map { ", Row-Level Security, \($0) users" } ?? ""))")
+/// The owner a device writes: its user with --rls, else itself.
+func owner(_ device: Int) -> Int { rlsUsers.map { device % $0 } ?? device }
+let devices = try (0..<deviceCount).map { index in
+    try SimulatedDevice(servers: serverURLs, database: database, credential: local?.tokens.isEmpty == false ? .token(local!.tokens[owner(index)]) : .apiKey(apiKey))
+}
 let latencies = Mutex<[Double]>([])
 let written = Mutex(0)
 let failures = Mutex<[String]>([])
@@ -153,7 +172,7 @@ DispatchQueue.concurrentPerform(iterations: deviceCount) { index in
     let device = devices[index]
     for _ in 0..<rounds {
         do {
-            let count = try device.writeRound(device: index)
+            let count = try device.writeRound(owner: owner(index))
             written.withLock { $0 += count }
             let begin = ContinuousClock.now
             _ = try device.sync()
@@ -170,14 +189,26 @@ let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.att
 // Converge: everyone syncs until nothing new arrives.
 for _ in 0..<3 { for device in devices { _ = try device.sync() } }
 let reference = try devices[0].rows()
-let converged = try devices.allSatisfy { try $0.rows() == reference }
+var converged = true
+if rlsUsers != nil {
+    // Each user's devices agree, and hold only that user's rows.
+    var byOwner: [Int: [[SQLValue]]] = [:]
+    for (index, device) in devices.enumerated() {
+        let rows = try device.rows()
+        if let first = byOwner[owner(index)], first != rows { converged = false }
+        byOwner[owner(index)] = rows
+        if rows.contains(where: { $0[1] != .integer(Int64(owner(index))) }) { converged = false }
+    }
+} else {
+    converged = try devices.allSatisfy { try $0.rows() == reference }
+}
 
 let sorted = latencies.withLock { $0 }.sorted()
 func percentile(_ p: Double) -> Double { sorted.isEmpty ? 0 : sorted[min(sorted.count - 1, Int(Double(sorted.count) * p))] }
 let changes = written.withLock { $0 }
 print(String(format: "changes written and merged: %d in %.2f s: %.0f changes/s", changes, seconds, Double(changes) / seconds))
 print(String(format: "sync latency (send + check, %d syncs): p50 %.1f ms, p99 %.1f ms, max %.1f ms", sorted.count, percentile(0.5), percentile(0.99), sorted.last ?? 0))
-print("rows on every device: \(reference.count); converged: \(converged ? "yes" : "NO")")
+print("rows on \(rlsUsers == nil ? "every device" : "device 0 (its user's)"): \(reference.count); converged: \(converged ? "yes" : "NO")")
 let failed = failures.withLock { $0 }
 if !failed.isEmpty { print("\(failed.count) failed syncs, first: \(failed[0])") }
 print(percentile(0.99) < 100 ? "p99 target (< 100 ms) met" : "p99 target (< 100 ms) missed")

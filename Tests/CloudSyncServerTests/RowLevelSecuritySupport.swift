@@ -9,6 +9,7 @@ import Testing
 let rlsSchema = """
     CREATE TABLE tasks(id TEXT PRIMARY KEY NOT NULL, user_id TEXT, project_id TEXT, org_id TEXT, title TEXT NOT NULL DEFAULT '');
     CREATE TABLE members(project_id TEXT NOT NULL, user_id TEXT NOT NULL, PRIMARY KEY(project_id, user_id));
+    CREATE TABLE ledger(id TEXT PRIMARY KEY NOT NULL, owner INTEGER, amount REAL);
     """
 
 /// A device of the RLS tests: `Device` with both tables synchronized, syncing straight
@@ -21,6 +22,7 @@ final class RLSDevice: @unchecked Sendable {
     init(_ principal: Principal) throws {
         device = try Device(schema: rlsSchema, table: "tasks")
         _ = try device.context.initialize(table: "members")
+        _ = try device.context.initialize(table: "ledger")
         self.principal = principal
     }
 

@@ -255,4 +255,60 @@ struct RowLevelSecurityTests {
             #expect(try carol.taskIDs() == ["c"])
         }
     }
+
+    @Test("an INTEGER owner column compares with auth_userid() alike in downloads and uploads", arguments: StorageBackend.allCases)
+    func integerOwner(backend: StorageBackend) async throws {
+        try await withRLSStorage(backend) { data in
+            let storage = data.storage
+            // SQLite applies the column's affinity to the text user id; PostgreSQL needs a cast.
+            let user = backend.pick(embedded: "auth_userid()", postgres: "auth_userid()::bigint")
+            try await storage.setPolicy(TablePolicy(
+                table: "ledger", select: "owner = \(user)", insert: "NEW.owner = \(user)",
+                update: "OLD.owner = \(user) AND NEW.owner = OLD.owner"), database: "shared")
+            let seven = try RLSDevice(claims("7"))
+            let eight = try RLSDevice(claims("8"))
+            func ledger(_ device: RLSDevice) throws -> [[SQLValue]] {
+                try device.device.context.connection.rows("SELECT id, owner, amount FROM ledger ORDER BY id")
+            }
+            try seven.execute("INSERT INTO ledger VALUES ('a', 7, 1.5), ('b', 8, 2.0)")
+            #expect(try await seven.sync(storage) == [DeniedRows(table: "ledger", rows: 1)])
+            try eight.execute("INSERT INTO ledger VALUES ('c', 8, 3.0)")
+            #expect(try await eight.sync(storage).isEmpty)
+            try seven.execute("UPDATE ledger SET amount = 9 WHERE id = 'a'")
+            #expect(try await seven.sync(storage).isEmpty)
+            try await eight.sync(storage)
+            #expect(try ledger(seven) == [[.string("a"), .integer(7), .real(9)]])
+            #expect(try ledger(eight) == [[.string("c"), .integer(8), .real(3)]])
+        }
+    }
+
+    @Test("write checks see the upload's earlier rows and the row itself, in upload order", arguments: StorageBackend.allCases)
+    func checksSeeEarlierRows(backend: StorageBackend) async throws {
+        try await withRLSStorage(backend) { data in
+            let storage = data.storage
+            // A quota that reads the table being written (the new row counts), and tasks that
+            // need a membership the same upload creates (members has no policy).
+            try await storage.setPolicy(TablePolicy(
+                table: "tasks",
+                select: "user_id = auth_userid()",
+                insert: """
+                    NEW.user_id = auth_userid() AND (SELECT count(*) FROM tasks t WHERE t.user_id = NEW.user_id) <= 2
+                    AND (NEW.project_id IS NULL OR EXISTS (SELECT 1 FROM members m WHERE m.project_id = NEW.project_id AND m.user_id = auth_userid()))
+                    """,
+                update: "OLD.user_id = auth_userid() AND NEW.user_id = OLD.user_id"), database: "shared")
+            let alice = try RLSDevice(claims("alice"))
+            try alice.execute("""
+                INSERT INTO members VALUES ('p1', 'alice');
+                INSERT INTO tasks(id, user_id, project_id, title) VALUES ('t1', 'alice', 'p1', 'one'), ('t2', 'alice', NULL, 'two'),
+                  ('t3', 'alice', NULL, 'three'), ('t4', 'alice', 'p2', 'four');
+                """)
+            #expect(try await alice.sync(storage) == [DeniedRows(table: "tasks", rows: 2)])
+            #expect(try alice.taskIDs() == ["t1", "t2"])
+            #expect(try await serverTasks(data).map { $0[0].stringValue } == ["t1", "t2"])
+            // Still at quota: a new task is refused; edits pass.
+            try alice.execute("INSERT INTO tasks(id, user_id, title) VALUES ('t5', 'alice', 'five'); UPDATE tasks SET title = 'uno' WHERE id = 't1'")
+            #expect(try await alice.sync(storage) == [DeniedRows(table: "tasks", rows: 1)])
+            #expect(try await serverTasks(data).map { $0[4].stringValue } == ["uno", "two"])
+        }
+    }
 }

@@ -54,6 +54,9 @@ struct GuardedMerge {
         var corrections: [(RowGroup, deviceCL: Int64)] = []
         var deletes: [(RowGroup, deviceCL: Int64)] = []
         var readers: [String: Statement] = [:]
+        for policy in Set(groups.map { $0.policy.table.name.lowercased() }).compactMap(visibility.policy(for:)) {
+            try policy.createImageTable(on: context.connection)
+        }
         for group in groups {
             let table = group.policy.table
             let reader: Statement
@@ -91,11 +94,11 @@ struct GuardedMerge {
             case (nil, nil):
                 allowed = false
             case (nil, let new?):
-                allowed = try evaluate(group.policy, .insert, bare: new, new: new, old: nil)
+                allowed = try group.policy.allows(.insert, new: new, old: nil, on: context.connection)
             case (let old?, let new?):
-                allowed = try evaluate(group.policy, .update, bare: new, new: new, old: old)
+                allowed = try group.policy.allows(.update, new: new, old: old, on: context.connection)
             case (let old?, nil):
-                allowed = try evaluate(group.policy, .delete, bare: old, new: nil, old: old)
+                allowed = try group.policy.allows(.delete, new: nil, old: old, on: context.connection)
             }
             if allowed {
                 result.failedRows += report.failedRows
@@ -126,20 +129,5 @@ struct GuardedMerge {
         }
         result.denied = counts.sorted { $0.key < $1.key }.map { DeniedRows(table: $0.key, rows: $0.value) }
         return result
-    }
-
-    /// Evaluates a write policy on row images (values in `table.allColumns` order).
-    private func evaluate(_ policy: CompiledTablePolicy, _ operation: CompiledTablePolicy.Operation, bare: [SQLValue], new: [SQLValue]?, old: [SQLValue]?) throws -> Bool {
-        guard let write = policy.writes[operation] else { return false }
-        let columns = policy.table.allColumns.map { $0.lowercased() }
-        var arguments = bare
-        for reference in write.references {
-            let image = reference.image == .new ? new : old
-            guard let image, let index = columns.firstIndex(of: reference.column.lowercased()) else { return false }
-            arguments.append(image[index])
-        }
-        let statement = try context.connection.prepare(write.sql)
-        try statement.bind(arguments)
-        return try statement.step() && statement.int64(at: 0) == 1
     }
 }

@@ -26,8 +26,10 @@ final class PostgresRowVisibility {
     private var eventVersion: Int64?
     private var eventSeq: Int64 = 0
 
-    /// Rows and parameters per statement.
+    /// Rows per statement with a parameter per value.
     private static let batch = 500
+    /// Keys per `= ANY($n)` array.
+    private static let arrayBatch = 5000
 
     private init(database: PostgresDatabase, claims: AccessClaims, policies: [String: PostgresTablePolicy], epoch: Int64, connection: PostgresConnection, logger: Logger) {
         self.database = database
@@ -63,11 +65,11 @@ final class PostgresRowVisibility {
     func entries(table: String, pks: [[UInt8]]) async throws -> [[UInt8]: MirrorEntry] {
         var result: [[UInt8]: MirrorEntry] = [:]
         let unknown = pks.filter { changed[table]?[$0] == nil }
-        for start in stride(from: 0, to: unknown.count, by: Self.batch) {
+        for start in stride(from: 0, to: unknown.count, by: Self.arrayBatch) {
             var binds = PostgresBindings()
             binds.append(claims.userID)
             binds.append(table)
-            binds.append(unknown[start..<min(unknown.count, start + Self.batch)].map { ByteBuffer(bytes: $0) })
+            binds.append(unknown[start..<min(unknown.count, start + Self.arrayBatch)].map { ByteBuffer(bytes: $0) })
             for row in try await query(
                 "SELECT pk, mirrored, cl_offset, hidden_cl FROM \(self.table("cloudsync_rls_rows")) WHERE user_id = $1 AND tbl = $2 AND pk = ANY($3)", binds) {
                 let (pk, mirrored, offset, hidden) = try row.decode((ByteBuffer, Bool, Int64, Int64).self)
@@ -124,16 +126,21 @@ final class PostgresRowVisibility {
     func facts(_ policy: PostgresTablePolicy, keySource: String, _ binds: PostgresBindings) async throws -> [[UInt8]: RowFacts] {
         let table = policy.table
         let names = table.key.indices.map { "k\($0 + 1)" }
-        let clocks = self.table(table.name + "_cloudsync")
-        let match = names.map { "c.\($0) = cloudsync_keys.\($0)" }.joined(separator: " AND ")
-        let rowMatch = zip(table.key, names).map { "\(self.table(table.name)).\(SQLText.identifier($0.name)) = cloudsync_keys.\($1)" }.joined(separator: " AND ")
+        let keys = names.map { "cloudsync_keys.\($0)" }.joined(separator: ", ")
+        func match(_ other: String) -> String { names.map { "\(other).\($0) = cloudsync_keys.\($0)" }.joined(separator: " AND ") }
+        // Joins and one aggregate rather than subqueries per key: the plan stays linear even
+        // while the tables grow faster than their statistics.
         let sql = """
             SELECT \(zip(table.key, names).map { PostgresValues.select("cloudsync_keys.\($1)", $0.type) }.joined(separator: ", ")),
-              COALESCE((SELECT c.col_version FROM \(clocks) c WHERE \(match) AND c.col_name = '\(Change.sentinelColumn)'),
-                       CASE WHEN EXISTS (SELECT 1 FROM \(clocks) c WHERE \(match)) THEN 1 ELSE 0 END)::bigint,
-              EXISTS (SELECT 1 FROM \(self.table(table.name)) WHERE \(rowMatch) AND \(policy.visible)),
-              COALESCE((SELECT min(c.db_version) FROM \(clocks) c WHERE \(match)), 0)::bigint
+              COALESCE(max(c.col_version) FILTER (WHERE c.col_name = '\(Change.sentinelColumn)'),
+                       CASE WHEN count(c.col_name) > 0 THEN 1 ELSE 0 END)::bigint,
+              bool_or(cloudsync_visible.k1 IS NOT NULL),
+              COALESCE(min(c.db_version), 0)::bigint
             FROM (\(keySource)) AS cloudsync_keys(\(names.joined(separator: ", ")))
+            LEFT JOIN \(self.table(table.name + "_cloudsync")) c ON \(match("c"))
+            LEFT JOIN (SELECT \(table.key.map { SQLText.identifier($0.name) }.joined(separator: ", ")) FROM \(self.table(table.name)) WHERE \(policy.visible))
+              AS cloudsync_visible(\(names.joined(separator: ", "))) ON \(match("cloudsync_visible"))
+            GROUP BY \(keys)
             """
         var result: [[UInt8]: RowFacts] = [:]
         let n = table.key.count

@@ -17,9 +17,27 @@ extension PostgresStorage {
         var deviceCL: Int64 { changes.map(\.causalLength).max() ?? 0 }
     }
 
+    /// A merged row waiting for its check.
+    private struct PendingCheck {
+        struct Images {
+            var operation: CompiledTablePolicy.Operation
+            var bare: [SQLValue]
+            var new: [SQLValue]?
+            var old: [SQLValue]?
+        }
+
+        var group: RowGroup
+        /// Nil when the row exists neither before nor after: refused without a check.
+        var check: Images?
+        var failedRows: [String]
+        /// Already written to PostgreSQL (in a savepoint) for its own check.
+        var written = false
+    }
+
     /// Merges a token user's upload, as `GuardedMerge` does: changes of unprotected tables
-    /// merge as usual; each protected row is merged on the replica in a step, checked in
-    /// PostgreSQL against the policy of what happened to it, and undone if refused. Refused
+    /// merge as usual; each protected row is merged on the replica, checked in PostgreSQL
+    /// against the policy of what happened to it (many rows per query), and put back if
+    /// refused. Refused
     /// rows are corrected on the user's devices through their outbox.
     ///
     /// Runs in the merge's transaction, after `cloudsync_stamp` gave it `version`, with every
@@ -78,6 +96,54 @@ extension PostgresStorage {
             for (name, pks) in Dictionary(grouping: groups, by: { $0.policy.table.name }).mapValues({ $0.map(\.pk) }) {
                 entries[name] = try await visibility.entries(table: name, pks: pks)
             }
+            // Merged rows wait here for their checks, which run many rows per query.
+            var pending: [PendingCheck] = []
+            /// Checks the pending rows; returns whether the last one was allowed.
+            @discardableResult
+            func resolve() async throws -> Bool {
+                let checked = pending.indices.filter { pending[$0].check != nil }
+                try await flush(checked.reduce(into: Set<String>()) { $0.formUnion(pending[$1].group.policy.writeDependencies) })
+                var allowed: Set<Int> = []
+                for (_, indices) in Dictionary(grouping: checked, by: { "\(pending[$0].group.policy.table.name)\u{0}\(pending[$0].check!.operation)" }) {
+                    let policy = pending[indices[0]].group.policy
+                    guard let write = policy.writes[pending[indices[0]].check!.operation] else { continue }
+                    let perQuery = max(1, PostgresRowWriter.maxParameters / policy.checkWidth(write))
+                    for start in stride(from: 0, to: indices.count, by: perQuery) {
+                        let chunk = indices[start..<min(indices.count, start + perQuery)]
+                        var binds = PostgresBindings()
+                        for index in chunk {
+                            let check = pending[index].check!
+                            try policy.bind(write, index: index, bare: check.bare, new: check.new, old: check.old, into: &binds)
+                        }
+                        for row in try await connection.query(PostgresQuery(unsafeSQL: policy.checkSQL(write, rows: chunk.count), binds: binds), logger: logger).collect() {
+                            let (index, ok) = try row.decode((Int64, Bool).self)
+                            if ok { allowed.insert(Int(index)) }
+                        }
+                    }
+                }
+                for (index, item) in pending.enumerated() {
+                    let group = item.group
+                    if allowed.contains(index) {
+                        result.failedRows += item.failedRows
+                        if !item.written { try write(group.policy.table, key: group.key, pk: group.pk) }
+                        continue
+                    }
+                    try replica.restore(group.policy.table, key: group.key, loaded[group.policy.table.name]?[group.pk] ?? ScratchReplica.RowState(values: nil, clocks: [:]))
+                    if item.check != nil {
+                        denied.append(group)
+                    } else if group.deviceCL % 2 == 1 {
+                        // The device holds a row the server has not (a later delete won here,
+                        // maybe one this user never saw): bring it back to the truth, unreported.
+                        corrections.append(group)
+                    } else {
+                        deletes.append(group)
+                    }
+                }
+                let lastAllowed = allowed.contains(pending.count - 1)
+                pending = []
+                return lastAllowed
+            }
+
             for group in groups {
                 let table = group.policy.table
                 var adjusted = group.changes
@@ -86,41 +152,38 @@ extension PostgresStorage {
                     adjusted = entry.adjustUpload(group.changes, serverLength: try replica.context.causalLength(table: table.name, pk: group.pk))
                     guard !adjusted.isEmpty else { continue }
                 }
-                let before = loaded[table.name]?[group.pk]?.values
-                var failedRows: [String] = []
-                var after: [SQLValue]?
-                var allowed = false
-                try await replica.step {
-                    failedRows = try replica.context.merge(adjusted).failedRows
-                    after = try replica.state(of: table, key: group.key).values
-                    let check: (CompiledTablePolicy.Operation, bare: [SQLValue], new: [SQLValue]?, old: [SQLValue]?)?
-                    switch (before, after) {
-                    case (nil, nil): check = nil
-                    case (nil, let new?): check = (.insert, new, new, nil)
-                    case (let old?, let new?): check = (.update, new, new, old)
-                    case (let old?, nil): check = (.delete, old, nil, old)
-                    }
-                    if let check, let write = group.policy.writes[check.0],
-                       let binds = try group.policy.bindings(write, bare: check.bare, new: check.new, old: check.old) {
-                        try await flush(group.policy.writeDependencies)
-                        allowed = try await connection.query(PostgresQuery(unsafeSQL: write.sql, binds: binds), logger: logger)
-                            .collect().first?.decode(Bool.self) ?? false
-                    }
-                    return allowed
+                // A check reads what the rows before it left: those of the tables it reads
+                // must be decided (and written) first.
+                let reads = group.policy.writeDependencies
+                if !reads.isEmpty, pending.contains(where: { reads.contains($0.group.policy.table.name.lowercased()) }) {
+                    try await resolve()
                 }
-                if allowed {
-                    result.failedRows += failedRows
+                let before = loaded[table.name]?[group.pk]?.values
+                let failedRows = try replica.context.merge(adjusted).failedRows
+                let after = try replica.state(of: table, key: group.key).values
+                let check: PendingCheck.Images? = switch (before, after) {
+                case (nil, nil): nil
+                case (nil, let new?): .init(operation: .insert, bare: new, new: new, old: nil)
+                case (let old?, let new?): .init(operation: .update, bare: new, new: new, old: old)
+                case (let old?, nil): .init(operation: .delete, bare: old, new: nil, old: old)
+                }
+                let readsItself = reads.contains(table.name.lowercased())
+                pending.append(PendingCheck(group: group, check: check, failedRows: failedRows, written: readsItself))
+                if readsItself {
+                    // A check that reads its own table sees the row as merged (as on SQLite,
+                    // where the row is written before it is checked): written in a savepoint,
+                    // undone if refused.
+                    try await flush(nil)
                     try write(table, key: group.key, pk: group.pk)
-                } else if before != nil || after != nil {
-                    denied.append(group)
-                } else if group.deviceCL % 2 == 1 {
-                    // The device holds a row the server has not (a later delete won here,
-                    // maybe one this user never saw): bring it back to the truth, unreported.
-                    corrections.append(group)
-                } else {
-                    deletes.append(group)
+                    try await connection.query("SAVEPOINT cloudsync_row", logger: logger)
+                    try await flush(nil)
+                    if try await !resolve() {
+                        try await connection.query("ROLLBACK TO SAVEPOINT cloudsync_row", logger: logger)
+                    }
+                    try await connection.query("RELEASE SAVEPOINT cloudsync_row", logger: logger)
                 }
             }
+            try await resolve()
         }
         try await flush(nil)
         try await recordLastSeq(replica, version: version, database: database, connection: connection, logger: logger)
@@ -149,8 +212,11 @@ extension PostgresStorage {
         return result
     }
 
-    /// Changes read per table and step while building a filtered page.
-    static let filteredChunk = 200
+    /// Changes read per table and step while building a filtered page of `limit` changes:
+    /// the page, unless it is very large (most changes may be filtered out).
+    static func filteredChunk(limit: Int) -> Int {
+        max(200, min(limit, 5000))
+    }
 
     /// A token user's filtered page (`FilteredPageBuilder`), read in the caller's transaction
     /// after `visibility.refresh()`.
@@ -169,18 +235,19 @@ extension PostgresStorage {
         var builder = FilteredPageBuilder(events: events, complete: complete, site: site, serverSite: database.siteID, limit: limit)
         var position = cursor
         var feedEnded = false
+        let chunk = filteredChunk(limit: limit)
         reading: while true {
             var changes: [Change] = []
             var exhausted = true
             for table in database.schema.tables {
-                let some = try await feed(table, database: database, excluding: site, after: position, limit: filteredChunk, connection: connection, logger: logger)
-                if some.count == filteredChunk { exhausted = false }
+                let some = try await feed(table, database: database, excluding: site, after: position, limit: chunk, connection: connection, logger: logger)
+                if some.count == chunk { exhausted = false }
                 changes += some
             }
             changes.sort(by: feedOrder)
             // With every table read up to the chunk, the first chunk of their union is the
             // first chunk of the feed.
-            if !exhausted { changes = Array(changes.prefix(filteredChunk)) }
+            if !exhausted { changes = Array(changes.prefix(chunk)) }
             for (name, rows) in Dictionary(grouping: changes.filter { source.isProtected($0.table) }, by: \.table) {
                 source.entries[name, default: [:]].merge(try await visibility.entries(table: name, pks: rows.map(\.pk))) { $1 }
             }

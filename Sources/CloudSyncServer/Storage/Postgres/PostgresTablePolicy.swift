@@ -8,10 +8,10 @@ import PostgresNIO
 /// `auth_json()`).
 ///
 /// - `visible` is a condition on a row of the table, used as `FROM S."T" WHERE (visible)`.
-/// - A write check runs against the row images of a change: the bare row is a one-row derived
-///   table named like the table (so `T.col` and bare `col` work), whose values are parameters
-///   1…n; `NEW.col` and `OLD.col` are the parameters after them. The bare row is NEW for
-///   insert and update, OLD for delete.
+/// - A write check runs against the row images of many changes at once (`checkSQL`): a
+///   `VALUES` list with, per change, its index, the bare row and the referenced `NEW.col` /
+///   `OLD.col` values; the bare row is a lateral derived table named like the table (so
+///   `T.col` and bare `col` work). The bare row is NEW for insert and update, OLD for delete.
 ///
 /// An operation without an expression is denied; a disabled policy allows everything but
 /// keeps the table on the filtered download path, as on the embedded storage.
@@ -19,8 +19,8 @@ struct PostgresTablePolicy: Sendable {
     typealias Operation = CompiledTablePolicy.Operation
 
     struct WriteCheck: Sendable {
-        /// `SELECT CASE WHEN (…) THEN true ELSE false END FROM (SELECT $1 AS c1, …) AS "T"`.
-        var sql: String
+        /// The expression, its references rewritten to `cloudsync_images.cloudsync_rN`.
+        var expression: String
         var references: [PolicyExpression.Reference]
     }
 
@@ -52,7 +52,7 @@ struct PostgresTablePolicy: Sendable {
         if !isEnabled {
             visible = "true"
         } else if let source = policy.select {
-            let expression = try Self.parse(source, .select, firstParameter: 1, table: table)
+            let expression = try Self.parse(source, .select, firstParameter: 1)
             guard expression.references.isEmpty else {
                 throw SyncStorageError(.invalidPolicy, "select policy of \(table.name): NEW and OLD exist only in insert, update and delete policies")
             }
@@ -63,16 +63,12 @@ struct PostgresTablePolicy: Sendable {
         self.selectDependencies = selectDependencies
         dependsOnUntrackedTable = !selectDependencies.subtracting(synchronized).isEmpty
 
-        let columns = table.allColumns
-        let row = columns.enumerated()
-            .map { "\(Self.placeholder($0.offset + 1, $0.element.type)) AS \(SQLText.identifier($0.element.name))" }
-            .joined(separator: ", ")
         var writes: [Operation: WriteCheck] = [:]
         var writeDependencies: Set<String> = []
         for operation in [Operation.insert, .update, .delete] {
             let source = isEnabled ? policy.expression(for: operation) : "true"
             guard let source else { continue }
-            let expression = try Self.parse(source, operation, firstParameter: columns.count + 1, table: table)
+            let expression = try Self.parse(source, operation, firstParameter: 1) { number, _ in "cloudsync_images.cloudsync_r\(number)" }
             for reference in expression.references {
                 guard table.column(reference.column) != nil else {
                     throw SyncStorageError(.invalidPolicy, "\(operation.rawValue) policy of \(table.name): table \(table.name) has no column \(reference.column)")
@@ -82,26 +78,59 @@ struct PostgresTablePolicy: Sendable {
                 }
             }
             writeDependencies.formUnion(expression.names.intersection(relations))
-            writes[operation] = WriteCheck(
-                sql: "SELECT CASE WHEN (\(expression.rewritten)) THEN true ELSE false END FROM (SELECT \(row)) AS \(SQLText.identifier(table.name))",
-                references: expression.references)
+            writes[operation] = WriteCheck(expression: expression.rewritten, references: expression.references)
         }
         self.writes = writes
         self.writeDependencies = writeDependencies
     }
 
-    /// Parameter `number` cast to `type`, so that PostgreSQL knows its type even when NULL.
-    static func placeholder(_ number: Int, _ type: PostgresColumnType) -> String {
-        "$\(number)::\(type.rawValue)"
-    }
-
-    private static func parse(_ source: String, _ operation: Operation, firstParameter: Int, table: PostgresTable) throws(SyncStorageError) -> PolicyExpression {
+    private static func parse(
+        _ source: String, _ operation: Operation, firstParameter: Int,
+        placeholder: (Int, PolicyExpression.Reference) -> String = { number, _ in "$\(number)" }
+    ) throws(SyncStorageError) -> PolicyExpression {
         do {
-            return try PolicyExpression(source, firstParameter: firstParameter, placeholder: { number, reference in
-                table.column(reference.column).map { placeholder(number, $0.type) } ?? "$\(number)"
-            }, allowsCasts: true)
+            return try PolicyExpression(source, firstParameter: firstParameter, placeholder: placeholder, allowsCasts: true)
         } catch {
             throw SyncStorageError(.invalidPolicy, "\(operation.rawValue) policy: \(error.message)")
+        }
+    }
+
+    /// Checks `rows` changes: `SELECT index, allowed` for the tuples `bind` appended, in order.
+    /// Parameters per tuple: `checkWidth(check)`.
+    func checkSQL(_ check: WriteCheck, rows: Int) -> String {
+        let types = [PostgresColumnType.bigint] + table.allColumns.map(\.type) + check.references.map { table.column($0.column)?.type ?? .text }
+        let tuples = (0..<rows).map { row in
+            "(" + types.enumerated().map { "$\(row * types.count + $0.offset + 1)::\($0.element.rawValue)" }.joined(separator: ", ") + ")"
+        }
+        let names = ["cloudsync_i"] + table.allColumns.indices.map { "cloudsync_b\($0 + 1)" } + check.references.indices.map { "cloudsync_r\($0 + 1)" }
+        let bare = table.allColumns.enumerated().map { "cloudsync_images.cloudsync_b\($0.offset + 1) AS \(SQLText.identifier($0.element.name))" }
+        return """
+            SELECT cloudsync_images.cloudsync_i, CASE WHEN (\(check.expression)) THEN true ELSE false END
+            FROM (VALUES \(tuples.joined(separator: ", "))) AS cloudsync_images(\(names.joined(separator: ", ")))
+            CROSS JOIN LATERAL (SELECT \(bare.joined(separator: ", "))) AS \(SQLText.identifier(table.name))
+            """
+    }
+
+    /// Parameters per change of `checkSQL`.
+    func checkWidth(_ check: WriteCheck) -> Int {
+        1 + table.allColumns.count + check.references.count
+    }
+
+    /// Appends one change's tuple for `checkSQL`: its index, the bare row, then the referenced
+    /// images' columns (values in `table.allColumns` order).
+    func bind(_ check: WriteCheck, index: Int, bare: [SQLValue], new: [SQLValue]?, old: [SQLValue]?, into binds: inout PostgresBindings) throws(SyncStorageError) {
+        binds.append(Int64(index))
+        let columns = table.allColumns
+        for (position, column) in columns.enumerated() {
+            try PostgresValues.bind(bare[position], as: column.type, column: "\(table.name).\(column.name)", into: &binds)
+        }
+        for reference in check.references {
+            let image = reference.image == .new ? new : old
+            guard let position = columns.firstIndex(where: { $0.name.lowercased() == reference.column.lowercased() }) else {
+                binds.appendNull()
+                continue
+            }
+            try PostgresValues.bind(image?[position] ?? .null, as: columns[position].type, column: "\(table.name).\(columns[position].name)", into: &binds)
         }
     }
 
@@ -111,7 +140,7 @@ struct PostgresTablePolicy: Sendable {
     func validate(database: PostgresDatabase, connection: PostgresConnection, logger: Logger) async throws {
         var statements: [(Operation, String, Int)] = [(.select, "SELECT 1 FROM \(database.qualified(table.name)) WHERE \(visible)", 0)]
         for operation in [Operation.insert, .update, .delete] {
-            if let write = writes[operation] { statements.append((operation, write.sql, table.allColumns.count + write.references.count)) }
+            if let write = writes[operation] { statements.append((operation, checkSQL(write, rows: 1), checkWidth(write))) }
         }
         for (operation, sql, parameters) in statements {
             var binds = PostgresBindings()
@@ -123,22 +152,5 @@ struct PostgresTablePolicy: Sendable {
                 throw SyncStorageError(.invalidPolicy, "\(operation.rawValue) policy of \(table.name) does not compile: \(message)")
             }
         }
-    }
-
-    /// The parameters of a write check: the bare row, then the referenced images' columns
-    /// (values in `table.allColumns` order). Nil when a referenced image does not exist.
-    func bindings(_ check: WriteCheck, bare: [SQLValue], new: [SQLValue]?, old: [SQLValue]?) throws(SyncStorageError) -> PostgresBindings? {
-        var binds = PostgresBindings()
-        let columns = table.allColumns
-        for (index, column) in columns.enumerated() {
-            try PostgresValues.bind(bare[index], as: column.type, column: "\(table.name).\(column.name)", into: &binds)
-        }
-        for reference in check.references {
-            guard let image = reference.image == .new ? new : old,
-                  let index = columns.firstIndex(where: { $0.name.lowercased() == reference.column.lowercased() })
-            else { return nil }
-            try PostgresValues.bind(image[index], as: columns[index].type, column: "\(table.name).\(columns[index].name)", into: &binds)
-        }
-        return binds
     }
 }

@@ -85,8 +85,7 @@ final class ScratchReplica {
     }
 
     /// Merges in steps, for checks between them (`PostgresStorage.guardedMerge`): every
-    /// `context.merge` inside `body` stamps with `version`, and a step inside `step` can be
-    /// undone.
+    /// `context.merge` inside `body` stamps with `version`.
     func mergeInSteps<T>(version: Int64, _ body: () async throws -> T) async throws -> T {
         try context.setSetting("db_version_floor", .integer(version - 1))
         let sql = connection.connection
@@ -101,12 +100,13 @@ final class ScratchReplica {
         }
     }
 
-    /// Runs `body` in a savepoint, rolled back unless `body` returns true.
-    func step(_ body: () async throws -> Bool) async throws {
+    /// Puts a row and its clocks back as `state` (a merge of it was refused).
+    func restore(_ table: PostgresTable, key: [SQLValue], _ state: RowState) throws {
         let sql = connection.connection
-        try sql.execute("SAVEPOINT cloudsync_step")
-        if try await !body() { try sql.execute("ROLLBACK TO cloudsync_step") }
-        try sql.execute("RELEASE cloudsync_step")
+        let match = table.key.enumerated().map { "\(SQLText.identifier($0.element.name)) = ?\($0.offset + 1)" }.joined(separator: " AND ")
+        try sql.run("DELETE FROM \(SQLText.identifier(table.name)) WHERE \(match)", key)
+        try sql.run("DELETE FROM \(SQLText.identifier(table.name + "_cloudsync")) WHERE pk = ?1", [.blob(try PrimaryKeyCodec.encode(key))])
+        try load(table, key: key, state)
     }
 
     /// A row and its clocks as the replica has them now.
