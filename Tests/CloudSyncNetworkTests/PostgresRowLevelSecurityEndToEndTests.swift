@@ -381,14 +381,6 @@ final class AlternatingDevice {
 
     /// The rows of `table` as `a|b|c` strings, ordered by their first columns.
     func texts(_ table: String) throws -> [String] {
-        try device.connection.rows("SELECT * FROM \(table) ORDER BY 1, 2").map { row in
-            row.map { value in
-                switch value {
-                case .null: "NULL"
-                case .text: value.stringValue ?? ""
-                default: value.description
-                }
-            }.joined(separator: "|")
-        }
+        try device.connection.rows("SELECT * FROM \(table) ORDER BY 1, 2").map(rowText)
     }
 }

@@ -414,10 +414,11 @@ struct RowLevelSecurityEndToEndTests {
 
 /// The rows of `table` on `device` as `a|b|c` strings, ordered by their first columns.
 private func texts(_ device: Device, _ table: String) throws -> [String] {
-    try device.connection.rows("SELECT * FROM \(table) ORDER BY 1, 2").map(joined)
+    try device.connection.rows("SELECT * FROM \(table) ORDER BY 1, 2").map(rowText)
 }
 
-private func joined(_ row: [SQLValue]) -> String {
+/// A row as `a|b|c` (NULL as `NULL`).
+func rowText(_ row: [SQLValue]) -> String {
     row.map { value in
         switch value {
         case .null: "NULL"
@@ -431,7 +432,7 @@ private func joined(_ row: [SQLValue]) -> String {
 private func readOnlyRows(_ path: String, _ sql: String) throws -> [String] {
     let handle = try Device.api.openDatabase(path: "file:\(path)?mode=ro")
     defer { Device.api.closeDatabase(handle) }
-    return try Connection(handle: handle, api: Device.api).rows(sql).map(joined)
+    return try Connection(handle: handle, api: Device.api).rows(sql).map(rowText)
 }
 
 /// The message of the SQL error `SELECT cloudsync_network_sync()` fails with; nil if it succeeds.

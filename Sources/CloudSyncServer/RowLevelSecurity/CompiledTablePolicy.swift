@@ -51,10 +51,7 @@ struct CompiledTablePolicy {
         if !isEnabled {
             visible = "1"
         } else if let source = policy.select {
-            let expression = try Self.parse(source, .select, firstParameter: table.primaryKey.count + 1)
-            guard expression.references.isEmpty else {
-                throw SyncStorageError(.invalidPolicy, "select policy of \(table.name): NEW and OLD exist only in insert, update and delete policies")
-            }
+            let expression = try PolicyExpression(policyOf: table.name, .select, source, columns: table.allColumns)
             visible = "(\(expression.rewritten))"
             dependencies = expression.names.intersection(allTables)
         }
@@ -63,38 +60,18 @@ struct CompiledTablePolicy {
         selectDependencies = dependencies
         dependsOnUntrackedTable = !dependencies.subtracting(synchronizedTables).isEmpty
 
-        let columns = table.allColumns
         let imageTable = SQLText.identifier("cloudsync_rls_image_" + table.name)
         self.imageTable = imageTable
         var writes: [Operation: (String, [PolicyExpression.Reference])] = [:]
         for operation in [Operation.insert, .update, .delete] {
             let source = isEnabled ? policy.expression(for: operation) : "1"
             guard let source else { continue }
-            let expression = try Self.parse(source, operation, firstParameter: 2) { _, reference in
+            let expression = try PolicyExpression(policyOf: table.name, operation, source, columns: table.allColumns) { _, reference in
                 "(SELECT \(SQLText.identifier(reference.column)) FROM temp.\(imageTable) WHERE cloudsync_image = '\(reference.image == .new ? "new" : "old")')"
-            }
-            for reference in expression.references {
-                guard columns.contains(where: { $0.lowercased() == reference.column.lowercased() }) else {
-                    throw SyncStorageError(.invalidPolicy, "\(operation.rawValue) policy of \(table.name): table \(table.name) has no column \(reference.column)")
-                }
-                if operation == .insert && reference.image == .old || operation == .delete && reference.image == .new {
-                    throw SyncStorageError(.invalidPolicy, "\(operation.rawValue) policy of \(table.name): \(reference.image.rawValue) does not exist for \(operation.rawValue)s")
-                }
             }
             writes[operation] = ("SELECT CASE WHEN (\(expression.rewritten)) THEN 1 ELSE 0 END FROM temp.\(imageTable) AS \(table.quotedName) WHERE cloudsync_image = ?1", expression.references)
         }
         self.writes = writes
-    }
-
-    private static func parse(
-        _ source: String, _ operation: Operation, firstParameter: Int,
-        placeholder: (Int, PolicyExpression.Reference) -> String = { number, _ in "?\(number)" }
-    ) throws(SyncStorageError) -> PolicyExpression {
-        do {
-            return try PolicyExpression(source, firstParameter: firstParameter, placeholder: placeholder)
-        } catch {
-            throw SyncStorageError(.invalidPolicy, "\(operation.rawValue) policy: \(error.message)")
-        }
     }
 
     /// Prepares every statement once on `connection`, so that a mistake (unknown column or

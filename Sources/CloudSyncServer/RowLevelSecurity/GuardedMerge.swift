@@ -21,38 +21,15 @@ struct GuardedMerge {
         self.visibility = visibility
     }
 
-    /// A row's changes, in payload order.
-    private struct RowGroup {
-        var policy: CompiledTablePolicy
-        var pk: [UInt8]
-        var changes: [Change]
-    }
-
     func merge(_ changes: [Change]) throws -> MergeResult {
-        var open: [Change] = []
-        var groups: [RowGroup] = []
-        var groupIndex: [String: [[UInt8]: Int]] = [:]
-        for change in changes {
-            guard let policy = visibility.policy(for: change.table) else {
-                open.append(change)
-                continue
-            }
-            let key = policy.table.name
-            if let index = groupIndex[key]?[change.pk] {
-                groups[index].changes.append(change)
-            } else {
-                groupIndex[key, default: [:]][change.pk] = groups.count
-                groups.append(RowGroup(policy: policy, pk: change.pk, changes: [change]))
-            }
-        }
-
+        let (open, groups) = try ProtectedRow.partition(changes, policy: visibility.policy(for:), table: \.table.name)
         var result = MergeResult(changes: changes.count)
         if !open.isEmpty {
             result.failedRows += try context.merge(open).failedRows
         }
-        var denied: [(RowGroup, deviceCL: Int64)] = []
-        var corrections: [(RowGroup, deviceCL: Int64)] = []
-        var deletes: [(RowGroup, deviceCL: Int64)] = []
+        var denied: [ProtectedRow<CompiledTablePolicy>] = []
+        var corrections: [ProtectedRow<CompiledTablePolicy>] = []
+        var deletes: [ProtectedRow<CompiledTablePolicy>] = []
         var readers: [String: Statement] = [:]
         for policy in Set(groups.map { $0.policy.table.name.lowercased() }).compactMap(visibility.policy(for:)) {
             try policy.createImageTable(on: context.connection)
@@ -68,16 +45,14 @@ struct GuardedMerge {
                         + table.primaryKey.enumerated().map { "\(SQLText.identifier($0.element)) = ?\($0.offset + 1)" }.joined(separator: " AND "))
                 readers[table.name] = reader
             }
-            let key = try PrimaryKeyCodec.decode(group.pk)
             func read() throws(CloudSyncError) -> [SQLValue]? {
                 reader.reset()
-                try reader.bind(key)
+                try reader.bind(group.key)
                 defer { reader.reset() }
                 guard try reader.step() else { return nil }
                 return (0..<reader.columnCount).map { reader.value(at: $0) }
             }
 
-            let deviceCL = group.changes.map(\.causalLength).max() ?? 0
             var adjusted = group.changes
             if let entry = try visibility.entry(table: table.name, pk: group.pk) {
                 // The user's devices count this row's lives differently from the server.
@@ -105,27 +80,27 @@ struct GuardedMerge {
             } else {
                 try context.connection.execute("ROLLBACK TO cloudsync_rls_row")
                 if before != nil || after != nil {
-                    denied.append((group, deviceCL))
-                } else if deviceCL % 2 == 1 {
+                    denied.append(group)
+                } else if group.deviceCL % 2 == 1 {
                     // The device holds a row the server has not (a later delete won here,
                     // maybe one this user never saw): bring it back to the truth, unreported.
-                    corrections.append((group, deviceCL))
+                    corrections.append(group)
                 } else {
-                    deletes.append((group, deviceCL))
+                    deletes.append(group)
                 }
             }
             try context.connection.execute("RELEASE cloudsync_rls_row")
         }
 
         var counts: [String: Int] = [:]
-        for (group, _) in denied {
+        for group in denied {
             counts[group.policy.table.name, default: 0] += 1
         }
-        for (group, deviceCL) in denied + corrections {
-            try visibility.correct(group.policy, pk: group.pk, deviceCL: deviceCL)
+        for group in denied + corrections {
+            try visibility.correct(group.policy, pk: group.pk, deviceCL: group.deviceCL)
         }
-        for (group, deviceCL) in deletes {
-            try visibility.recordDelete(group.policy, pk: group.pk, deviceCL: deviceCL)
+        for group in deletes {
+            try visibility.recordDelete(group.policy, pk: group.pk, deviceCL: group.deviceCL)
         }
         result.denied = counts.sorted { $0.key < $1.key }.map { DeniedRows(table: $0.key, rows: $0.value) }
         return result

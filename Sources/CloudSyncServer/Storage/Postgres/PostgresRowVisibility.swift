@@ -246,22 +246,19 @@ final class PostgresRowVisibility {
     /// Writes the changed entries, and the events at a version reserved for them: above every
     /// version given so far, and below every later one (the clock row is held).
     func flush() async throws {
-        let entries = changed.flatMap { table, rows in rows.map { (table, $0.key, $0.value) } }
-        for start in stride(from: 0, to: entries.count, by: Self.batch) {
+        // One statement each, the rows as arrays: no limit on parameters.
+        let entries = changed.flatMap { table, rows in rows.map { (table: table, pk: $0.key, entry: $0.value) } }
+        if !entries.isEmpty {
             var binds = PostgresBindings()
-            var tuples: [String] = []
-            for (table, pk, entry) in entries[start..<min(entries.count, start + Self.batch)] {
-                let first = binds.count
-                binds.append(claims.userID)
-                binds.append(table)
-                binds.append(ByteBuffer(bytes: pk))
-                binds.append(entry.mirrored)
-                binds.append(entry.offset)
-                binds.append(entry.hiddenCL)
-                tuples.append("(" + (1...6).map { "$\(first + $0)" }.joined(separator: ", ") + ")")
-            }
+            binds.append(claims.userID)
+            binds.append(entries.map(\.table))
+            binds.append(entries.map { ByteBuffer(bytes: $0.pk) })
+            binds.append(entries.map(\.entry.mirrored))
+            binds.append(entries.map(\.entry.offset))
+            binds.append(entries.map(\.entry.hiddenCL))
             _ = try await query("""
-                INSERT INTO \(table("cloudsync_rls_rows")) (user_id, tbl, pk, mirrored, cl_offset, hidden_cl) VALUES \(tuples.joined(separator: ", "))
+                INSERT INTO \(table("cloudsync_rls_rows")) (user_id, tbl, pk, mirrored, cl_offset, hidden_cl)
+                SELECT $1, * FROM unnest($2::text[], $3::bytea[], $4::boolean[], $5::bigint[], $6::bigint[])
                 ON CONFLICT (user_id, tbl, pk) DO UPDATE SET mirrored = EXCLUDED.mirrored, cl_offset = EXCLUDED.cl_offset, hidden_cl = EXCLUDED.hidden_cl
                 """, binds)
         }
@@ -278,24 +275,20 @@ final class PostgresRowVisibility {
             ).first?.decode(Int64.self) ?? 0
             eventVersion = version
         }
-        for start in stride(from: 0, to: pendingEvents.count, by: Self.batch) {
-            var binds = PostgresBindings()
-            var tuples: [String] = []
-            for (table, pk, event) in pendingEvents[start..<min(pendingEvents.count, start + Self.batch)] {
-                let first = binds.count
-                binds.append(claims.userID)
-                binds.append(version)
-                binds.append(eventSeq)
-                binds.append(table)
-                binds.append(ByteBuffer(bytes: pk))
-                binds.append(event.kind.rawValue)
-                binds.append(event.cl)
-                eventSeq += 1
-                tuples.append("(" + (1...7).map { "$\(first + $0)" }.joined(separator: ", ") + ")")
-            }
-            _ = try await query(
-                "INSERT INTO \(table("cloudsync_rls_outbox")) (user_id, db_version, seq, tbl, pk, kind, cl) VALUES \(tuples.joined(separator: ", "))", binds)
-        }
+        var binds = PostgresBindings()
+        binds.append(claims.userID)
+        binds.append(version)
+        binds.append(eventSeq)
+        binds.append(pendingEvents.map(\.table))
+        binds.append(pendingEvents.map { ByteBuffer(bytes: $0.pk) })
+        binds.append(pendingEvents.map(\.event.kind.rawValue))
+        binds.append(pendingEvents.map(\.event.cl))
+        _ = try await query("""
+            INSERT INTO \(table("cloudsync_rls_outbox")) (user_id, db_version, seq, tbl, pk, kind, cl)
+            SELECT $1, $2, $3 + u.n - 1, u.tbl, u.pk, u.kind, u.cl
+            FROM unnest($4::text[], $5::bytea[], $6::text[], $7::bigint[]) WITH ORDINALITY AS u(tbl, pk, kind, cl, n)
+            """, binds)
+        eventSeq += Int64(pendingEvents.count)
         pendingEvents = []
     }
 

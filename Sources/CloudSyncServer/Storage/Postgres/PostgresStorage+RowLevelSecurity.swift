@@ -8,14 +8,7 @@ import PostgresNIO
 /// the embedded storage (`GuardedMerge`, `FilteredFeed`), sharing `MirrorEntry` and
 /// `FilteredPageBuilder`; the checks are PostgreSQL queries.
 extension PostgresStorage {
-    /// A protected row's changes in one upload.
-    private struct RowGroup {
-        var policy: PostgresTablePolicy
-        var pk: [UInt8]
-        var key: [SQLValue]
-        var changes: [Change]
-        var deviceCL: Int64 { changes.map(\.causalLength).max() ?? 0 }
-    }
+    private typealias RowGroup = ProtectedRow<PostgresTablePolicy>
 
     /// A merged row waiting for its check.
     private struct PendingCheck {
@@ -47,22 +40,7 @@ extension PostgresStorage {
         replica: ScratchReplica, version: Int64, visibility: PostgresRowVisibility, connection: PostgresConnection, logger: Logger
     ) async throws -> MergeResult {
         let database = visibility.database
-        var open: [Change] = []
-        var groups: [RowGroup] = []
-        var groupIndex: [String: [[UInt8]: Int]] = [:]
-        for change in changes {
-            guard let policy = visibility.policy(for: change.table) else {
-                open.append(change)
-                continue
-            }
-            let name = policy.table.name
-            if let index = groupIndex[name]?[change.pk] {
-                groups[index].changes.append(change)
-            } else {
-                groupIndex[name, default: [:]][change.pk] = groups.count
-                groups.append(RowGroup(policy: policy, pk: change.pk, key: keys[name]?[change.pk] ?? [], changes: [change]))
-            }
-        }
+        let (open, groups) = try ProtectedRow.partition(changes, policy: visibility.policy(for:), table: \.table.name)
 
         // Writes not yet in PostgreSQL, by table; a check that reads a table sees its writes.
         var writers: [String: PostgresRowWriter] = [:]

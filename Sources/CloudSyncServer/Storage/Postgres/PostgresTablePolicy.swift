@@ -52,10 +52,7 @@ struct PostgresTablePolicy: Sendable {
         if !isEnabled {
             visible = "true"
         } else if let source = policy.select {
-            let expression = try Self.parse(source, .select, firstParameter: 1)
-            guard expression.references.isEmpty else {
-                throw SyncStorageError(.invalidPolicy, "select policy of \(table.name): NEW and OLD exist only in insert, update and delete policies")
-            }
+            let expression = try PolicyExpression(policyOf: table.name, .select, source, columns: table.allColumns.map(\.name), allowsCasts: true)
             visible = "(\(expression.rewritten))"
             selectDependencies = expression.names.intersection(relations)
         }
@@ -68,31 +65,14 @@ struct PostgresTablePolicy: Sendable {
         for operation in [Operation.insert, .update, .delete] {
             let source = isEnabled ? policy.expression(for: operation) : "true"
             guard let source else { continue }
-            let expression = try Self.parse(source, operation, firstParameter: 1) { number, _ in "cloudsync_images.cloudsync_r\(number)" }
-            for reference in expression.references {
-                guard table.column(reference.column) != nil else {
-                    throw SyncStorageError(.invalidPolicy, "\(operation.rawValue) policy of \(table.name): table \(table.name) has no column \(reference.column)")
-                }
-                if operation == .insert && reference.image == .old || operation == .delete && reference.image == .new {
-                    throw SyncStorageError(.invalidPolicy, "\(operation.rawValue) policy of \(table.name): \(reference.image.rawValue) does not exist for \(operation.rawValue)s")
-                }
+            let expression = try PolicyExpression(policyOf: table.name, operation, source, columns: table.allColumns.map(\.name), allowsCasts: true) { number, _ in
+                "cloudsync_images.cloudsync_r\(number)"
             }
             writeDependencies.formUnion(expression.names.intersection(relations))
             writes[operation] = WriteCheck(expression: expression.rewritten, references: expression.references)
         }
         self.writes = writes
         self.writeDependencies = writeDependencies
-    }
-
-    private static func parse(
-        _ source: String, _ operation: Operation, firstParameter: Int,
-        placeholder: (Int, PolicyExpression.Reference) -> String = { number, _ in "$\(number)" }
-    ) throws(SyncStorageError) -> PolicyExpression {
-        do {
-            return try PolicyExpression(source, firstParameter: firstParameter, placeholder: placeholder, allowsCasts: true)
-        } catch {
-            throw SyncStorageError(.invalidPolicy, "\(operation.rawValue) policy: \(error.message)")
-        }
     }
 
     /// Checks `rows` changes: `SELECT index, allowed` for the tuples `bind` appended, in order.
