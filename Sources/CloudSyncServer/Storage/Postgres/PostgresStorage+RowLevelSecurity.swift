@@ -30,8 +30,7 @@ extension PostgresStorage {
     /// Merges a token user's upload, as `GuardedMerge` does: changes of unprotected tables
     /// merge as usual; each protected row is merged on the replica, checked in PostgreSQL
     /// against the policy of what happened to it (many rows per query), and put back if
-    /// refused. Refused
-    /// rows are corrected on the user's devices through their outbox.
+    /// refused. Refused rows are corrected on the user's devices through their outbox.
     ///
     /// Runs in the merge's transaction, after `cloudsync_stamp` gave it `version`, with every
     /// touched row loaded into `replica` (`loaded`: as PostgreSQL has them).
@@ -131,9 +130,11 @@ extension PostgresStorage {
                     guard !adjusted.isEmpty else { continue }
                 }
                 // A check reads what the rows before it left: those of the tables it reads
-                // must be decided (and written) first.
+                // must be decided (and written) first. A check of a row written for it (below)
+                // goes alone, so that no earlier row's check sees that row.
                 let reads = group.policy.writeDependencies
-                if !reads.isEmpty, pending.contains(where: { reads.contains($0.group.policy.table.name.lowercased()) }) {
+                let readsItself = reads.contains(table.name.lowercased())
+                if readsItself ? !pending.isEmpty : pending.contains(where: { reads.contains($0.group.policy.table.name.lowercased()) }) {
                     try await resolve()
                 }
                 let before = loaded[table.name]?[group.pk]?.values
@@ -145,12 +146,11 @@ extension PostgresStorage {
                 case (let old?, let new?): .init(operation: .update, bare: new, new: new, old: old)
                 case (let old?, nil): .init(operation: .delete, bare: old, new: nil, old: old)
                 }
-                let readsItself = reads.contains(table.name.lowercased())
                 pending.append(PendingCheck(group: group, check: check, failedRows: failedRows, written: readsItself))
                 if readsItself {
                     // A check that reads its own table sees the row as merged (as on SQLite,
                     // where the row is written before it is checked): written in a savepoint,
-                    // undone if refused.
+                    // undone if refused. What was decided before is written outside it.
                     try await flush(nil)
                     try write(table, key: group.key, pk: group.pk)
                     try await connection.query("SAVEPOINT cloudsync_row", logger: logger)
