@@ -309,6 +309,10 @@ struct RowLevelSecurityTests {
             try alice.execute("INSERT INTO tasks(id, user_id, title) VALUES ('t5', 'alice', 'five'); UPDATE tasks SET title = 'uno' WHERE id = 't1'")
             #expect(try await alice.sync(storage) == [DeniedRows(table: "tasks", rows: 1)])
             #expect(try await serverTasks(data).map { $0[4].stringValue } == ["uno", "two"])
+            // A refused row takes nothing else of its upload with it.
+            try alice.execute("INSERT INTO members VALUES ('p3', 'alice'); INSERT INTO tasks(id, user_id, title) VALUES ('t6', 'alice', 'six')")
+            #expect(try await alice.sync(storage) == [DeniedRows(table: "tasks", rows: 1)])
+            #expect(try await data.query("SELECT project_id FROM members ORDER BY project_id", database: "shared") == [[.string("p1")], [.string("p3")]])
         }
     }
 }
