@@ -41,10 +41,10 @@ final class PostgresRowVisibility {
     }
 
     /// The user's view, or nil when the database has no policies.
-    static func load(_ database: PostgresDatabase, claims: AccessClaims, connection: PostgresConnection, logger: Logger) async throws -> PostgresRowVisibility? {
-        let (policies, epoch) = try await PostgresStorage.compiledPolicies(database, connection: connection, logger: logger)
-        guard !policies.isEmpty else { return nil }
-        return PostgresRowVisibility(database: database, claims: claims, policies: policies, epoch: epoch, connection: connection, logger: logger)
+    static func load(_ database: PostgresDatabase, claims: AccessClaims, storage: PostgresStorage, connection: PostgresConnection) async throws -> PostgresRowVisibility? {
+        let compiled = try await storage.compiledPolicies(database, connection: connection)
+        guard !compiled.byTable.isEmpty else { return nil }
+        return PostgresRowVisibility(database: database, claims: claims, policies: compiled.byTable, epoch: compiled.epoch, connection: connection, logger: storage.logger)
     }
 
     func policy(for table: String) -> PostgresTablePolicy? {

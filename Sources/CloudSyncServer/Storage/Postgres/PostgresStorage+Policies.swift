@@ -95,23 +95,33 @@ extension PostgresStorage {
     }
 
     /// The database's compiled policies (keyed by lowercased table) and their epoch; empty
-    /// when it has none.
-    static func compiledPolicies(_ database: PostgresDatabase, connection: PostgresConnection, logger: Logger) async throws -> (policies: [String: PostgresTablePolicy], epoch: Int64) {
+    /// when it has none. Compiled once per epoch: every change of a policy moves the epoch on,
+    /// and the tables an expression reads existed when it was set.
+    func compiledPolicies(_ database: PostgresDatabase, connection: PostgresConnection) async throws -> CompiledPolicies {
         let stored = try await connection.query("""
             SELECT tbl, select_expr, insert_expr, update_expr, delete_expr, enabled, epoch FROM cloudsync.policies WHERE database = \(database.name)
             """, logger: logger).collect()
-        guard !stored.isEmpty else { return ([:], 0) }
-        let relations = try await relations(database, connection: connection, logger: logger)
-        var policies: [String: PostgresTablePolicy] = [:]
-        var epoch: Int64 = 0
-        for row in stored {
-            let (table, select, insert, update, delete, enabled, rowEpoch) = try row.decode((String, String?, String?, String?, String?, Bool, Int64).self)
-            epoch = max(epoch, rowEpoch)
+            .map { try $0.decode((String, String?, String?, String?, String?, Bool, Int64).self) }
+        let epoch = stored.map(\.6).max() ?? 0
+        if let cached = policyCache.withLock({ $0[database.name] }), cached.epoch == epoch { return cached }
+        var compiled = CompiledPolicies(epoch: epoch, byTable: [:])
+        guard !stored.isEmpty else { return compiled }
+        let relations = try await Self.relations(database, connection: connection, logger: logger)
+        for (table, select, insert, update, delete, enabled, _) in stored {
             guard let synchronized = database.table(table) else { continue }
-            policies[synchronized.name.lowercased()] = try PostgresTablePolicy(
+            compiled.byTable[synchronized.name.lowercased()] = try PostgresTablePolicy(
                 policy: TablePolicy(table: synchronized.name, select: select, insert: insert, update: update, delete: delete),
                 table: synchronized, database: database, isEnabled: enabled, relations: relations)
         }
-        return (policies, epoch)
+        let result = compiled
+        policyCache.withLock { $0[database.name] = result }
+        return result
     }
+}
+
+/// A database's compiled policies at one epoch.
+struct CompiledPolicies: Sendable {
+    var epoch: Int64
+    /// Keyed by lowercased table name.
+    var byTable: [String: PostgresTablePolicy]
 }

@@ -59,7 +59,7 @@ extension PostgresStorage {
                 }
             }
             if let claims = principal.claims,
-               let visibility = try await PostgresRowVisibility.load(database, claims: claims, connection: connection, logger: logger) {
+               let visibility = try await PostgresRowVisibility.load(database, claims: claims, storage: self, connection: connection) {
                 try await Self.setSession(database, claims: claims, connection: connection, logger: logger)
                 return try await Self.guardedMerge(
                     changes, keys: keysByTable, loaded: before, replica: replica, version: version,
@@ -146,7 +146,7 @@ extension PostgresStorage {
             return try await transaction { connection in
                 try await Self.lockClock(database, connection: connection, logger: logger)
                 try await Self.setSession(database, claims: claims, connection: connection, logger: logger)
-                guard let visibility = try await PostgresRowVisibility.load(database, claims: claims, connection: connection, logger: logger) else {
+                guard let visibility = try await PostgresRowVisibility.load(database, claims: claims, storage: self, connection: connection) else {
                     return try await Self.page(database, excluding: site, after: cursor, limit: limit, connection: connection, logger: logger)
                 }
                 try await visibility.refresh()

@@ -20,6 +20,8 @@ public final class PostgresStorage: SyncStorage {
     private let runner: Task<Void, Never>
     private let databases = Mutex<[String: PostgresDatabase]>([:])
     private let secret = Mutex<[UInt8]?>(nil)
+    /// Compiled Row-Level Security policies by database (`compiledPolicies`).
+    let policyCache = Mutex<[String: CompiledPolicies]>([:])
 
     /// Connects to the PostgreSQL server at `url` (`postgres://user:password@host:port/db`)
     /// and creates the catalog if needed.
