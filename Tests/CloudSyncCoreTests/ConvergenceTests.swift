@@ -6,8 +6,7 @@ import Testing
 /// Randomized convergence: several replicas apply random writes, exchange payloads in random
 /// order with duplicates and stale payloads, and must end with identical rows and winners.
 ///
-/// The normal run uses fixed seeds; `CLOUDSYNC_SOAK_SEEDS=N swift test --filter Convergence`
-/// runs N more seeds (the soak).
+/// The normal run uses fixed seeds; `scripts/soak N` runs N more (the soak).
 @Suite("Convergence")
 struct ConvergenceTests {
     static let schema = [
@@ -18,10 +17,7 @@ struct ConvergenceTests {
 
     static let fixedSeeds: [UInt64] = Array(1...12)
 
-    static var soakSeeds: [UInt64] {
-        let count = UInt64(ProcessInfo.processInfo.environment["CLOUDSYNC_SOAK_SEEDS"] ?? "0") ?? 0
-        return count == 0 ? [] : Array(1000..<(1000 + count))
-    }
+    static var soakSeeds: [UInt64] { Soak.seeds(startingAt: 1000) }
 
     @Test("three replicas converge", arguments: fixedSeeds)
     func threeReplicas(seed: UInt64) throws {
@@ -53,12 +49,13 @@ struct ConvergenceTests {
         try simulation.run()
     }
 
-    @Test("soak (CLOUDSYNC_SOAK_SEEDS)", .enabled(if: !soakSeeds.isEmpty))
+    @Test("soak (scripts/soak)", .enabled(if: !soakSeeds.isEmpty))
     func soak() throws {
         for seed in Self.soakSeeds {
             var simulation = Simulation(seed: seed, replicas: 3 + Int(seed % 3), algorithm: ["cls", "dws", "aws"][Int(seed % 3)])
-        try simulation.run()
+            try simulation.run()
         }
+        try Soak.record("engine", seeds: Self.soakSeeds.count)
     }
 }
 

@@ -10,22 +10,20 @@ import Testing
 /// between users), sync in random order, re-send uploads and re-apply downloads; afterwards
 /// every device holds exactly the server's rows its user may see, and a user's devices agree.
 ///
-/// `CLOUDSYNC_SOAK_SEEDS=N swift test --filter RowLevelSecurityConvergence` runs N more seeds.
+/// `scripts/soak N` runs N more seeds on each backend.
 @Suite("Row-Level Security convergence")
 struct RowLevelSecurityConvergenceTests {
-    static var soakSeeds: [UInt64] {
-        let count = UInt64(ProcessInfo.processInfo.environment["CLOUDSYNC_SOAK_SEEDS"] ?? "0") ?? 0
-        return count == 0 ? [] : Array(5000..<(5000 + count))
-    }
+    static var soakSeeds: [UInt64] { Soak.seeds(startingAt: 5000) }
 
     @Test("users converge to their visible rows", arguments: StorageBackend.allCases, [1, 2, 3, 4, 5, 6] as [UInt64])
     func converges(backend: StorageBackend, seed: UInt64) async throws {
         try await run(backend, seed: seed)
     }
 
-    @Test("soak (CLOUDSYNC_SOAK_SEEDS)", .enabled(if: !soakSeeds.isEmpty), arguments: StorageBackend.allCases)
+    @Test("soak (scripts/soak)", .enabled(if: !soakSeeds.isEmpty), arguments: StorageBackend.allCases)
     func soak(backend: StorageBackend) async throws {
         for seed in Self.soakSeeds { try await run(backend, seed: seed) }
+        try Soak.record("rls-\(backend.rawValue)", seeds: Self.soakSeeds.count)
     }
 
     func run(_ backend: StorageBackend, seed: UInt64, steps: Int = 160) async throws {
