@@ -1,6 +1,11 @@
 // swift-tools-version:6.0
 import PackageDescription
 
+// Every Swift target: a file uses only members of the modules it imports itself.
+let strictImports: [SwiftSetting] = [.enableUpcomingFeature("MemberImportVisibility")]
+// Targets nobody imports (tools, tests): also keep their imports internal.
+let leafImports: [SwiftSetting] = strictImports + [.enableUpcomingFeature("InternalImportsByDefault")]
+
 let package = Package(
     name: "sqlite-sync-swift",
     products: [
@@ -38,12 +43,12 @@ let package = Package(
         .systemLibrary(name: "CCurl", pkgConfig: "libcurl", providers: [.apt(["libcurl4-openssl-dev"])]),
 
         // Engine core: every SQLite call goes through the routines table it is given.
-        .target(name: "CloudSyncCore", dependencies: ["CSQLiteExtension", "CLZ4"]),
+        .target(name: "CloudSyncCore", dependencies: ["CSQLiteExtension", "CLZ4"], swiftSettings: strictImports),
         // The client side of the sync protocol, over a swappable HTTP transport (libcurl).
-        .target(name: "CloudSyncNetwork", dependencies: ["CloudSyncCore", "CSQLiteExtension", "CCurl"]),
+        .target(name: "CloudSyncNetwork", dependencies: ["CloudSyncCore", "CSQLiteExtension", "CCurl"], swiftSettings: strictImports),
 
         // Ways in.
-        .target(name: "CloudSyncExtension", dependencies: ["CloudSyncCore", "CloudSyncNetwork", "CSQLiteExtension"]),
+        .target(name: "CloudSyncExtension", dependencies: ["CloudSyncCore", "CloudSyncNetwork", "CSQLiteExtension"], swiftSettings: strictImports),
         .target(
             name: "CloudSyncServer",
             dependencies: [
@@ -56,7 +61,8 @@ let package = Package(
                 .product(name: "NIOHTTPTypes", package: "swift-nio-extras"),
                 .product(name: "JWTKit", package: "jwt-kit"),
                 .product(name: "PostgresNIO", package: "postgres-nio"),
-            ]
+            ],
+            swiftSettings: strictImports
         ),
         .executableTarget(
             name: "CloudSyncServerCLI",
@@ -65,18 +71,21 @@ let package = Package(
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Logging", package: "swift-log"),
-            ]
+            ],
+            swiftSettings: leafImports
         ),
         .executableTarget(
             name: "CloudSyncBench",
             dependencies: ["CloudSyncCore", "CSQLiteLinked"],
-            path: "Benchmarks/CloudSyncBench"
+            path: "Benchmarks/CloudSyncBench",
+            swiftSettings: leafImports
         ),
 
         .executableTarget(
             name: "CloudSyncLoadTest",
             dependencies: ["CloudSyncCore", "CloudSyncNetwork", "CSQLiteLinked"],
-            path: "Benchmarks/CloudSyncLoadTest"
+            path: "Benchmarks/CloudSyncLoadTest",
+            swiftSettings: leafImports
         ),
 
         // The Swift API over GRDB, and its example app.
@@ -85,7 +94,8 @@ let package = Package(
             dependencies: [
                 "CloudSyncCore", "CloudSyncNetwork", "CSQLiteLinked",
                 .product(name: "GRDB", package: "GRDB.swift"),
-            ]
+            ],
+            swiftSettings: strictImports
         ),
         .executableTarget(
             name: "CloudSyncExample",
@@ -93,13 +103,15 @@ let package = Package(
                 "CloudSync",
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
-            ]
+            ],
+            swiftSettings: leafImports
         ),
 
         .testTarget(
             name: "CloudSyncCoreTests",
-            dependencies: ["CloudSyncCore", "CSQLiteLinked", "CSQLiteExtension", "CloudSyncTestSupport"],
-            resources: [.copy("Fixtures")]
+            dependencies: ["CloudSyncCore", "CSQLiteLinked", "CloudSyncTestSupport"],
+            resources: [.copy("Fixtures")],
+            swiftSettings: leafImports
         ),
         // A real cloudsync-server process for end-to-end tests, shared by the test targets.
         // Also a PostgreSQL cluster and a fresh database per test (PostgresTestDatabase).
@@ -109,32 +121,41 @@ let package = Package(
                 .product(name: "PostgresNIO", package: "postgres-nio"),
                 .product(name: "Logging", package: "swift-log"),
             ],
-            path: "Tests/CloudSyncTestSupport"
+            path: "Tests/CloudSyncTestSupport",
+            swiftSettings: strictImports
         ),
         .testTarget(
             name: "CloudSyncNetworkTests",
             dependencies: [
                 "CloudSyncNetwork", "CloudSyncCore", "CSQLiteLinked", "CloudSyncTestSupport",
                 .product(name: "PostgresNIO", package: "postgres-nio"),
-            ]
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: leafImports
         ),
         .testTarget(
             name: "CloudSyncServerTests",
             dependencies: [
                 "CloudSyncServer", "CloudSyncCore", "CSQLiteLinked", "CloudSyncTestSupport",
+                .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
                 .product(name: "PostgresNIO", package: "postgres-nio"),
                 // Tokens made the way an attacker or another JWT library would make them.
                 .product(name: "JWTKit", package: "jwt-kit"),
                 .product(name: "Crypto", package: "swift-crypto"),
-            ]
+            ],
+            swiftSettings: leafImports
         ),
         .testTarget(
             name: "CloudSyncTests",
             dependencies: [
                 "CloudSync", "CloudSyncCore", "CloudSyncTestSupport",
                 .product(name: "GRDB", package: "GRDB.swift"),
-            ]
+            ],
+            swiftSettings: leafImports
         ),
     ],
     swiftLanguageModes: [.v6]

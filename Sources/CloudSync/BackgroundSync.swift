@@ -1,4 +1,6 @@
 import GRDB
+import CloudSyncCore
+import Synchronization
 
 /// How a ``SyncClient`` syncs in the background.
 public struct BackgroundSyncOptions: Sendable {

@@ -3,6 +3,7 @@ import CloudSync
 import Dispatch
 import Foundation
 import GRDB
+import CloudSyncCore
 
 @main
 struct CloudSyncExample: AsyncParsableCommand {

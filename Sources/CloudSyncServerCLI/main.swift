@@ -2,6 +2,7 @@ import ArgumentParser
 import CloudSyncServer
 import Foundation
 import Logging
+import Hummingbird
 
 /// `cloudsync-server`: the sync server and its administration commands (docs/server.md).
 struct CloudSyncServerCommand: AsyncParsableCommand {

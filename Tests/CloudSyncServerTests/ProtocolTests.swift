@@ -4,6 +4,7 @@ import HummingbirdTesting
 import Testing
 
 @testable import CloudSyncServer
+import HTTPTypes
 
 @Suite("Sync protocol")
 struct ProtocolTests {

@@ -2,6 +2,8 @@ import CloudSync
 import Foundation
 import GRDB
 import Testing
+import CloudSyncCore
+import CloudSyncNetwork
 
 /// Registration, migrations and sync state, without a server.
 @Suite struct GRDBIntegrationTests {

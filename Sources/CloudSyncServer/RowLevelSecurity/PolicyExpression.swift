@@ -1,3 +1,5 @@
+import Foundation
+
 /// A policy expression, scanned once when it is set: its `NEW.col` and `OLD.col` references
 /// become bound parameters, and the names it mentions tell which tables it reads.
 ///

@@ -1,4 +1,5 @@
 import CloudSyncCore
+import Logging
 
 /// Row-Level Security policies, stored inside each managed database (`PolicyStore`).
 extension EmbeddedStorage {

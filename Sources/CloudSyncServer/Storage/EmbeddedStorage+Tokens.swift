@@ -1,5 +1,7 @@
 import CloudSyncCore
 import Foundation
+import Logging
+import Synchronization
 
 #if canImport(Glibc)
 import Glibc

@@ -1,6 +1,7 @@
 import CloudSyncCore
 import Logging
 import PostgresNIO
+import Synchronization
 
 /// Row-Level Security policies on PostgreSQL: stored in `cloudsync.policies`, written in
 /// PostgreSQL's SQL (docs/postgres.md, "Row-Level Security").
