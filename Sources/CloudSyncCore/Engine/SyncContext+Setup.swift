@@ -44,9 +44,11 @@ extension SyncContext {
         }
         // A table accepted once (perhaps with force) stays accepted when initialized again.
         try shape.validateForSync(force: force || existing != nil)
+        // The name as given, as 0.8 stores it: the text schema hash includes the table only when
+        // it matches the created name exactly (wire-format §11).
         try connection.run(
             "INSERT OR REPLACE INTO cloudsync_table_settings(tbl_name, col_name, key, value) VALUES (?1, '*', 'algo', ?2)",
-            [.string(shape.name), .string(algorithm.rawValue)])
+            [.string(name), .string(algorithm.rawValue)])
         let clockTable = SQLText.identifier(shape.name + "_cloudsync")
         try connection.execute("""
             CREATE TABLE IF NOT EXISTS \(clockTable) (pk BLOB NOT NULL, col_name TEXT NOT NULL, col_version INTEGER, db_version INTEGER, site_id INTEGER DEFAULT 0, seq INTEGER, PRIMARY KEY(pk, col_name)) WITHOUT ROWID;
@@ -167,25 +169,45 @@ extension SyncContext {
 
     // MARK: Schema hash
 
-    /// The schema hash of the synchronized tables as they are now (wire-format §5).
+    /// The schema hash of the synchronized tables as they are now (wire-format §5 and §11).
+    ///
+    /// The statements are joined in `sqlite_master` order, which is creation order (an
+    /// `ALTER TABLE` keeps a table's place), and a table belongs to the text only when the name
+    /// `cloudsync_init` was given matches its stored name exactly: both as 0.8 clients compute
+    /// the hash, so that they recognise the payloads this database writes.
     public func currentSchemaHash() throws(CloudSyncError) -> UInt64 {
         let text = try connection.rows("""
             SELECT lower(sql) FROM sqlite_master WHERE type = 'table'
-              AND name IN (SELECT tbl_name FROM cloudsync_table_settings) ORDER BY name
+              AND name IN (SELECT tbl_name FROM cloudsync_table_settings WHERE col_name = '*' AND key = 'algo')
+              ORDER BY rowid
             """).compactMap { $0.first?.stringValue }.joined(separator: ",")
         return SchemaHash.hash(text)
     }
 
+    /// Makes the current schema's hash the newest known one. A hash known already moves to the
+    /// newest `seq` (a schema changed and changed back is the current schema again).
     func recordSchemaHash() throws(CloudSyncError) {
         let hash = try currentSchemaHash()
-        try connection.run(
-            "INSERT OR IGNORE INTO cloudsync_schema_versions(hash, seq) VALUES (?1, (SELECT COALESCE(max(seq), 0) + 1 FROM cloudsync_schema_versions))",
-            [.integer(SchemaHash.signed(hash))])
+        try connection.run("""
+            INSERT INTO cloudsync_schema_versions(hash, seq) VALUES (?1, (SELECT COALESCE(max(seq), 0) + 1 FROM cloudsync_schema_versions))
+              ON CONFLICT(hash) DO UPDATE SET seq = excluded.seq
+            """, [.integer(SchemaHash.signed(hash))])
     }
 
+    /// Whether a payload made against schema `hash` may be applied here: a hash this database
+    /// has had, or its current schema's.
+    ///
+    /// The second case upgrades databases created before the text hash followed creation order:
+    /// they hold only the name-ordered hash, and the first payload a 0.8 client sends with the
+    /// right one records it, with nothing for the user to do.
     func isKnownSchemaHash(_ hash: UInt64) throws(CloudSyncError) -> Bool {
         guard try hasGlobalTables() else { return false }
-        return try connection.scalar("SELECT 1 FROM cloudsync_schema_versions WHERE hash = ?1", [.integer(SchemaHash.signed(hash))]) != nil
+        if try connection.scalar("SELECT 1 FROM cloudsync_schema_versions WHERE hash = ?1", [.integer(SchemaHash.signed(hash))]) != nil {
+            return true
+        }
+        guard try currentSchemaHash() == hash else { return false }
+        try recordSchemaHash()
+        return true
     }
 
     // MARK: Schema changes

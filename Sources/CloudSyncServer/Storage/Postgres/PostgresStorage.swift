@@ -154,9 +154,12 @@ public final class PostgresStorage: SyncStorage {
             throw SyncStorageError(.unknownDatabase, "database \(name) does not exist")
         }
         let (schemaName, sqlite, tables, hashes, site) = try row.decode((String, String, [String], [Int64], ByteBuffer).self)
+        let schema = try PostgresSchema(sqlite: sqlite, tables: tables)
+        // The schema's hash as computed now is always known: databases created before the text
+        // hash followed creation order stored only the name-ordered one (wire-format §11).
         let database = PostgresDatabase(
-            name: name, schemaName: schemaName, schema: try PostgresSchema(sqlite: sqlite, tables: tables),
-            knownHashes: Set(hashes.map { UInt64(bitPattern: $0) }), siteID: Array(site.readableBytesView))
+            name: name, schemaName: schemaName, schema: schema,
+            knownHashes: Set(hashes.map { UInt64(bitPattern: $0) }).union([schema.schemaHash]), siteID: Array(site.readableBytesView))
         databases.withLock { $0[name] = database }
         return database
     }
