@@ -6,8 +6,14 @@ let strictImports: [SwiftSetting] = [.enableUpcomingFeature("MemberImportVisibil
 // Targets nobody imports (tools, tests): also keep their imports internal.
 let leafImports: [SwiftSetting] = strictImports + [.enableUpcomingFeature("InternalImportsByDefault")]
 
+// Platforms without Apple's Compression framework, where liblz4 is the LZ4 codec.
+let liblz4Platforms: [Platform] = [.linux, .android, .windows, .wasi, .openbsd]
+
 let package = Package(
     name: "sqlite-sync-swift",
+    // What the Swift API needs (GRDB 7 goes lower); the server and its tools run on Linux or a
+    // current macOS.
+    platforms: [.iOS(.v15), .macOS(.v12), .tvOS(.v15), .watchOS(.v8)],
     products: [
         // The SQLite loadable extension: `.load ./cloudsync` (see scripts/build-extension).
         .library(name: "cloudsync", type: .dynamic, targets: ["CloudSyncExtension"]),
@@ -43,7 +49,11 @@ let package = Package(
         .systemLibrary(name: "CCurl", pkgConfig: "libcurl", providers: [.apt(["libcurl4-openssl-dev"])]),
 
         // Engine core: every SQLite call goes through the routines table it is given.
-        .target(name: "CloudSyncCore", dependencies: ["CSQLiteExtension", "CLZ4"], swiftSettings: strictImports),
+        .target(
+            name: "CloudSyncCore",
+            dependencies: ["CSQLiteExtension", .target(name: "CLZ4", condition: .when(platforms: liblz4Platforms))],
+            swiftSettings: strictImports
+        ),
         // The client side of the sync protocol, over a swappable HTTP transport (libcurl).
         .target(name: "CloudSyncNetwork", dependencies: ["CloudSyncCore", "CSQLiteExtension", "CCurl"], swiftSettings: strictImports),
 

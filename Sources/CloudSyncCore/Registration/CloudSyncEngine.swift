@@ -1,5 +1,4 @@
 import CSQLiteExtension
-import Synchronization
 
 /// Entry point of the engine: registers its SQL functions and the `cloudsync_changes`
 /// virtual table on a connection.
@@ -9,7 +8,7 @@ public enum CloudSyncEngine {
 
     /// Contexts by connection handle, so that loading the engine twice on one connection
     /// returns the first registration.
-    private static let registry = Mutex<[UInt: UInt]>([:])
+    private static let registry = Locked<[UInt: UInt]>([:])
 
     /// Registers the engine on the connection `database` of the SQLite library whose routines
     /// table is `api`, and returns the connection's context. Registering again on the same

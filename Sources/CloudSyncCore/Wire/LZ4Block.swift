@@ -1,9 +1,10 @@
-import CLZ4
-
 /// Raw LZ4 blocks (the block format, not the frame format), as used for payload bodies.
+///
+/// The checks and errors are here; the codec itself is the platform's (``LZ4Codec``): liblz4,
+/// or Apple's Compression framework, which reads and writes the same raw blocks.
 public enum LZ4Block {
     /// The largest input LZ4 can compress (`LZ4_MAX_INPUT_SIZE`, about 2 GB).
-    public static let maxInputSize = Int(LZ4_MAX_INPUT_SIZE)
+    public static let maxInputSize = 0x7E00_0000
 
     /// The largest factor by which a block can expand: each byte of a block yields at most 255
     /// bytes of output, so a valid block of `n` bytes never decompresses to more than `255 * n`.
@@ -13,18 +14,14 @@ public enum LZ4Block {
     /// ``maxInputSize`` (a non-empty input never compresses to an empty block).
     public static func compress(_ input: [UInt8]) -> [UInt8] {
         guard input.count <= maxInputSize else { return [] }
-        let bound = Int(LZ4_compressBound(Int32(input.count)))
-        guard bound > 0 else { return [] }
+        // LZ4_COMPRESSBOUND: the worst case of incompressible input.
+        let bound = input.count + input.count / 255 + 16
         // An empty array may have no storage; LZ4 still wants a valid pointer.
         let storage = input.isEmpty ? [0] : input
         return storage.withUnsafeBytes { source in
             [UInt8](unsafeUninitializedCapacity: bound) { destination, initialized in
-                let written = LZ4_compress_default(
-                    source.baseAddress!.assumingMemoryBound(to: CChar.self),
-                    UnsafeMutableRawPointer(destination.baseAddress!).assumingMemoryBound(to: CChar.self),
-                    Int32(input.count),
-                    Int32(bound))
-                initialized = Int(max(written, 0))
+                initialized = LZ4Codec.compress(
+                    UnsafeRawBufferPointer(rebasing: source.prefix(input.count)), into: UnsafeMutableRawBufferPointer(destination))
             }
         }
     }
@@ -42,26 +39,22 @@ public enum LZ4Block {
         guard !input.isEmpty else {
             throw CloudSyncError(.malformedPayload, "LZ4 block is empty")
         }
-        var produced: Int32 = 0
+        var produced: Int?
         let output = input.withUnsafeBytes { source in
-            // One spare byte so that LZ4 reports an overlong block instead of stopping at the limit,
+            // One spare byte so that an overlong block shows instead of stopping at the limit,
             // and so that the buffer is never empty.
             [UInt8](unsafeUninitializedCapacity: expandedSize + 1) { destination, initialized in
-                produced = LZ4_decompress_safe(
-                    source.baseAddress!.assumingMemoryBound(to: CChar.self),
-                    UnsafeMutableRawPointer(destination.baseAddress!).assumingMemoryBound(to: CChar.self),
-                    Int32(input.count),
-                    Int32(expandedSize + 1))
-                initialized = Int(max(produced, 0))
+                produced = LZ4Codec.decompress(source, into: UnsafeMutableRawBufferPointer(destination))
+                initialized = produced ?? 0
             }
         }
-        guard produced >= 0 else {
-            throw CloudSyncError(.malformedPayload, "body is not a valid LZ4 block (error \(produced))")
+        guard let produced else {
+            throw CloudSyncError(.malformedPayload, "body is not a valid LZ4 block")
         }
-        guard Int(produced) == expandedSize else {
+        guard produced == expandedSize else {
             throw CloudSyncError(
                 .malformedPayload,
-                "body decompresses to \(produced)\(Int(produced) > expandedSize ? " or more" : "") bytes, "
+                "body decompresses to \(produced)\(produced > expandedSize ? " or more" : "") bytes, "
                     + "not the expanded size \(expandedSize)")
         }
         return output
