@@ -66,7 +66,7 @@ public final class EmbeddedStorage: SyncStorage {
                       user_id TEXT NOT NULL,
                       bound_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now')),
                       PRIMARY KEY(database, site));
-                    """)
+                    """ + Self.consoleCatalogSQL)
                 return connection
             },
             close: { $0.close() })
