@@ -222,7 +222,9 @@ struct DashboardRoutes: Sendable {
             }
             return [
                 "site": device.site, "user": device.userID ?? "(API key)", "lastSeen": device.lastSeen,
-                "checked": device.checkedVersion.map(String.init) ?? "–", "behind": behind,
+                // A token user's cursor also numbers the corrections queued for them, which can run
+                // ahead of the database's own version: they have all of it then.
+                "checked": device.checkedVersion.map { String(min($0, summary.dbVersion)) } ?? "–", "behind": behind,
             ]
         }
         return pages.render("devices", [
@@ -324,8 +326,8 @@ struct DashboardRoutes: Sendable {
             let fields: [[String: Any]] = [
                 ("select", policy?.select, "which rows users download"), ("insert", policy?.insert, "which new rows users may upload"),
                 ("update", policy?.update, "which changes users may upload"), ("delete", policy?.delete, "which rows users may delete"),
-            ].map { operation, value, placeholder in
-                var field: [String: Any] = ["operation": operation, "value": value ?? "", "placeholder": placeholder]
+            ].map { operation, value, purpose in
+                var field: [String: Any] = ["operation": operation, "value": value ?? "", "purpose": purpose]
                 if isEdited, let error = errors[operation] { field["error"] = error }
                 return field
             }

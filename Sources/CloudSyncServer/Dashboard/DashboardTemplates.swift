@@ -189,7 +189,7 @@ enum DashboardTemplates {
         <section class="card policy" id="policy-{{table}}"><h2>{{table}}{{#enabled}}<span class="badge on">RLS on</span>{{/enabled}}{{^enabled}}<span class="badge">RLS off</span>{{/enabled}}</h2>
         <form method="post" action="/dashboard/databases/{{database}}/policies">
         <input type="hidden" name="csrf" value="{{csrf}}"><input type="hidden" name="table" value="{{table}}">
-        <div class="grid">{{#fields}}<div><label for="{{table}}-{{operation}}">{{operation}}</label><input id="{{table}}-{{operation}}" name="{{operation}}" value="{{value}}" placeholder="{{placeholder}}"{{#error}} class="invalid"{{/error}}>
+        <div class="grid">{{#fields}}<div><label for="{{table}}-{{operation}}">{{operation}} <span class="hint">{{purpose}}</span></label><input id="{{table}}-{{operation}}" name="{{operation}}" value="{{value}}" placeholder="empty: denied"{{#error}} class="invalid"{{/error}}>
         {{#error}}<p class="error" id="error-{{table}}-{{operation}}">{{error}}</p>{{/error}}</div>{{/fields}}</div>
         {{#tableError}}<p class="error" id="error-{{table}}">{{tableError}}</p>{{/tableError}}
         <button type="submit" name="action" value="save" id="save-{{table}}">Save policies</button>
