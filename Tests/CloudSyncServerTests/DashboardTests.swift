@@ -337,6 +337,28 @@ struct AdminPasswordTests {
         }
     }
 
+    @Test("past the bound a password check is refused at once, not queued")
+    func gate() async throws {
+        let gate = SignInGate(limit: 1)
+        let started = DispatchSemaphore(value: 0)
+        let release = DispatchSemaphore(value: 0)
+        async let first = gate.check {
+            started.signal()
+            release.wait()
+            return true
+        }
+        await withCheckedContinuation { continuation in
+            DispatchQueue.global().async {
+                started.wait()
+                continuation.resume()
+            }
+        }
+        #expect(try await gate.check { true } == nil)
+        release.signal()
+        #expect(try await first == true)
+        #expect(try await gate.check { false } == false)
+    }
+
     @Test("the default is slow on purpose")
     func defaultRounds() throws {
         #expect(try AdminPassword.hash("x").hasPrefix("pbkdf2-sha256$600000$"))

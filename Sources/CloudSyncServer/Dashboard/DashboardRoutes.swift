@@ -19,6 +19,7 @@ struct DashboardRoutes: Sendable {
     let configuration: ServerConfiguration
     let logger: Logger
     let sessions = DashboardSessions()
+    let gate = SignInGate()
     let pages = DashboardPages()
 
     /// An authenticated request: its session and, for a POST, its form (CSRF already checked).
@@ -93,7 +94,10 @@ struct DashboardRoutes: Sendable {
         let password = form["password"] ?? ""
         let stored = user.isEmpty ? nil : try await storage.administratorPasswordHash(user: user)
         // A missing user costs as much as a wrong password, so timing does not tell which.
-        let valid = AdminPassword.verify(password, against: stored ?? Self.decoyHash)
+        let against = stored ?? Self.decoyHash
+        guard let valid = try await gate.check({ AdminPassword.verify(password, against: against) }) else {
+            return signInPage(request, status: .tooManyRequests, user: user, error: "Too many sign-in attempts at once. Try again in a moment.")
+        }
         guard valid, stored != nil else {
             logger.notice("dashboard: sign-in refused", metadata: ["audit": "dashboard", "admin": "\(user.prefix(64))"])
             return signInPage(request, status: .unauthorized, user: user, error: "Wrong administrator or password.")
@@ -101,7 +105,8 @@ struct DashboardRoutes: Sendable {
         let session = sessions.create(user: user)
         audit(session, "signed in")
         var response = Self.redirect("/dashboard")
-        response.setCookie(cookie(Self.sessionCookie, session.id, maxAge: Int(DashboardSessions.idleLifetime.components.seconds)))
+        // No Max-Age: the browser drops it when it closes; the server ends it when idle.
+        response.setCookie(cookie(Self.sessionCookie, session.id, maxAge: nil))
         response.setCookie(cookie(Self.signInCookie, "", maxAge: 0))
         return response
     }
@@ -397,7 +402,7 @@ struct DashboardRoutes: Sendable {
 
     /// A session or sign-in cookie: HttpOnly, SameSite=Strict, only for the dashboard's paths,
     /// and Secure when the server is reached over https.
-    func cookie(_ name: String, _ value: String, maxAge: Int) -> Cookie {
+    func cookie(_ name: String, _ value: String, maxAge: Int?) -> Cookie {
         Cookie(
             name: name, value: value, maxAge: maxAge, path: "/dashboard",
             secure: configuration.publicBaseURL?.lowercased().hasPrefix("https://") ?? false, httpOnly: true, sameSite: .strict)
