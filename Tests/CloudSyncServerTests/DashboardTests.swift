@@ -269,6 +269,14 @@ struct DashboardTests {
             let events = try await fixture.storage.recentRefusedRows(limit: 10)
             #expect(events.map { [$0.database, $0.table, $0.userID, $0.site, String($0.rows)] } == [[ServerFixture.database, "todo", "alice", alice.siteHex, "1"]])
 
+            let summary = try await fixture.storage.databaseSummary(ServerFixture.database)
+            #expect(summary.tables == [DatabaseSummary.Table(name: "todo", synchronized: true, rows: 4)])
+            #expect(summary.dbVersion >= 2)
+            #expect(summary.sizeBytes > 0)
+            let home = try await browser.get("/dashboard")
+            #expect(home.text.contains("db_version \(summary.dbVersion)"))
+            #expect(home.text.contains("<td>todo</td><td>yes</td><td class=\"num\">4</td>"))
+
             let metrics = try await client.executeRequest(uri: "/metrics", method: .get, headers: [:], body: nil)
             #expect(metrics.status == .ok)
             #expect(metrics.headers[.contentType]?.hasPrefix("text/plain; version=0.0.4") == true)
@@ -289,6 +297,20 @@ struct DashboardTests {
                 #expect(!text.contains("cloudsync_postgres_connections"))
             }
         }
+    }
+
+    @Test("the refused rows list keeps only the most recent events", arguments: StorageBackend.allCases)
+    func refusedRowsBounded(backend: StorageBackend) async throws {
+        let fixture = try await DashboardFixture.make(backend)
+        defer { Task { await fixture.shutdown() } }
+        let extra = 5
+        for index in 0..<(RefusedRowsEvent.retained + extra) {
+            try await fixture.storage.recordRefusedRows(RefusedRowsEvent(database: ServerFixture.database, site: "s", userID: "u\(index)", table: "todo", rows: 1))
+        }
+        let kept = try await fixture.storage.recentRefusedRows(limit: 10_000)
+        #expect(kept.count == RefusedRowsEvent.retained)
+        #expect(kept.first?.userID == "u\(RefusedRowsEvent.retained + extra - 1)", "newest first")
+        #expect(kept.last?.userID == "u\(extra)", "the oldest were dropped")
     }
 
     @Test("each application counts only its own requests")
