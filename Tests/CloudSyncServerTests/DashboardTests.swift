@@ -26,7 +26,7 @@ struct DashboardTests {
                 headers: [.cookie: "cloudsync_session=" + String(repeating: "ab", count: 32), .contentType: "application/x-www-form-urlencoded"],
                 body: ByteBuffer(string: "csrf=x"))
             #expect(forged.status == .unauthorized)
-            let created = try await browser.post("/dashboard/databases/new", [("name", "other.sqlite"), ("schema", todoSchema), ("step", "create"), ("table", "todo")])
+            let created = try await browser.post("/dashboard/new", [("name", "other.sqlite"), ("schema", todoSchema), ("step", "create"), ("table", "todo")])
             #expect(created.status == .unauthorized)
         }
         #expect(try await fixture.storage.listDatabases() == [ServerFixture.database])
@@ -95,7 +95,7 @@ struct DashboardTests {
                 #expect(response.status == .forbidden)
                 #expect(response.text.contains("Request refused"))
             }
-            let create = try await browser.post("/dashboard/databases/new", [("csrf", "nope"), ("name", "x.sqlite"), ("schema", todoSchema), ("step", "create"), ("table", "todo")])
+            let create = try await browser.post("/dashboard/new", [("csrf", "nope"), ("name", "x.sqlite"), ("schema", todoSchema), ("step", "create"), ("table", "todo")])
             #expect(create.status == .forbidden)
             // The right token works on the same session.
             let page = try await browser.get(keys)
@@ -114,40 +114,47 @@ struct DashboardTests {
         try await fixture.application().test(.router) { client in
             let browser = Browser(client)
             try await browser.signIn()
-            let csrf = try Browser.csrf(in: try await browser.get("/dashboard/databases/new"))
+            let csrf = try Browser.csrf(in: try await browser.get("/dashboard/new"))
 
-            let broken = try await browser.post("/dashboard/databases/new", [("csrf", csrf), ("name", "notes.sqlite"), ("schema", "CREATE TABLE ("), ("step", "tables")])
+            let broken = try await browser.post("/dashboard/new", [("csrf", csrf), ("name", "notes.sqlite"), ("schema", "CREATE TABLE ("), ("step", "tables")])
             #expect(broken.status == .badRequest)
             #expect(broken.text.contains("id=\"schema-error\""))
 
-            let badName = try await browser.post("/dashboard/databases/new", [("csrf", csrf), ("name", "../x"), ("schema", schema), ("step", "tables")])
+            let badName = try await browser.post("/dashboard/new", [("csrf", csrf), ("name", "../x"), ("schema", schema), ("step", "tables")])
             #expect(badName.status == .badRequest)
             #expect(badName.text.contains("id=\"name-error\""))
 
-            let tables = try await browser.post("/dashboard/databases/new", [("csrf", csrf), ("name", "notes.sqlite"), ("schema", schema), ("step", "tables")])
+            let tables = try await browser.post("/dashboard/new", [("csrf", csrf), ("name", "notes.sqlite"), ("schema", schema), ("step", "tables")])
             #expect(tables.status == .ok)
             #expect(tables.text.contains("value=\"notes\" checked"))
             #expect(tables.text.contains("value=\"todo\" checked"))
 
-            let none = try await browser.post("/dashboard/databases/new", [("csrf", csrf), ("name", "notes.sqlite"), ("schema", schema), ("step", "create")])
+            let none = try await browser.post("/dashboard/new", [("csrf", csrf), ("name", "notes.sqlite"), ("schema", schema), ("step", "create")])
             #expect(none.status == .badRequest)
             #expect(none.text.contains("Tick at least one table"))
 
-            let created = try await browser.post("/dashboard/databases/new", [("csrf", csrf), ("name", "notes.sqlite"), ("schema", schema), ("step", "create"), ("table", "notes")])
+            let created = try await browser.post("/dashboard/new", [("csrf", csrf), ("name", "notes.sqlite"), ("schema", schema), ("step", "create"), ("table", "notes")])
             #expect(created.status == .seeOther)
             #expect(created.headers[.location] == "/dashboard/databases/notes.sqlite")
 
-            let taken = try await browser.post("/dashboard/databases/new", [("csrf", csrf), ("name", "notes.sqlite"), ("schema", schema), ("step", "create"), ("table", "notes")])
+            let taken = try await browser.post("/dashboard/new", [("csrf", csrf), ("name", "notes.sqlite"), ("schema", schema), ("step", "create"), ("table", "notes")])
             #expect(taken.status == .badRequest)
             #expect(taken.text.contains("already exists"))
 
             let page = try await browser.get("/dashboard/databases/notes.sqlite")
             #expect(page.status == .ok)
             #expect(page.text.contains("<td>notes</td><td>yes</td>"))
+
+            // "new" is a database name like any other: its page is not the form.
+            let new = try await browser.post("/dashboard/new", [("csrf", csrf), ("name", "new"), ("schema", todoSchema), ("step", "create"), ("table", "todo")])
+            #expect(new.headers[.location] == "/dashboard/databases/new")
+            let newPage = try await browser.get("/dashboard/databases/new")
+            #expect(newPage.text.contains("<h1>new</h1>"))
+            #expect(newPage.text.contains("<td>todo</td><td>yes</td>"))
         }
         let summary = try await fixture.storage.databaseSummary("notes.sqlite")
         #expect(summary.tables.filter(\.synchronized).map(\.name) == ["notes"])
-        #expect(try await fixture.storage.listDatabases() == ["notes.sqlite", ServerFixture.database])
+        #expect(try await fixture.storage.listDatabases() == ["new", "notes.sqlite", ServerFixture.database])
         #expect(fixture.log.entries.contains { $0.hasPrefix("dashboard: created database") && $0.contains("admin=operator") && $0.contains("database=notes.sqlite") })
     }
 
@@ -222,6 +229,10 @@ struct DashboardTests {
             #expect(fixed.text.contains("RLS on"))
             #expect(try await fixture.storage.policies(database: ServerFixture.database, table: nil)
                 == [TablePolicy(table: "todo", select: "title = auth_userid()", insert: "NEW.title = auth_userid()")])
+
+            let ghost = try await browser.post(path, [("csrf", csrf), ("table", "ghost"), ("action", "save"), ("select", "true")])
+            #expect(ghost.status == .badRequest)
+            #expect(ghost.text.contains("table ghost is not a synchronized table"))
 
             let disabled = try await browser.post(path, [("csrf", csrf), ("table", "todo"), ("action", "disable")])
             #expect(disabled.status == .ok)

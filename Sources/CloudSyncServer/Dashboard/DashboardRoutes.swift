@@ -34,10 +34,11 @@ struct DashboardRoutes: Sendable {
         router.post("/dashboard/signout") { request, _ in try await signedIn(request) { try signOut($0) } }
         router.get("/dashboard") { request, _ in try await signedIn(request) { try await databasesPage($0) } }
         router.get("/dashboard/refused") { request, _ in try await signedIn(request) { try await refusedPage($0) } }
-        router.get("/dashboard/databases/new") { request, _ in
+        // Not under /dashboard/databases/: "new" is a valid database name.
+        router.get("/dashboard/new") { request, _ in
             try await signedIn(request) { pages.render("new-database", ["title": "New database"], $0) }
         }
-        router.post("/dashboard/databases/new") { request, _ in try await signedIn(request) { try await createDatabase($0) } }
+        router.post("/dashboard/new") { request, _ in try await signedIn(request) { try await createDatabase($0) } }
         router.get("/dashboard/databases/:name") { request, context in
             try await signedIn(request) { try await databasePage($0, try name(context)) }
         }
@@ -140,6 +141,9 @@ struct DashboardRoutes: Sendable {
         do {
             return try await body(signed)
         } catch let error as SyncStorageError {
+            if error.kind == .failure {
+                logger.error("dashboard: \(request.method) \(request.uri.path) failed: \(error.message)")
+            }
             let mapped = ServerError(error)
             return pages.message(mapped.status, "Error", mapped.message, signed)
         }
@@ -171,7 +175,7 @@ struct DashboardRoutes: Sendable {
         ], signed)
     }
 
-    /// `POST /dashboard/databases/new`: step `tables` reads the schema and lists its tables to
+    /// `POST /dashboard/new`: step `tables` reads the schema and lists its tables to
     /// tick; step `create` creates the database with the ticked ones.
     func createDatabase(_ signed: Signed) async throws -> Response {
         let form = signed.form
@@ -186,16 +190,15 @@ struct DashboardRoutes: Sendable {
             }
             return pages.render("new-database", values, signed, status: .badRequest)
         }
-        if !DatabaseName.isValid(name) {
-            values["nameError"] = "Use 1 to 64 characters from A-Z a-z 0-9 _ . - (not starting with . or -), e.g. todo.sqlite."
-        }
+        let nameError = DatabaseName.isValid(name) ? nil : "Use 1 to 64 characters from A-Z a-z 0-9 _ . - (not starting with . or -), e.g. todo.sqlite."
+        if let nameError { values["nameError"] = nameError }
         let tables: [String]
         do {
             tables = try SchemaTables.names(in: schema)
         } catch let error as SyncStorageError {
             return again("schemaError", error.message)
         }
-        if values["nameError"] != nil { return again("nameError", values["nameError"] as! String, tables: tables, ticked: Set(tables)) }
+        if let nameError { return again("nameError", nameError, tables: tables, ticked: Set(tables)) }
         guard form["step"] == "create" else {
             values["hasTables"] = true
             values["tables"] = tables.map { ["name": $0, "checked": true] as [String: Any] }
@@ -358,6 +361,9 @@ struct DashboardRoutes: Sendable {
         do {
             try await storage.setPolicy(policy, database: name)
         } catch let error as SyncStorageError where error.kind == .invalidPolicy {
+            guard try await storage.databaseSummary(name).tables.contains(where: { $0.synchronized && $0.name.lowercased() == table.lowercased() }) else {
+                throw error  // not a table of the page: no field to show it next to
+            }
             return try await policiesPage(signed, name, edited: policy, errors: [Self.field(of: error.message): error.message], status: .badRequest)
         }
         audit(signed.session, "set row-level security policy", ["database": "\(name)", "table": "\(table)"])

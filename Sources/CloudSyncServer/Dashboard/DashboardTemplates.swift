@@ -52,7 +52,7 @@ enum DashboardTemplates {
         .grid { display: grid; grid-template-columns: 1fr 1fr; gap: 0 18px; }
         </style></head><body>
         <header class="bar"><a class="brand" href="/dashboard">cloudsync-server</a>
-        {{#admin}}<nav><a href="/dashboard">Databases</a><a href="/dashboard/databases/new">New database</a><a href="/dashboard/refused">Refused rows</a></nav>
+        {{#admin}}<nav><a href="/dashboard">Databases</a><a href="/dashboard/new">New database</a><a href="/dashboard/refused">Refused rows</a></nav>
         <form method="post" action="/dashboard/signout"><input type="hidden" name="csrf" value="{{csrf}}"><span>{{admin}}</span><button type="submit" id="sign-out">Sign out</button></form>{{/admin}}
         </header>
         <main>
@@ -97,7 +97,7 @@ enum DashboardTemplates {
     static let databases = """
         {{> header}}
         <h1>Databases</h1>
-        {{^databases}}<section class="card"><p>No databases yet. <a href="/dashboard/databases/new">Create the first one</a>.</p></section>{{/databases}}
+        {{^databases}}<section class="card"><p>No databases yet. <a href="/dashboard/new">Create the first one</a>.</p></section>{{/databases}}
         {{#databases}}
         <section class="card database"><h2><a href="/dashboard/databases/{{name}}">{{name}}</a></h2>
         <p class="meta">db_version {{dbVersion}} · {{size}} · {{synchronizedCount}} of {{tableCount}} tables synchronized</p>
@@ -111,7 +111,7 @@ enum DashboardTemplates {
     static let newDatabase = """
         {{> header}}
         <h1>New database</h1>
-        <form method="post" action="/dashboard/databases/new" class="card">
+        <form method="post" action="/dashboard/new" class="card">
         <input type="hidden" name="csrf" value="{{csrf}}">
         <label for="name">Name</label><input id="name" name="name" value="{{name}}" placeholder="todo.sqlite" required{{#nameError}} class="invalid"{{/nameError}}>
         {{#nameError}}<p class="error" id="name-error">{{nameError}}</p>{{/nameError}}
