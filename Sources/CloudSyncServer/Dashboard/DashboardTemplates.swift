@@ -14,6 +14,7 @@ enum DashboardTemplates {
         <style>
         :root { --fg: #1d2430; --muted: #5b6675; --line: #d9dee5; --bg: #f5f7fa; --accent: #1f5fbf; --bad: #b3261e; --ok: #1b7f3b; }
         * { box-sizing: border-box; }
+        a, a:visited { color: var(--accent); }
         body { margin: 0; font: 15px/1.45 system-ui, -apple-system, "Segoe UI", Roboto, "DejaVu Sans", sans-serif; color: var(--fg); background: var(--bg); }
         header.bar { display: flex; align-items: center; gap: 24px; padding: 10px 24px; background: #16202e; color: #fff; }
         header.bar a { color: #dbe6f5; text-decoration: none; }

@@ -1,7 +1,9 @@
 /// One managed database as the dashboard shows it.
 public struct DatabaseSummary: Sendable, Equatable {
+    /// A table of the database's schema.
     public struct Table: Sendable, Equatable {
         public var name: String
+        /// Whether the sync engine tracks it; the others stay on the server.
         public var synchronized: Bool
         public var rows: Int64
     }
