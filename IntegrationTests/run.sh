@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Run every integration suite against ./cloudsync.so (build it first: scripts/build-extension),
+# Run every integration suite against ./cloudsync.so (build it first: scripts/build-extension)
+# and the cloudsync-server of SwiftPM's debug build (swift build),
 # keep going after a failing suite so one run shows everything, and summarize at the end.
 set -uo pipefail  # no -e: a failing suite must not stop the others
 
@@ -19,6 +20,8 @@ run_suite "sqlite3 shell (system SQLite $(sqlite3 --version 2>/dev/null | cut -d
 run_suite "apsw (bundled SQLite)" "$python" "$here/apsw_test.py"
 # The README's main command: a real server and two sqlite3 shells syncing through it.
 run_suite "server + two sqlite3 devices (scripts/demo)" "$here/../scripts/demo"
+# The operators' console in headless Chromium (selenium), with a device in apsw.
+run_suite "dashboard in a browser (headless Chromium)" "$python" "$here/dashboard_browser_test.py"
 
 echo "=== integration summary"
 printf '%s\n' "${results[@]}"

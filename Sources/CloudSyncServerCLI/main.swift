@@ -9,7 +9,7 @@ struct CloudSyncServerCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "cloudsync-server",
         abstract: "Sync server for cloudsync databases.",
-        subcommands: [Serve.self, DatabaseCommand.self, APIKeyCommand.self, TokenCommand.self, PolicyCommand.self])
+        subcommands: [Serve.self, DatabaseCommand.self, APIKeyCommand.self, TokenCommand.self, PolicyCommand.self, AdminCommand.self])
 }
 
 /// Where the server keeps its data, an option of every subcommand: a data directory (the
@@ -101,6 +101,9 @@ struct Serve: AsyncParsableCommand {
     @Option(name: .customLong("log-level"), help: "trace, debug, info, notice, warning, error or critical.")
     var logLevel = "info"
 
+    @Flag(name: .customLong("no-dashboard"), help: "Do not serve the operators' console at /dashboard.")
+    var noDashboard = false
+
     func validate() throws {
         guard (0...65535).contains(port) else { throw ValidationError("--port must be 0...65535") }
         guard maxBodySize > 0, maxExpandedSize > 0, maxRows > 0, pageSize > 0, blobLifetime >= 0, maxBlobBytes > 0 else {
@@ -115,7 +118,8 @@ struct Serve: AsyncParsableCommand {
         let configuration = ServerConfiguration(
             host: host, port: port, publicBaseURL: publicURL,
             maxBodySize: maxBodySize, maxExpandedSize: maxExpandedSize, maxRowsPerPayload: maxRows,
-            maxChangesPerPage: pageSize, blobLifetime: .seconds(blobLifetime), maxBlobBytes: maxBlobBytes)
+            maxChangesPerPage: pageSize, blobLifetime: .seconds(blobLifetime), maxBlobBytes: maxBlobBytes,
+            dashboard: !noDashboard)
         let storage = try await data.openStorage(configuration, logger: logger)
         let host = self.host
         let app = buildApplication(configuration: configuration, storage: storage, logger: logger) { boundPort in

@@ -23,6 +23,8 @@ public struct ServerConfiguration: Sendable {
     /// Total bytes of blobs held at once (uploaded, not yet merged; built, not yet expired);
     /// beyond it new uploads and downloads get 503 until some expire.
     public var maxBlobBytes: Int
+    /// Serve the operators' console at `/dashboard` (docs/operations.md).
+    public var dashboard: Bool
 
     public init(
         host: String = "127.0.0.1",
@@ -33,7 +35,8 @@ public struct ServerConfiguration: Sendable {
         maxRowsPerPayload: Int = 2_000_000,
         maxChangesPerPage: Int = 10_000,
         blobLifetime: Duration = .seconds(600),
-        maxBlobBytes: Int = 1 << 30
+        maxBlobBytes: Int = 1 << 30,
+        dashboard: Bool = true
     ) {
         self.host = host
         self.port = port
@@ -44,6 +47,7 @@ public struct ServerConfiguration: Sendable {
         self.maxChangesPerPage = maxChangesPerPage
         self.blobLifetime = blobLifetime
         self.maxBlobBytes = maxBlobBytes
+        self.dashboard = dashboard
     }
 
     /// The limits the storage applies when it decodes an uploaded payload.

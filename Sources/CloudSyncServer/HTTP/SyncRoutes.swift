@@ -23,6 +23,7 @@ struct SyncRoutes: Sendable {
     let blobs: any BlobStorage
     let configuration: ServerConfiguration
     let logger: Logger
+    let activity: SyncActivity
 
     func register(on router: Router<BasicRequestContext>) {
         router.get("/healthz") { _, _ in try await health() }
@@ -108,6 +109,7 @@ struct SyncRoutes: Sendable {
             throw ServerError(blobError: error)
         }
         let result = try await storage.merge(database: target.database, site: target.site, payload: payload, as: target.principal)
+        await activity.merged(target, bytes: payload.count, result: result)
         var metadata: Logger.Metadata = [
             "database": "\(target.database)", "site": "\(target.site)",
             "bytes": "\(payload.count)", "changes": "\(result.changes)",
@@ -139,6 +141,7 @@ struct SyncRoutes: Sendable {
         }
         let base = try baseURL(request)
         let cursor = SyncCursor(dbVersion: dbVersion, seq: seq)
+        await activity.checked(target, after: dbVersion)
         let page = try await storage.changes(
             database: target.database, excludingSite: target.site, after: cursor, limit: configuration.maxChangesPerPage, as: target.principal)
         var metadata: Logger.Metadata = [
@@ -172,6 +175,7 @@ struct SyncRoutes: Sendable {
         } catch {
             throw ServerError(blobError: error)
         }
+        activity.downloaded(bytes: payload.count)
         var headers = HTTPFields()
         headers[.contentType] = "application/octet-stream"
         return Response(status: .ok, headers: headers, body: ResponseBody(byteBuffer: ByteBuffer(bytes: payload)))
@@ -293,18 +297,26 @@ struct SyncRoutes: Sendable {
 ///   - configuration: address, public URL and limits.
 ///   - storage: where databases and keys live (`EmbeddedStorage` by default).
 ///   - logger: request and sync logging.
+///   - metrics: where `GET /metrics` counts; one per application.
 ///   - onServerRunning: called with the bound port once the server listens.
 public func buildApplication(
     configuration: ServerConfiguration,
     storage: any SyncStorage,
     logger: Logger = Logger(label: "cloudsync-server"),
+    metrics: ServerMetrics = ServerMetrics(),
     onServerRunning: @escaping @Sendable (_ port: Int?) async -> Void = { _ in }
 ) -> some ApplicationProtocol {
     let router = Router(context: BasicRequestContext.self)
+    router.middlewares.add(RequestMetricsMiddleware(metrics: metrics))
     router.middlewares.add(ErrorAndLogMiddleware(logger: logger, maxBodySize: configuration.maxBodySize))
     let blobs = storage.makeBlobStorage(lifetime: configuration.blobLifetime, maxBytes: configuration.maxBlobBytes)
-    SyncRoutes(storage: storage, tokens: TokenAuthority(storage: storage), blobs: blobs, configuration: configuration, logger: logger)
+    let activity = SyncActivity(metrics: metrics, storage: storage, logger: logger)
+    SyncRoutes(storage: storage, tokens: TokenAuthority(storage: storage), blobs: blobs, configuration: configuration, logger: logger, activity: activity)
         .register(on: router)
+    metrics.register(on: router, storage: storage)
+    if configuration.dashboard, let console = storage as? any ConsoleStorage {
+        DashboardRoutes(storage: console, configuration: configuration, logger: logger).register(on: router)
+    }
     return Application(
         router: router,
         // The handlers autoclosure runs once per connection: each gets its own handler.

@@ -66,7 +66,7 @@ public final class EmbeddedStorage: SyncStorage {
                       user_id TEXT NOT NULL,
                       bound_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now')),
                       PRIMARY KEY(database, site));
-                    """)
+                    """ + Self.consoleCatalogSQL)
                 return connection
             },
             close: { $0.close() })
@@ -166,19 +166,7 @@ public final class EmbeddedStorage: SyncStorage {
             }
         }
         let context = try connection.engine
-        do {
-            try connection.connection.execute(schema)
-        } catch {
-            throw SyncStorageError(.invalidSchema, "the schema failed: \(error.message)")
-        }
-        let created = try engineCall {
-            try connection.connection.rows(
-                "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite\\_%' ESCAPE '\\' ORDER BY name"
-            ).compactMap { $0.first?.stringValue }
-        }
-        guard !created.isEmpty else {
-            throw SyncStorageError(.invalidSchema, "the schema creates no tables")
-        }
+        let created = try SchemaTables.create(schema, on: connection.connection)
         var chosen: [String] = []
         if let tables {
             for table in tables {

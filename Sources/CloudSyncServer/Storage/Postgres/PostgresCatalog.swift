@@ -37,5 +37,5 @@ enum PostgresCatalog {
           select_expr TEXT, insert_expr TEXT, update_expr TEXT, delete_expr TEXT,
           enabled BOOLEAN NOT NULL, epoch BIGINT NOT NULL, PRIMARY KEY(database, tbl))
         """,
-    ]
+    ] + PostgresStorage.consoleCatalogStatements
 }

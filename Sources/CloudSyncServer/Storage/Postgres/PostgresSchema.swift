@@ -68,15 +68,7 @@ struct PostgresSchema: Sendable, Equatable {
         }
         defer { connection.close() }
         do {
-            try connection.connection.execute(sqlite)
-        } catch {
-            throw SyncStorageError(.invalidSchema, "the schema failed: \(error.message)")
-        }
-        do {
-            let created = try connection.connection.rows(
-                "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite\\_%' ESCAPE '\\' ORDER BY name"
-            ).compactMap { $0.first?.stringValue }
-            guard !created.isEmpty else { throw SyncStorageError(.invalidSchema, "the schema creates no tables") }
+            let created = try SchemaTables.create(sqlite, on: connection.connection)
             var chosen: [String] = []
             for table in requested ?? created {
                 guard let match = created.first(where: { $0.lowercased() == table.lowercased() }) else {

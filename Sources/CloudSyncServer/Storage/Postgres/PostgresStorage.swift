@@ -22,12 +22,15 @@ public final class PostgresStorage: SyncStorage {
     private let secret = Mutex<[UInt8]?>(nil)
     /// Compiled Row-Level Security policies by database (`compiledPolicies`).
     let policyCache = Mutex<[String: CompiledPolicies]>([:])
+    /// Connections of the pool in use, for `GET /metrics` (PostgresStorage+Console.swift).
+    let leases: PoolLeases
 
     /// Connects to the PostgreSQL server at `url` (`postgres://user:password@host:port/db`)
     /// and creates the catalog if needed.
     public init(url: String, payloadLimits: PayloadLimits = .default, maxConnections: Int = 20, logger: Logger = Logger(label: "cloudsync.storage")) async throws {
         var configuration = try Self.configuration(url: url)
         configuration.options.maximumConnections = maxConnections
+        leases = PoolLeases(maximum: maxConnections)
         // The pool's background chatter (e.g. a lease queued before run() starts) stays out of
         // the server log unless it is an error.
         var background = logger
@@ -70,7 +73,7 @@ public final class PostgresStorage: SyncStorage {
     /// Runs `body` in a transaction, turning PostgreSQL errors into `SyncStorageError`s.
     func transaction<T: Sendable>(_ body: @escaping @Sendable (PostgresConnection) async throws -> T) async throws -> T {
         do {
-            return try await client.withTransaction(logger: logger) { connection in try await body(connection) }
+            return try await leases.during { try await client.withTransaction(logger: logger) { connection in try await body(connection) } }
         } catch let error as PostgresTransactionError {
             throw Self.storageError(error.closureError ?? error.commitError ?? error.beginError ?? error)
         } catch {
@@ -82,7 +85,9 @@ public final class PostgresStorage: SyncStorage {
     func rows(_ query: PostgresQuery) async throws -> [PostgresRow] {
         do {
             var result: [PostgresRow] = []
-            for try await row in try await client.query(query, logger: logger) { result.append(row) }
+            try await leases.during {
+                for try await row in try await client.query(query, logger: logger) { result.append(row) }
+            }
             return result
         } catch {
             throw Self.storageError(error)
