@@ -2,10 +2,10 @@ import CloudSyncCore
 import Foundation
 import Hummingbird
 import HummingbirdTesting
+import Prometheus
 import Testing
 
 @testable import CloudSyncServer
-import Prometheus
 
 @Suite("Dashboard")
 struct DashboardTests {
