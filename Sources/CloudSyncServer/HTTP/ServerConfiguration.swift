@@ -25,6 +25,9 @@ public struct ServerConfiguration: Sendable {
     public var maxBlobBytes: Int
     /// Serve the operators' console at `/dashboard` (docs/operations.md).
     public var dashboard: Bool
+    /// Longest a waiting check (`Cloudsync-Wait-Ms`) is held before it answers "nothing new";
+    /// longer requests are shortened to it. Zero turns waiting off: checks answer at once.
+    public var maxCheckWait: Duration
 
     public init(
         host: String = "127.0.0.1",
@@ -36,7 +39,8 @@ public struct ServerConfiguration: Sendable {
         maxChangesPerPage: Int = 10_000,
         blobLifetime: Duration = .seconds(600),
         maxBlobBytes: Int = 1 << 30,
-        dashboard: Bool = true
+        dashboard: Bool = true,
+        maxCheckWait: Duration = .seconds(30)
     ) {
         self.host = host
         self.port = port
@@ -48,6 +52,7 @@ public struct ServerConfiguration: Sendable {
         self.blobLifetime = blobLifetime
         self.maxBlobBytes = maxBlobBytes
         self.dashboard = dashboard
+        self.maxCheckWait = maxCheckWait
     }
 
     /// The limits the storage applies when it decodes an uploaded payload.

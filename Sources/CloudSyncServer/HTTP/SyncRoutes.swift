@@ -3,6 +3,7 @@ import Foundation
 import HTTPTypes
 import Hummingbird
 import Logging
+import ServiceLifecycle
 
 /// The sync protocol's HTTP endpoints (sync-protocol.md).
 ///
@@ -10,6 +11,7 @@ import Logging
 ///     GET  /v1/cloudsync/{database}/{site}/upload                  -> blob URL for the PUT
 ///     POST /v1/cloudsync/{database}/{site}/upload                  {"url": ...} -> merge
 ///     POST /v1/cloudsync/{database}/{site}/{dbversion}/{seq}/check -> "" or download URL
+///          (with Cloudsync-Wait-Ms: held until a change arrives; see `WaitingCheck`)
 ///     PUT  /v1/blobs/{token}                                       upload (no credential)
 ///     GET  /v1/blobs/{token}                                       download (no credential)
 struct SyncRoutes: Sendable {
@@ -17,6 +19,10 @@ struct SyncRoutes: Sendable {
     /// Largest notify body ({"url": ...}) accepted.
     static let maxNotifyBody = 64 << 10
     static let deniedHeader = HTTPField.Name(DeniedRowsHeader.name)!
+    static let waitHeader = HTTPField.Name(WaitingCheck.requestHeader)!
+    static let capabilityHeader = HTTPField.Name(WaitingCheck.capabilityHeader)!
+    /// How often a waiting check with nothing happening checks its credential again.
+    static let credentialRecheck = Duration.seconds(15)
 
     let storage: any SyncStorage
     let tokens: TokenAuthority
@@ -24,6 +30,7 @@ struct SyncRoutes: Sendable {
     let configuration: ServerConfiguration
     let logger: Logger
     let activity: SyncActivity
+    let notifier: ChangeNotifier
 
     func register(on router: Router<BasicRequestContext>) {
         router.get("/healthz") { _, _ in try await health() }
@@ -110,6 +117,7 @@ struct SyncRoutes: Sendable {
         }
         let result = try await storage.merge(database: target.database, site: target.site, payload: payload, as: target.principal)
         await activity.merged(target, bytes: payload.count, result: result)
+        if result.changes > 0 { notifier.changed(target.database) }
         var metadata: Logger.Metadata = [
             "database": "\(target.database)", "site": "\(target.site)",
             "bytes": "\(payload.count)", "changes": "\(result.changes)",
@@ -142,8 +150,9 @@ struct SyncRoutes: Sendable {
         let base = try baseURL(request)
         let cursor = SyncCursor(dbVersion: dbVersion, seq: seq)
         await activity.checked(target, after: dbVersion)
-        let page = try await storage.changes(
-            database: target.database, excludingSite: target.site, after: cursor, limit: configuration.maxChangesPerPage, as: target.principal)
+        var headers = HTTPFields()
+        headers[Self.capabilityHeader] = WaitingCheck.capability
+        let page = try await waitForChanges(target, after: cursor, waiting: requestedWait(request), request, context)
         var metadata: Logger.Metadata = [
             "database": "\(target.database)", "site": "\(target.site)", "after": "\(cursor)",
             "changes": "\(page?.count ?? 0)",
@@ -151,7 +160,7 @@ struct SyncRoutes: Sendable {
         guard let page else {
             metadata["ms"] = "\(ErrorAndLogMiddleware<BasicRequestContext>.milliseconds(ContinuousClock.now - start))"
             logger.info("check: nothing new", metadata: metadata)
-            return Response(status: .ok)
+            return Response(status: .ok, headers: headers)
         }
         let token: String
         do {
@@ -163,7 +172,41 @@ struct SyncRoutes: Sendable {
         metadata["last"] = "\(page.last)"
         metadata["ms"] = "\(ErrorAndLogMiddleware<BasicRequestContext>.milliseconds(ContinuousClock.now - start))"
         logger.info("check: built download", metadata: metadata)
-        return textResponse(.ok, base + Self.blobPathPrefix + token)
+        var response = textResponse(.ok, base + Self.blobPathPrefix + token)
+        response.headers[Self.capabilityHeader] = WaitingCheck.capability
+        return response
+    }
+
+    /// How long the client asks the check to wait, within `maxCheckWait`.
+    func requestedWait(_ request: Request) -> Duration {
+        guard let text = request.headers[Self.waitHeader], let milliseconds = Int(text), milliseconds > 0 else { return .zero }
+        return min(.milliseconds(milliseconds), configuration.maxCheckWait)
+    }
+
+    /// The next page after `cursor`; when there is none, waits up to `wait` for a change of the
+    /// database and looks again. A change the device may not see (Row-Level Security) wakes
+    /// the wait but yields no page, so the wait goes on: the device is answered only for what
+    /// it will receive.
+    func waitForChanges(
+        _ target: Target, after cursor: SyncCursor, waiting wait: Duration, _ request: Request, _ context: BasicRequestContext
+    ) async throws -> ChangesPage? {
+        let deadline = ContinuousClock.now + wait
+        var epoch = notifier.epoch(of: target.database)
+        var page = try await storage.changes(
+            database: target.database, excludingSite: target.site, after: cursor, limit: configuration.maxChangesPerPage, as: target.principal)
+        while page == nil {
+            let left = deadline - ContinuousClock.now
+            guard left > .zero else { return nil }
+            let moved = await notifier.wait(target.database, after: epoch, timeout: min(left, Self.credentialRecheck))
+            // A credential revoked while the check waits ends it: at the next change, or
+            // within `credentialRecheck` when nothing changes.
+            _ = try await authorizedTarget(request, context)
+            guard moved else { continue }
+            epoch = notifier.epoch(of: target.database)
+            page = try await storage.changes(
+                database: target.database, excludingSite: target.site, after: cursor, limit: configuration.maxChangesPerPage, as: target.principal)
+        }
+        return page
     }
 
     /// `GET <download URL>`: a page built by a check.
@@ -298,12 +341,14 @@ struct SyncRoutes: Sendable {
 ///   - storage: where databases and keys live (`EmbeddedStorage` by default).
 ///   - logger: request and sync logging.
 ///   - metrics: where `GET /metrics` counts; one per application.
+///   - notifier: wakes waiting checks when a database changes.
 ///   - onServerRunning: called with the bound port once the server listens.
 public func buildApplication(
     configuration: ServerConfiguration,
     storage: any SyncStorage,
     logger: Logger = Logger(label: "cloudsync-server"),
     metrics: ServerMetrics = ServerMetrics(),
+    notifier: ChangeNotifier = ChangeNotifier(),
     onServerRunning: @escaping @Sendable (_ port: Int?) async -> Void = { _ in }
 ) -> some ApplicationProtocol {
     let router = Router(context: BasicRequestContext.self)
@@ -311,12 +356,15 @@ public func buildApplication(
     router.middlewares.add(ErrorAndLogMiddleware(logger: logger, maxBodySize: configuration.maxBodySize))
     let blobs = storage.makeBlobStorage(lifetime: configuration.blobLifetime, maxBytes: configuration.maxBlobBytes)
     let activity = SyncActivity(metrics: metrics, storage: storage, logger: logger)
-    SyncRoutes(storage: storage, tokens: TokenAuthority(storage: storage), blobs: blobs, configuration: configuration, logger: logger, activity: activity)
+    SyncRoutes(storage: storage, tokens: TokenAuthority(storage: storage), blobs: blobs, configuration: configuration, logger: logger, activity: activity, notifier: notifier)
         .register(on: router)
     metrics.register(on: router, storage: storage)
     if configuration.dashboard, let console = storage as? any ConsoleStorage {
         DashboardRoutes(storage: console, configuration: configuration, logger: logger).register(on: router)
     }
+    let services: [any Service] = (storage as? any ExternalChangeSource).map {
+        [ChangeWatcher(source: $0, notifier: notifier, logger: logger)]
+    } ?? []
     return Application(
         router: router,
         // The handlers autoclosure runs once per connection: each gets its own handler.
@@ -324,6 +372,7 @@ public func buildApplication(
         configuration: ApplicationConfiguration(
             address: .hostname(configuration.host, port: configuration.port),
             serverName: "cloudsync-server"),
+        services: services,
         onServerRunning: { channel in await onServerRunning(channel.localAddress?.port) },
         logger: logger)
 }

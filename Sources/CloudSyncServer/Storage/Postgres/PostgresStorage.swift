@@ -67,6 +67,18 @@ public final class PostgresStorage: SyncStorage {
             for statement in PostgresCatalog.statements {
                 try await connection.query(PostgresQuery(unsafeSQL: statement), logger: self.logger)
             }
+            // Databases created before writers notified `changesChannel` get the new lock function.
+            let stale = try await connection.query("""
+                SELECT d.schema_name FROM cloudsync.databases d
+                  JOIN pg_catalog.pg_namespace n ON n.nspname = d.schema_name
+                  JOIN pg_catalog.pg_proc p ON p.pronamespace = n.oid AND p.proname = 'cloudsync_lock'
+                 WHERE position('pg_notify' in p.prosrc) = 0
+                """, logger: self.logger)
+            var schemas: [String] = []
+            for try await schema in stale.decode(String.self) { schemas.append(schema) }
+            for schema in schemas {
+                try await connection.query(PostgresQuery(unsafeSQL: PostgresTriggers.lockFunctionSQL(schema: schema)), logger: self.logger)
+            }
         }
     }
 
@@ -148,6 +160,11 @@ public final class PostgresStorage: SyncStorage {
         let reduced = String(database.lowercased().map { $0.isASCII && ($0.isLetter || $0.isNumber) ? $0 : "_" }.prefix(40))
         let hash = SHA256.hash(data: Data(database.utf8)).prefix(4).map { String(format: "%02x", $0) }.joined()
         return "cs_\(reduced)_\(hash)"
+    }
+
+    /// The name of the loaded database whose PostgreSQL schema is `schema`.
+    func loadedDatabase(schema: String) -> String? {
+        databases.withLock { $0.values.first { $0.schemaName == schema }?.name }
     }
 
     /// The catalog entry of `name`, cached after first use. Throws `.unknownDatabase`.

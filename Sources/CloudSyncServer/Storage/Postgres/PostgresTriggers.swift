@@ -63,6 +63,31 @@ enum PostgresTriggers {
     /// The setting that silences the triggers while the server merges.
     static let mergingSetting = "cloudsync.merging"
 
+    /// The channel every writing statement notifies, with its schema as the payload: how
+    /// instances learn at once of changes made through other instances or by other programs.
+    static let changesChannel = "cloudsync_changes"
+
+    /// `S.cloudsync_lock()`, run before every writing statement of a synchronized table.
+    ///
+    /// A writer takes the clock row before any row of the tables. A merge takes the clock row
+    /// first too, then the rows it writes back; with row locks taken first, a program's UPDATE
+    /// and a merge of the same row could each hold what the other waits for. Every writer also
+    /// notifies `changesChannel`; PostgreSQL delivers it at commit, once per transaction.
+    static func lockFunctionSQL(schema: String) -> String {
+        let clock = qualified(schema, "cloudsync_clock")
+        return """
+            CREATE OR REPLACE FUNCTION \(qualified(schema, "cloudsync_lock"))() RETURNS trigger LANGUAGE plpgsql AS \(dollarQuoted("""
+                BEGIN
+                    IF pg_catalog.current_setting(\(literal(mergingSetting)), true) IS DISTINCT FROM 'on' THEN
+                        PERFORM 1 FROM \(clock) FOR UPDATE;
+                    END IF;
+                    PERFORM pg_catalog.pg_notify(\(literal(changesChannel)), TG_TABLE_SCHEMA);
+                    RETURN NULL;
+                END
+                """))
+            """
+    }
+
     /// Creates `S.cloudsync_clock` (its row holding `siteID`, if new) and `S.cloudsync_stamp`.
     static func clockSQL(schema: String, siteID: [UInt8]) -> [String] {
         let clock = qualified(schema, "cloudsync_clock")
@@ -93,20 +118,7 @@ enum PostgresTriggers {
             CREATE OR REPLACE FUNCTION \(qualified(schema, "cloudsync_stamp"))(changes BIGINT DEFAULT 1, OUT db_version BIGINT, OUT seq BIGINT, OUT site_id BYTEA)
             LANGUAGE sql VOLATILE AS \(dollarQuoted(body))
             """,
-            // Run before every writing statement: a writer takes the clock row before any row
-            // of the tables. A merge takes the clock row first too, then the rows it writes
-            // back; with row locks taken first, a program's UPDATE and a merge of the same row
-            // could each hold what the other waits for.
-            """
-            CREATE OR REPLACE FUNCTION \(qualified(schema, "cloudsync_lock"))() RETURNS trigger LANGUAGE plpgsql AS \(dollarQuoted("""
-                BEGIN
-                    IF pg_catalog.current_setting(\(literal(mergingSetting)), true) IS DISTINCT FROM 'on' THEN
-                        PERFORM 1 FROM \(clock) FOR UPDATE;
-                    END IF;
-                    RETURN NULL;
-                END
-                """))
-            """,
+            lockFunctionSQL(schema: schema),
         ]
     }
 

@@ -1,0 +1,105 @@
+import Synchronization
+
+/// Wakes requests that wait for a database to change (the waiting check).
+///
+/// Each database has a change epoch that every merge, and on PostgreSQL every write of any
+/// instance or program, moves forward. A waiter reads the epoch, looks for changes, and if it
+/// found none waits for the epoch to move past what it read: a change that lands between the
+/// look and the wait is never missed. A wake says only "look again": what a device receives is
+/// still decided by its cursor and, for a token user, by the policies.
+public final class ChangeNotifier: Sendable {
+    /// The most requests that may wait at once, over every database: memory stays bounded
+    /// (one continuation each), and a further waiting check answers at once, as an old server.
+    public let maxWaiters: Int
+
+    private struct State {
+        var epochs: [String: UInt64] = [:]
+        /// Waiters by database, then by id.
+        var waiters: [String: [UInt64: CheckedContinuation<Bool, Never>]] = [:]
+        /// The database each waiter waits on, by id.
+        var databases: [UInt64: String] = [:]
+        var nextID: UInt64 = 0
+
+        mutating func remove(_ id: UInt64) -> CheckedContinuation<Bool, Never>? {
+            guard let database = databases.removeValue(forKey: id) else { return nil }
+            let continuation = waiters[database]?.removeValue(forKey: id)
+            if waiters[database]?.isEmpty == true { waiters[database] = nil }
+            return continuation
+        }
+    }
+
+    private let state = Mutex(State())
+
+    public init(maxWaiters: Int = 10_000) {
+        self.maxWaiters = maxWaiters
+    }
+
+    /// The current change epoch of `database`.
+    public func epoch(of database: String) -> UInt64 {
+        state.withLock { $0.epochs[database, default: 0] }
+    }
+
+    /// Records that `database` changed and wakes everything waiting on it.
+    public func changed(_ database: String) {
+        let woken = state.withLock { state -> [CheckedContinuation<Bool, Never>] in
+            state.epochs[database, default: 0] += 1
+            guard let waiting = state.waiters.removeValue(forKey: database) else { return [] }
+            for id in waiting.keys { state.databases[id] = nil }
+            return Array(waiting.values)
+        }
+        for continuation in woken { continuation.resume(returning: true) }
+    }
+
+    /// Wakes every waiter of every database: when changes may have been missed (the
+    /// PostgreSQL listener reconnecting), they all look again.
+    public func changedEverywhere() {
+        let woken = state.withLock { state -> [CheckedContinuation<Bool, Never>] in
+            for database in state.epochs.keys { state.epochs[database]! += 1 }
+            defer {
+                state.waiters.removeAll()
+                state.databases.removeAll()
+            }
+            return state.waiters.values.flatMap(\.values)
+        }
+        for continuation in woken { continuation.resume(returning: true) }
+    }
+
+    /// How many requests wait now.
+    public var waiting: Int { state.withLock { $0.databases.count } }
+
+    /// Waits until `database`'s epoch moves past `epoch`, at most `timeout`. Returns true when it
+    /// moved, false on timeout, cancellation, or when `maxWaiters` already wait.
+    public func wait(_ database: String, after epoch: UInt64, timeout: Duration) async -> Bool {
+        guard timeout > .zero else { return false }
+        let id = state.withLock { state -> UInt64 in
+            state.nextID += 1
+            return state.nextID
+        }
+        return await withTaskCancellationHandler {
+            await withCheckedContinuation { (continuation: CheckedContinuation<Bool, Never>) in
+                let immediate: Bool? = state.withLock { state in
+                    if state.epochs[database, default: 0] > epoch { return true }
+                    if Task.isCancelled || state.databases.count >= maxWaiters { return false }
+                    state.waiters[database, default: [:]][id] = continuation
+                    state.databases[id] = database
+                    return nil
+                }
+                if let immediate {
+                    continuation.resume(returning: immediate)
+                    return
+                }
+                // The timer: whoever removes the waiter resumes it, exactly once.
+                Task { [weak self] in
+                    try? await Task.sleep(for: timeout)
+                    self?.expire(id)
+                }
+            }
+        } onCancel: {
+            expire(id)
+        }
+    }
+
+    private func expire(_ id: UInt64) {
+        state.withLock { $0.remove(id) }?.resume(returning: false)
+    }
+}

@@ -1,0 +1,64 @@
+import Testing
+
+@testable import CloudSyncServer
+
+/// The notifier alone: epochs, wakes, timeouts, cancellation and its bound.
+@Suite("Change notifier")
+struct ChangeNotifierTests {
+    /// Waits until `notifier` has `count` waiters (a condition, not a fixed sleep).
+    static func waiters(_ notifier: ChangeNotifier, _ count: Int) async throws {
+        try await WaitingCheckTests.eventually { notifier.waiting == count }
+    }
+
+    @Test func aChangeWakesWaitersOfItsDatabaseOnly() async throws {
+        let notifier = ChangeNotifier()
+        let epoch = notifier.epoch(of: "a")
+        async let woken = notifier.wait("a", after: epoch, timeout: .seconds(60))
+        async let other = notifier.wait("b", after: notifier.epoch(of: "b"), timeout: .seconds(60))
+        try await Self.waiters(notifier, 2)
+        notifier.changed("a")
+        #expect(await woken)
+        #expect(notifier.waiting == 1)
+        #expect(notifier.epoch(of: "a") == epoch + 1)
+        notifier.changed("b")
+        #expect(await other)
+        #expect(notifier.waiting == 0)
+    }
+
+    @Test func aChangeBeforeTheWaitIsNotMissed() async {
+        let notifier = ChangeNotifier()
+        let epoch = notifier.epoch(of: "a")
+        notifier.changed("a")
+        #expect(await notifier.wait("a", after: epoch, timeout: .seconds(60)))
+        #expect(notifier.waiting == 0)
+    }
+
+    @Test func nothingChangingEndsInATimeout() async {
+        let notifier = ChangeNotifier()
+        #expect(await notifier.wait("a", after: notifier.epoch(of: "a"), timeout: .milliseconds(20)) == false)
+        #expect(await notifier.wait("a", after: 0, timeout: .zero) == false)
+        #expect(notifier.waiting == 0)
+    }
+
+    @Test func cancellingAWaitEndsIt() async throws {
+        let notifier = ChangeNotifier()
+        let task = Task { await notifier.wait("a", after: 0, timeout: .seconds(60)) }
+        try await Self.waiters(notifier, 1)
+        task.cancel()
+        #expect(await task.value == false)
+        #expect(notifier.waiting == 0)
+    }
+
+    @Test func waitersAreBounded() async throws {
+        let notifier = ChangeNotifier(maxWaiters: 2)
+        async let one = notifier.wait("a", after: 0, timeout: .seconds(60))
+        async let two = notifier.wait("b", after: 0, timeout: .seconds(60))
+        try await Self.waiters(notifier, 2)
+        // A third answers at once instead of holding memory.
+        #expect(await notifier.wait("a", after: 0, timeout: .seconds(60)) == false)
+        notifier.changedEverywhere()
+        #expect(await one)
+        #expect(await two)
+        #expect(notifier.waiting == 0)
+    }
+}
