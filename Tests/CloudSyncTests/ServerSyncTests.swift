@@ -108,7 +108,7 @@ struct ServerSyncTests {
         let result = try await client.sync()
         #expect(result.sent > 0)
         #expect(refreshes.withLock { $0 } == 1)
-        #expect(client.currentCredential == key)
+        #expect(client.currentBearer == key)
         // The fresh token is kept: no further refresh.
         try await insert(queue, id: "2", title: "again")
         try await client.sync()
