@@ -56,6 +56,9 @@ public final class SyncClient: Sendable {
     /// background loop as local writes do.
     let merges = MergeTracker()
     let background = Mutex<Task<Void, Never>?>(nil)
+    /// Commits of others than this client's merges seen by the background loop's observer:
+    /// what tests wait on to know a write did (or did not) wake the loop.
+    let localWriteSignals = Counter()
 
     /// Creates a client.
     ///
@@ -125,6 +128,10 @@ public final class SyncClient: Sendable {
     /// The token or key sent with the next request (after refreshes). Not public: an app
     /// keeps its credential where it keeps secrets; tests of this package check refreshes.
     package var currentBearer: String { bearer.withLock { $0 } }
+
+    /// How many local writes woke the background loop so far (see ``runBackgroundSync(_:)``).
+    /// Counted at commit, before the write returns.
+    package var localWriteWakeups: Int { localWriteSignals.value }
 
     func run(_ operation: SyncOperation, reportFailure: Bool) async throws(SyncError) -> SyncResult {
         await operations.lock()
