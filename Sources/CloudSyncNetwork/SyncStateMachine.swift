@@ -99,6 +99,24 @@ package struct SyncStateMachine: Sendable {
         case applying
         case waiting
         case done
+
+        /// For messages: the step, without the payload it may hold.
+        var name: String {
+            switch self {
+            case .ready: "not started"
+            case .encoding: "encoding an upload"
+            case .askingUploadURL: "asking for an upload URL"
+            case .uploading: "uploading changes"
+            case .confirming: "confirming the upload"
+            case .storingSendCursor: "storing the send cursor"
+            case .reportingSent: "reporting the send"
+            case .checking: "checking for changes"
+            case .downloading: "downloading changes"
+            case .applying: "applying a download"
+            case .waiting: "waiting between checks"
+            case .done: "finished"
+            }
+        }
     }
 
     package let operation: Operation
@@ -315,7 +333,7 @@ package struct SyncStateMachine: Sendable {
     }
 
     private mutating func misuse(_ input: String) -> Action {
-        fail(CloudSyncError(.misuse, "sync state machine: \(input) is not expected in state \(state)"))
+        fail(CloudSyncError(.misuse, "sync state machine: \(input) is not expected while \(state.name)"))
     }
 
     /// A request of the protocol with the credential and `Accept: sqlc/plain`.

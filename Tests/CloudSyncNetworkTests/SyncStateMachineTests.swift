@@ -276,6 +276,11 @@ struct SyncStateMachineTests {
     @Test func inputsOutOfTurnAreMisuseNotATrap() {
         var machine = Self.machine(.send)
         #expect(machine.applied(cursor: .start, changes: 1).failure?.code == .misuse)
+        var uploading = Self.machine(.send)
+        _ = uploading.start()
+        _ = uploading.pageEncoded(SyncStateMachine.UploadPage(payload: [UInt8](repeating: 7, count: 10_000), last: .start, count: 1))
+        // The message names the step, not the payload in flight.
+        #expect(uploading.waited().failure?.message == "sync state machine: waited is not expected while asking for an upload URL")
         var other = Self.machine(.check())
         _ = other.start()
         #expect(other.sendCursorStored().failure?.code == .misuse)
