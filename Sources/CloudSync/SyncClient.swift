@@ -1,6 +1,5 @@
 import CloudSyncCore
 import CloudSyncNetwork
-import Foundation
 import GRDB
 import Synchronization
 
