@@ -116,13 +116,17 @@ extension SyncClient {
     private func observeLocalWrites(_ wake: WakeSignal) async throws -> AnyDatabaseCancellable? {
         let database = self.database
         let merges = self.merges
+        let signals = self.localWriteSignals
         return try await database.writeWithoutTransaction { db -> AnyDatabaseCancellable? in
             let tables = try db.synchronizedTables
             guard !tables.isEmpty else { return nil }
             let observation = DatabaseRegionObservation(tracking: tables.map { Table($0) })
             // Started on the writer's queue, so it starts at once.
             return observation.start(in: database, onError: { _ in }, onChange: { _ in
-                if !merges.inProgress { wake.signal() }
+                if !merges.inProgress {
+                    signals.increment()
+                    wake.signal()
+                }
             })
         }
     }

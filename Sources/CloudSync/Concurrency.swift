@@ -109,3 +109,12 @@ final class MergeTracker: Sendable {
         return try await body()
     }
 }
+
+/// A count shared between the database observer and whoever reads it.
+final class Counter: Sendable {
+    private let count = Mutex(0)
+
+    var value: Int { count.withLock { $0 } }
+
+    func increment() { count.withLock { $0 += 1 } }
+}

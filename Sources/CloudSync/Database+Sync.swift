@@ -1,4 +1,5 @@
 import CloudSyncCore
+import CloudSyncNetwork
 import Foundation
 import GRDB
 
@@ -39,9 +40,6 @@ public struct SyncState: Sendable, Equatable {
     /// The receive cursor: the `(db_version, seq)` of the last server change applied.
     public var receiveCursor: SyncCursor
 }
-
-/// Keys of the protocol cursors in `cloudsync_settings`, shared with `cloudsync_network_*`.
-typealias CursorKey = SyncCursor.SettingKey
 
 extension Database {
     /// Makes `table` synchronized: from now on every change to its rows is recorded and sent
@@ -130,14 +128,9 @@ extension Database {
     /// Whether this database has local changes the server has not accepted yet.
     public var hasUnsentChanges: Bool {
         get throws(SyncError) {
-            guard let site = try rawSiteID() else { return false }
-            let context = try CloudSync.context(self)
-            let cursor = try syncCursor(CursorKey.sendVersion, CursorKey.sendSeq)
-            do {
-                return try context.hasChanges(where: [.site(site, equal: true), .after(dbVersion: cursor.dbVersion, seq: cursor.seq)])
-            } catch {
-                throw SyncError.wrapping(error)
-            }
+            // No site id yet: nothing was ever recorded (and a reader must not create one).
+            guard try rawSiteID() != nil else { return false }
+            return try mappingErrors { try CloudSync.context(self).hasUnsentChanges() }
         }
     }
 
@@ -149,22 +142,15 @@ extension Database {
                 databaseVersion: try syncDatabaseVersion,
                 hasUnsentChanges: try hasUnsentChanges,
                 synchronizedTables: try synchronizedTables,
-                sendCursor: try syncCursor(CursorKey.sendVersion, CursorKey.sendSeq),
-                receiveCursor: try syncCursor(CursorKey.checkVersion, CursorKey.checkSeq))
+                sendCursor: try mappingErrors { try CloudSync.context(self).sendCursor() },
+                receiveCursor: try mappingErrors { try CloudSync.context(self).receiveCursor() })
         }
     }
 
     /// Forgets what was sent and received: the next sync sends every local change and receives
     /// every server change again (merging is idempotent). `cloudsync_network_reset_sync_version`.
     public func resetSyncCursors() throws(SyncError) {
-        let context = try CloudSync.context(self)
-        do {
-            for key in [CursorKey.sendVersion, CursorKey.sendSeq, CursorKey.checkVersion, CursorKey.checkSeq] {
-                try context.setSetting(key, .integer(0))
-            }
-        } catch {
-            throw SyncError.wrapping(error)
-        }
+        try mappingErrors { try CloudSync.context(self).resetCursors() }
     }
 
     // MARK: Internals
@@ -182,25 +168,5 @@ extension Database {
     /// Read with plain SQL rather than GRDB's schema cache, which the engine bypasses.
     func hasEngineTable(_ name: String) throws -> Bool {
         try Bool.fetchOne(self, sql: "SELECT count(*) > 0 FROM sqlite_master WHERE type = 'table' AND name = ?", arguments: [name]) ?? false
-    }
-
-    func syncCursor(_ versionKey: String, _ seqKey: String) throws(SyncError) -> SyncCursor {
-        try mappingErrors {
-            guard try hasEngineTable("cloudsync_settings") else { return SyncCursor(dbVersion: 0, seq: 0) }
-            func value(_ key: String) throws -> Int64 {
-                try Int64.fetchOne(self, sql: "SELECT CAST(value AS INTEGER) FROM cloudsync_settings WHERE key = ?", arguments: [key]) ?? 0
-            }
-            return SyncCursor(dbVersion: try value(versionKey), seq: try value(seqKey))
-        }
-    }
-
-    func setSyncCursor(_ cursor: SyncCursor, _ versionKey: String, _ seqKey: String) throws(SyncError) {
-        let context = try CloudSync.context(self)
-        do {
-            try context.setSetting(versionKey, .integer(cursor.dbVersion))
-            try context.setSetting(seqKey, .integer(cursor.seq))
-        } catch {
-            throw SyncError.wrapping(error)
-        }
     }
 }

@@ -1,6 +1,5 @@
 import CloudSyncCore
 import CloudSyncNetwork
-import Foundation
 import GRDB
 import Synchronization
 
@@ -27,12 +26,14 @@ public final class SyncClient: Sendable {
     /// Tuning of a client.
     public struct Options: Sendable {
         /// Local changes per uploaded payload; a larger backlog goes in several.
-        public var maxChangesPerUpload = 10_000
-        /// Downloads per receive, a bound on one call's work (the server pages its backlog).
-        public var maxDownloadsPerReceive = 1_000
-        /// Seconds allowed to connect, and for one whole request (libcurl transport).
-        public var connectTimeoutSeconds = 10
-        public var requestTimeoutSeconds = 60
+        public var maxChangesPerUpload = SyncLimits.defaultMaxChangesPerUpload
+        /// Payloads downloaded per check (the receive half of an operation), a bound on one
+        /// call's work: the server pages its backlog, and what is left comes with the next
+        /// operation. The extension's `NetworkSession` has the same knob under the same name.
+        public var maxDownloadsPerCheck = SyncLimits.defaultMaxDownloadsPerCheck
+        /// Time allowed to connect, and for one whole request (libcurl transport).
+        public var connectTimeout: Duration = .seconds(10)
+        public var requestTimeout: Duration = .seconds(60)
         /// Makes the HTTP transport (default: libcurl with the timeouts above). Called once, on
         /// the client's network thread; the transport is used only there.
         public var makeTransport: (@Sendable () throws -> any HTTPTransport)?
@@ -54,6 +55,9 @@ public final class SyncClient: Sendable {
     /// background loop as local writes do.
     let merges = MergeTracker()
     let background = Mutex<Task<Void, Never>?>(nil)
+    /// Commits of others than this client's merges seen by the background loop's observer:
+    /// what tests wait on to know a write did (or did not) wake the loop.
+    let localWriteSignals = Counter()
 
     /// Creates a client.
     ///
@@ -81,9 +85,9 @@ public final class SyncClient: Sendable {
         self.credential = credential
         self.bearer = Mutex(credential.initialBearer)
         self.options = options
-        let connect = options.connectTimeoutSeconds, request = options.requestTimeoutSeconds
+        let connect = options.connectTimeout, request = options.requestTimeout
         self.http = HTTPExecutor(makeTransport: options.makeTransport ?? {
-            try CurlTransport(connectTimeoutSeconds: connect, requestTimeoutSeconds: request)
+            try CurlTransport(connectTimeout: connect, requestTimeout: request)
         })
     }
 
@@ -120,26 +124,20 @@ public final class SyncClient: Sendable {
         broadcaster.subscribe(bufferingNewest: limit)
     }
 
-    /// The token or key sent with the next request (after refreshes).
-    public var currentCredential: String { bearer.withLock { $0 } }
+    /// The token or key sent with the next request (after refreshes). Not public: an app
+    /// keeps its credential where it keeps secrets; tests of this package check refreshes.
+    package var currentBearer: String { bearer.withLock { $0 } }
+
+    /// How many local writes woke the background loop so far (see ``runBackgroundSync(_:)``).
+    /// Counted at commit, before the write returns.
+    package var localWriteWakeups: Int { localWriteSignals.value }
 
     func run(_ operation: SyncOperation, reportFailure: Bool) async throws(SyncError) -> SyncResult {
         await operations.lock()
         defer { operations.unlock() }
         broadcaster.emit(.started(operation))
         do {
-            var result = SyncResult()
-            if operation != .receive {
-                result.sent = try await performSend()
-                broadcaster.emit(.sent(changes: result.sent))
-            }
-            if operation != .send {
-                let received = try await performReceive()
-                result.received = received.received
-                result.deniedRows = received.deniedRows
-                result.changedTables = received.changedTables
-                broadcaster.emit(.received(changes: result.received, changedTables: result.changedTables, deniedRows: result.deniedRows))
-            }
+            let result = try await perform(operation)
             broadcaster.emit(.completed(operation, result))
             return result
         } catch {
@@ -151,80 +149,81 @@ public final class SyncClient: Sendable {
 
     // MARK: Protocol (sync-protocol.md)
 
-    private struct Page: Sendable {
-        var site: [UInt8]
-        var payload: [UInt8]
-        var last: SyncCursor
-        var count: Int
-    }
-
-    /// Upload loop: encode a page after the send cursor (short write), upload it (network),
-    /// move the cursor once the server accepted it (short write).
-    private func performSend() async throws -> Int {
-        var sent = 0
-        let maxChanges = options.maxChangesPerUpload
+    /// Carries out the protocol state machine's actions: database work in short GRDB writes,
+    /// HTTP on the network thread, so the app keeps using the database while a sync waits.
+    private func perform(_ operation: SyncOperation) async throws -> SyncResult {
+        let start = try await database.write { db in
+            let context = try CloudSync.context(db)
+            return (site: try context.siteID(), send: try context.sendCursor(), receive: try context.receiveCursor())
+        }
+        var machine = SyncStateMachine(
+            operation.protocolOperation, endpoint: endpoint, site: start.site,
+            bearer: currentBearer, canRefresh: credential.refresh != nil,
+            sendCursor: start.send, receiveCursor: start.receive,
+            maxChangesPerUpload: options.maxChangesPerUpload, maxDownloadsPerCheck: options.maxDownloadsPerCheck)
+        var result = SyncResult()
+        var changed = Set<String>()
+        var action = machine.start()
         while true {
             try Task.checkCancellation()
-            let page: Page? = try await database.write { db in
-                let context = try CloudSync.context(db)
-                let site = try context.siteID()
-                let cursor = try db.syncCursor(CursorKey.sendVersion, CursorKey.sendSeq)
-                guard let page = try context.encodePayload(
-                    where: [.site(site, equal: true), .after(dbVersion: cursor.dbVersion, seq: cursor.seq)],
-                    maxChanges: maxChanges)
-                else { return nil }
-                return Page(site: site, payload: page.payload,
-                            last: SyncCursor(dbVersion: page.lastDbVersion, seq: page.lastSeq), count: page.count)
+            switch action {
+            case .encodeUpload(let cursor, let maxChanges):
+                let page = try await database.write { db in try CloudSync.context(db).uploadPage(after: cursor, maxChanges: maxChanges) }
+                action = machine.pageEncoded(page)
+            case .send(let request):
+                do {
+                    action = machine.received(try await http.send(request))
+                } catch let error as CloudSyncError {
+                    action = machine.transportFailed(error)
+                }
+            case .refreshCredential:
+                guard let refresh = credential.refresh else {
+                    action = machine.credentialRefreshFailed("no refresh closure")
+                    break
+                }
+                do {
+                    action = machine.credentialRefreshed(try await refresh())
+                    if let fresh = machine.currentBearer { bearer.withLock { $0 = fresh } }
+                } catch {
+                    action = machine.credentialRefreshFailed(SyncError.wrapping(error).message)
+                }
+            case .storeSendCursor(let cursor):
+                try await database.write { db in try CloudSync.context(db).storeSendCursor(cursor) }
+                action = machine.sendCursorStored()
+            case .sendFinished(let summary):
+                result.sent = summary.sent
+                result.refusedRows = summary.refusedRows
+                broadcaster.emit(.sent(changes: summary.sent))
+                if !summary.refusedRows.isEmpty { broadcaster.emit(.refused(rows: summary.refusedRows)) }
+                action = machine.sendReported()
+            case .apply(let payload):
+                let merged = try await merges.tracking {
+                    try await database.write { db in try Self.merge(payload, into: db) }
+                }
+                result.deniedRows += merged.deniedRows
+                changed.formUnion(merged.changedTables)
+                action = machine.applied(cursor: merged.cursor, changes: merged.received)
+            case .wait(let milliseconds):
+                try await Task.sleep(for: .milliseconds(milliseconds))
+                action = machine.waited()
+            case .finish(let summary):
+                if operation != .send {
+                    result.received = summary.received
+                    result.changedTables = changed.sorted()
+                    broadcaster.emit(.received(changes: result.received, changedTables: result.changedTables, deniedRows: result.deniedRows))
+                }
+                return result
+            case .fail(let error):
+                throw error
             }
-            guard let page else { return sent }
-            let upload = endpoint.baseURL(site: page.site) + "/upload"
-            let target = try await authorized("GET", upload, step: "asking for an upload URL").text.trimmedSpaces
-            guard target.hasPrefix("http://") || target.hasPrefix("https://") else {
-                throw SyncError(.network, "the server gave no upload URL (answered \"\(target.prefix(80))\")")
-            }
-            _ = try Self.expectOK(try await http.send(HTTPRequest(
-                method: "PUT", url: target, headers: [("Content-Type", "application/octet-stream")], body: page.payload)),
-                step: "uploading changes")
-            let notice = UploadNotice.body(url: target)
-            _ = try await authorized("POST", upload, body: notice, contentType: "application/json", step: "confirming the upload")
-            try await database.write { db in
-                try db.setSyncCursor(page.last, CursorKey.sendVersion, CursorKey.sendSeq)
-            }
-            sent += page.count
         }
     }
 
     struct Merged: Sendable {
         var received = 0
+        var cursor = SyncCursor.start
         var deniedRows: [String] = []
         var changedTables: [String] = []
-    }
-
-    /// Download loop: ask for changes after the receive cursor (network), download them
-    /// (network), merge them and move the cursor in one transaction, until nothing is left.
-    private func performReceive() async throws -> Merged {
-        let site = try await database.write { db in try CloudSync.context(db).siteID() }
-        var total = Merged()
-        var changed = Set<String>()
-        for _ in 0..<options.maxDownloadsPerReceive {
-            try Task.checkCancellation()
-            let cursor = try await database.read { db in try db.syncCursor(CursorKey.checkVersion, CursorKey.checkSeq) }
-            let check = endpoint.baseURL(site: site) + "/\(cursor.dbVersion)/\(cursor.seq)/check"
-            let answer = try await authorized("POST", check, step: "checking for changes").text.trimmedSpaces
-            guard !answer.isEmpty else { break }
-            guard answer.hasPrefix("http://") || answer.hasPrefix("https://") else {
-                throw SyncError(.network, "the server answered the check with \"\(answer.prefix(80))\" instead of a download URL")
-            }
-            let payload = try Self.expectOK(try await http.send(HTTPRequest(method: "GET", url: answer)), step: "downloading changes").body
-            let merged = try await merges.tracking {
-                try await database.write { db in try Self.merge(payload, into: db) }
-            }
-            total.received += merged.received
-            total.deniedRows += merged.deniedRows
-            changed.formUnion(merged.changedTables)
-        }
-        total.changedTables = changed.sorted()
-        return total
     }
 
     /// Merges `payload`, moves the receive cursor and notifies GRDB observers of the tables
@@ -232,8 +231,7 @@ public final class SyncClient: Sendable {
     static func merge(_ payload: [UInt8], into db: Database) throws -> Merged {
         let context = try CloudSync.context(db)
         let before = try context.databaseVersion()
-        let report = try context.applyPayload(payload)
-        try db.setSyncCursor(SyncCursor(dbVersion: report.lastDbVersion, seq: report.lastSeq), CursorKey.checkVersion, CursorKey.checkSeq)
+        let report = try context.applyDownload(payload)
         // Merged changes are stamped above every version present before the merge: a table
         // has changed rows if its clock has a version above `before`. The engine wrote them
         // with its own statements, which GRDB does not observe: tell it.
@@ -245,47 +243,17 @@ public final class SyncClient: Sendable {
                 try db.notifyChanges(in: Table(table))
             }
         }
-        return Merged(received: report.changes, deniedRows: report.failedRows, changedTables: changed)
-    }
-
-    // MARK: HTTP
-
-    /// Sends a request with the credential; on HTTP 401 with a refreshable token, refreshes
-    /// it once and repeats the request.
-    private func authorized(_ method: String, _ url: String, body: [UInt8] = [], contentType: String? = nil, step: String) async throws -> HTTPResponse {
-        var refreshed = false
-        while true {
-            var headers = [("Authorization", "Bearer \(currentCredential)"), ("Accept", "sqlc/plain")]
-            if let contentType { headers.append(("Content-Type", contentType)) }
-            let response = try await http.send(HTTPRequest(method: method, url: url, headers: headers, body: body))
-            if response.status == 401, !refreshed, let refresh = credential.refresh {
-                refreshed = true
-                let fresh: String
-                do {
-                    fresh = try await refresh()
-                } catch {
-                    throw SyncError(.unauthorized, "the server refused the token and refreshing it failed: \(SyncError.wrapping(error).message)", httpStatus: 401)
-                }
-                guard !fresh.isEmpty else {
-                    throw SyncError(.unauthorized, "the server refused the token and the refresh returned an empty token", httpStatus: 401)
-                }
-                bearer.withLock { $0 = fresh }
-                continue
-            }
-            return try Self.expectOK(response, step: step)
-        }
-    }
-
-    /// The response if its status is below 400; otherwise the server's message as the error.
-    static func expectOK(_ response: HTTPResponse, step: String) throws(SyncError) -> HTTPResponse {
-        guard response.status >= 400 || response.status < 100 else { return response }
-        let text = response.text.trimmedSpaces
-        let message = text.isEmpty ? "server answered HTTP \(response.status) while \(step)" : text
-        let code: SyncError.Code = response.status == 401 || response.status == 403 ? .unauthorized : .network
-        throw SyncError(code, message, httpStatus: response.status)
+        return Merged(received: report.changes, cursor: SyncCursor(dbVersion: report.lastDbVersion, seq: report.lastSeq),
+                      deniedRows: report.failedRows, changedTables: changed)
     }
 }
 
-extension String {
-    var trimmedSpaces: String { trimmingCharacters(in: .whitespacesAndNewlines) }
+extension SyncOperation {
+    var protocolOperation: SyncStateMachine.Operation {
+        switch self {
+        case .sync: .sync()
+        case .send: .send
+        case .receive: .check()
+        }
+    }
 }

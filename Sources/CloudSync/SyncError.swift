@@ -18,14 +18,11 @@ import GRDB
 /// ```
 public typealias SyncError = CloudSyncError
 
+// `.unauthorized` (HTTP 401/403) and `.cancelled` come from CloudSyncNetwork, which the
+// extension's network functions use too: one code for one failure in both clients.
 extension CloudSyncError.Code {
-    /// The server refused the credential (HTTP 401 or 403), after a token refresh if one was
-    /// possible.
-    public static let unauthorized = Self(rawValue: "unauthorized")
     /// An error reported by SQLite through GRDB; `resultCode` carries its result code.
     public static let database = Self(rawValue: "database")
-    /// The operation was cancelled (its task was cancelled, or the client stopped).
-    public static let cancelled = Self(rawValue: "cancelled")
 }
 
 extension CloudSyncError {
@@ -38,12 +35,11 @@ extension CloudSyncError {
         }
     }
 
-    /// Maps any error thrown inside the API (engine, GRDB, cancellation). A refused credential
-    /// becomes `.unauthorized`.
+    /// Maps any error thrown inside the API (engine, GRDB, cancellation). HTTP failures are
+    /// already coded by the protocol state machine (`SyncStateMachine.validated`).
     static func wrapping(_ error: any Error) -> SyncError {
         switch error {
-        case var error as CloudSyncError:
-            if error.code == .network, error.httpStatus == 401 || error.httpStatus == 403 { error.code = .unauthorized }
+        case let error as CloudSyncError:
             return error
         case let error as DatabaseError:
             return SyncError(.database, error.message ?? "\(error)", resultCode: error.extendedResultCode.rawValue)

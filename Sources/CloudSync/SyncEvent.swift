@@ -9,18 +9,26 @@ public enum SyncOperation: String, Sendable, Equatable {
 public struct SyncResult: Sendable, Equatable {
     /// Local changes the server accepted.
     public var sent: Int
+    /// Rows of those sent changes that the server's Row-Level Security refused, per table: the
+    /// user's policy does not let them write these rows. They were not applied on the server;
+    /// the server's version of each row (or its absence) comes back with the next receive and
+    /// replaces the local edit. The extension's functions raise the same report as a `.denied`
+    /// error. Not to be confused with ``deniedRows``, which are refused *locally*.
+    public var refusedRows: [String: Int]
     /// Changes downloaded from the server and merged (every change examined, including those
     /// that lost to newer local ones).
     public var received: Int
-    /// Rows that could not be written locally (a constraint failed, e.g. a `UNIQUE` column),
-    /// as "table: reason". Their changes are not recorded, so a later delivery can merge them.
+    /// Received rows that could not be written locally (a local constraint failed, e.g. a
+    /// `UNIQUE` column), as "table: reason". Their changes are not recorded, so a later
+    /// delivery can merge them. Rows the *server* refused are in ``refusedRows``.
     public var deniedRows: [String]
     /// Synchronized tables whose rows changed by merging, in name order. GRDB observers of
     /// these tables were notified.
     public var changedTables: [String]
 
-    public init(sent: Int = 0, received: Int = 0, deniedRows: [String] = [], changedTables: [String] = []) {
+    public init(sent: Int = 0, refusedRows: [String: Int] = [:], received: Int = 0, deniedRows: [String] = [], changedTables: [String] = []) {
         self.sent = sent
+        self.refusedRows = refusedRows
         self.received = received
         self.deniedRows = deniedRows
         self.changedTables = changedTables
@@ -33,6 +41,9 @@ public enum SyncEvent: Sendable, Equatable {
     case started(SyncOperation)
     /// Local changes were sent (the count may be 0).
     case sent(changes: Int)
+    /// The server's Row-Level Security refused some of the rows just sent: how many per table
+    /// (see ``SyncResult/refusedRows``). Follows ``sent(changes:)`` only when rows were refused.
+    case refused(rows: [String: Int])
     /// Server changes were received and merged.
     case received(changes: Int, changedTables: [String], deniedRows: [String])
     /// An operation finished.

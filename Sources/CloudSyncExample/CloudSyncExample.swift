@@ -84,6 +84,7 @@ struct Add: AsyncParsableCommand {
         if connection.server != nil {
             let result = try await failing { try await connection.client(for: store).sync() }
             print("synced: sent \(result.sent), received \(result.received)")
+            printRefused(result)
         }
     }
 }
@@ -126,7 +127,16 @@ struct Sync: AsyncParsableCommand {
         let store = try TodoStore(path: connection.db)
         let result = try await failing { try await connection.client(for: store).sync() }
         print("sent \(result.sent), received \(result.received)")
-        for row in result.deniedRows { print("denied: \(row)") }
+        printRefused(result)
+        for row in result.deniedRows { print("not merged locally: \(row)") }
+    }
+}
+
+/// Rows the server's policies refused: say so, or the refused edit seems to vanish when the
+/// server's version of the row comes back.
+func printRefused(_ result: SyncResult) {
+    for (table, rows) in result.refusedRows.sorted(by: { $0.key < $1.key }) {
+        print("refused by the server: \(rows) row\(rows == 1 ? "" : "s") of table \(table) (row-level security); the server's version was kept")
     }
 }
 

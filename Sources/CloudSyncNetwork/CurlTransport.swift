@@ -7,14 +7,14 @@ import Synchronization
 ///
 /// Not `Sendable`: used by one connection at a time.
 public final class CurlTransport: HTTPTransport {
-    /// Time allowed to connect, and for a whole request.
-    public var connectTimeoutSeconds: Int
-    public var requestTimeoutSeconds: Int
+    /// Time allowed to connect, and for a whole request (millisecond precision).
+    public var connectTimeout: Duration
+    public var requestTimeout: Duration
     private let handle: UnsafeMutableRawPointer
 
     private static let globalInit = Mutex(false)
 
-    public init(connectTimeoutSeconds: Int = 10, requestTimeoutSeconds: Int = 120) throws(CloudSyncError) {
+    public init(connectTimeout: Duration = .seconds(10), requestTimeout: Duration = .seconds(120)) throws(CloudSyncError) {
         Self.globalInit.withLock { done in
             if !done {
                 curl_global_init(Int(CURL_GLOBAL_DEFAULT))
@@ -25,8 +25,8 @@ public final class CurlTransport: HTTPTransport {
             throw CloudSyncError(.network, "cannot create an HTTP client (libcurl)")
         }
         self.handle = handle
-        self.connectTimeoutSeconds = connectTimeoutSeconds
-        self.requestTimeoutSeconds = requestTimeoutSeconds
+        self.connectTimeout = connectTimeout
+        self.requestTimeout = requestTimeout
     }
 
     deinit { curl_easy_cleanup(handle) }
@@ -53,8 +53,8 @@ public final class CurlTransport: HTTPTransport {
                 withExtendedLifetime(sink) {
                     _ = cloudsync_curl_set_pointer(handle, CURLOPT_URL, url)
                     _ = cloudsync_curl_set_long(handle, CURLOPT_NOSIGNAL, 1)
-                    _ = cloudsync_curl_set_long(handle, CURLOPT_CONNECTTIMEOUT, connectTimeoutSeconds)
-                    _ = cloudsync_curl_set_long(handle, CURLOPT_TIMEOUT, requestTimeoutSeconds)
+                    _ = cloudsync_curl_set_long(handle, CURLOPT_CONNECTTIMEOUT_MS, Self.milliseconds(connectTimeout))
+                    _ = cloudsync_curl_set_long(handle, CURLOPT_TIMEOUT_MS, Self.milliseconds(requestTimeout))
                     _ = cloudsync_curl_set_pointer(handle, CURLOPT_HTTPHEADER, headers)
                     switch request.method {
                     case "GET":
@@ -97,5 +97,13 @@ public final class CurlTransport: HTTPTransport {
         var status = 0
         _ = cloudsync_curl_get_long(handle, CURLINFO_RESPONSE_CODE, &status)
         return HTTPResponse(status: status, body: sink.bytes, headers: sink.headers)
+    }
+
+    /// A timeout for libcurl, in whole milliseconds; at least 1, since 0 means none there.
+    static func milliseconds(_ duration: Duration) -> Int {
+        let (seconds, attoseconds) = duration.components
+        let total = seconds.multipliedReportingOverflow(by: 1000)
+        guard !total.overflow else { return seconds > 0 ? Int.max : 1 }
+        return max(1, Int(clamping: total.partialValue + attoseconds / 1_000_000_000_000_000))
     }
 }

@@ -1,17 +1,17 @@
 import CloudSyncCore
 
 /// The network functions of sql-api.md, registered on a connection next to the engine's.
-public enum NetworkFunctions {
+package enum NetworkFunctions {
     static let sessionKey = "cloudsync.network"
     static let registeredKey = "cloudsync.network.registered"
 
     /// The connection's network session, if `cloudsync_network_init` was called.
-    public static func session(of context: SyncContext) -> NetworkSession? {
+    package static func session(of context: SyncContext) -> NetworkSession? {
         context.attachments[sessionKey] as? NetworkSession
     }
 
     /// Installs `session` as the connection's network session (e.g. with a custom transport).
-    public static func install(_ session: NetworkSession?, on context: SyncContext) {
+    package static func install(_ session: NetworkSession?, on context: SyncContext) {
         context.attachments[sessionKey] = session
     }
 
@@ -23,7 +23,7 @@ public enum NetworkFunctions {
     }
 
     /// Registers the functions; registering again on the same connection does nothing.
-    public static func register(on context: SyncContext) throws(CloudSyncError) {
+    package static func register(on context: SyncContext) throws(CloudSyncError) {
         guard context.attachments[registeredKey] == nil else { return }
         context.attachments[registeredKey] = context.connection // any marker object
 
@@ -59,7 +59,7 @@ public enum NetworkFunctions {
             return .integer(0)
         }
         try add("cloudsync_network_has_unsent_changes", 0) { context, _ in
-            .integer(try NetworkSession.hasUnsentChanges(context) ? 1 : 0)
+            .integer(try context.hasUnsentChanges() ? 1 : 0)
         }
         try add("cloudsync_network_send_changes", 0) { context, _ in
             try requireSession(context, "cloudsync_network_send_changes").sendChanges()
@@ -79,13 +79,13 @@ public enum NetworkFunctions {
             return .integer(Int64(try session.sync(waitMilliseconds: Int(clamping: wait), maxRetries: Int(clamping: retries))))
         }
         try add("cloudsync_network_reset_sync_version", 0) { context, _ in
-            try NetworkSession.resetCursors(context)
+            try context.resetCursors()
             return .integer(0)
         }
         try add("cloudsync_network_logout", 0) { context, _ in
             session(of: context)?.credential = nil
             try context.resetLocalData()
-            try NetworkSession.resetCursors(context)
+            try context.resetCursors()
             return .integer(0)
         }
     }

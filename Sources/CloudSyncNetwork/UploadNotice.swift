@@ -2,8 +2,8 @@ import CloudSyncCore
 
 /// The body of the notify request (`POST UPLOAD`): `{"url": "<upload URL>"}`, the JSON the
 /// C client sends too.
-public enum UploadNotice {
-    public static func body(url: String) -> [UInt8] {
+package enum UploadNotice {
+    package static func body(url: String) -> [UInt8] {
         var escaped = ""
         for scalar in url.unicodeScalars {
             switch scalar {

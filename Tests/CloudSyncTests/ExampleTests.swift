@@ -15,16 +15,7 @@ let exampleExecutable: URL? = {
 struct ExampleTests {
 
     func run(_ arguments: [String]) throws -> (status: Int32, output: String) {
-        let process = Process()
-        process.executableURL = exampleExecutable
-        process.arguments = arguments
-        let pipe = Pipe()
-        process.standardOutput = pipe
-        process.standardError = pipe
-        try process.run()
-        let output = pipe.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        return (process.terminationStatus, String(decoding: output, as: UTF8.self))
+        try runExample(try #require(exampleExecutable), arguments)
     }
 
     @Test func schemaCreatesTheServerDatabaseAndTheDemoConverges() throws {

@@ -79,7 +79,7 @@ import CloudSyncNetwork
         }
         // The endpoint's own ?apikey= is enough.
         let client = try SyncClient(database: queue, endpoint: "http://127.0.0.1:1/todo.sqlite?apikey=csk_x")
-        #expect(client.currentCredential == "csk_x")
+        #expect(client.currentBearer == "csk_x")
         #expect(client.endpoint.database == "todo.sqlite")
     }
 

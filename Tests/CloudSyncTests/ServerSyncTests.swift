@@ -109,7 +109,7 @@ struct ServerSyncTests {
         let result = try await client.sync()
         #expect(result.sent > 0)
         #expect(refreshes.withLock { $0 } == 1)
-        #expect(client.currentCredential == key)
+        #expect(client.currentBearer == key)
         // The fresh token is kept: no further refresh.
         try await insert(queue, id: "2", title: "again")
         try await client.sync()
@@ -190,23 +190,28 @@ struct ServerSyncTests {
         // Long interval: only a local write can make the phone sync again soon.
         let options = BackgroundSyncOptions(interval: .seconds(60), writeDebounce: .milliseconds(20))
         let task = Task { await phoneClient.runBackgroundSync(options) }
-        defer { task.cancel() }
         #expect(await phoneLog.wait { $0.contains { $0.completedResult != nil } })
+        // The observer is installed before the first sync; local writes count from now on.
+        #expect(phoneClient.localWriteWakeups == 0)
 
         try await insert(phone, id: "1", title: "synced by the write")
+        // Counted at commit, before the write returned.
+        #expect(phoneClient.localWriteWakeups == 1)
         #expect(await phoneLog.wait(timeout: .seconds(10)) { events in events.contains { ($0.completedResult?.sent ?? 0) > 0 } })
         let received = try await laptopClient.sync()
         #expect(received.received > 0)
         #expect(try await todos(laptop).map(\.title) == ["synced by the write"])
 
         // The phone's merges of others' changes do not count as local writes: after the
-        // laptop's write arrives (by an explicit sync here), the loop stays idle.
+        // laptop's write arrives (by an explicit sync here), the loop is not woken. The
+        // observer runs at commit, so the count is final when receive() returns.
         try await insert(laptop, id: "2", title: "from the laptop")
         try await laptopClient.sync()
-        try await phoneClient.receive()
-        let started = phoneLog.all.filter(\.isStarted).count
-        try await Task.sleep(for: .milliseconds(500))
-        #expect(phoneLog.all.filter(\.isStarted).count == started)
+        let merged = try await phoneClient.receive()
+        #expect(merged.changedTables == ["todo"])
+        #expect(phoneClient.localWriteWakeups == 1)
+        task.cancel()
+        await task.value
     }
 
     @Test func cancellingTheBackgroundTaskStopsIt() async throws {
@@ -230,10 +235,12 @@ struct ServerSyncTests {
         watchdog.cancel()
         #expect(await log.wait { $0.contains(.backgroundStopped) })
 
-        // Stopped means stopped: neither the interval nor local writes start a sync.
+        // Stopped means stopped: the loop's task has ended (awaited above), and its observer
+        // is gone, so a local write does not even signal it (counted at commit).
         let started = log.all.filter(\.isStarted).count
+        let wakeups = client.localWriteWakeups
         try await insert(queue, id: "1", title: "after stop")
-        try await Task.sleep(for: .milliseconds(400))
+        #expect(client.localWriteWakeups == wakeups)
         #expect(log.all.filter(\.isStarted).count == started)
         #expect(try await queue.read { db in try db.hasUnsentChanges })
 

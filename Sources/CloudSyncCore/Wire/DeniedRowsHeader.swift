@@ -18,7 +18,7 @@ public enum DeniedRowsHeader {
         value.split(separator: ",").compactMap { part in
             let pieces = part.split(separator: "=", maxSplits: 1)
             guard pieces.count == 2, let rows = Int(pieces[1].filter { $0 != " " }), rows > 0,
-                  let table = percentDecode(pieces[0].filter { $0 != " " })
+                  let table = percentDecode(pieces[0].filter { $0 != " " }), !table.isEmpty
             else { return nil }
             return (table, rows)
         }

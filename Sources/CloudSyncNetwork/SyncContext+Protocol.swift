@@ -1,0 +1,56 @@
+import CloudSyncCore
+
+/// The database side of ``SyncStateMachine``'s actions, on the engine's connection: what both
+/// clients run (the extension directly, `SyncClient` inside a GRDB write).
+extension SyncContext {
+    private typealias Key = SyncCursor.SettingKey
+
+    /// The send cursor: the last local change the server accepted.
+    package func sendCursor() throws(CloudSyncError) -> SyncCursor {
+        SyncCursor(dbVersion: try integerSetting(Key.sendVersion) ?? 0, seq: try integerSetting(Key.sendSeq) ?? 0)
+    }
+
+    /// The receive cursor: the last server change merged.
+    package func receiveCursor() throws(CloudSyncError) -> SyncCursor {
+        SyncCursor(dbVersion: try integerSetting(Key.checkVersion) ?? 0, seq: try integerSetting(Key.checkSeq) ?? 0)
+    }
+
+    /// This device's changes after `cursor`, at most `maxChanges`, as one payload; nil when
+    /// there are none (``SyncStateMachine/Action/encodeUpload(after:maxChanges:)``).
+    package func uploadPage(after cursor: SyncCursor, maxChanges: Int) throws(CloudSyncError) -> SyncStateMachine.UploadPage? {
+        guard let page = try encodePayload(
+            where: [.site(try siteID(), equal: true), .after(dbVersion: cursor.dbVersion, seq: cursor.seq)],
+            maxChanges: maxChanges)
+        else { return nil }
+        return SyncStateMachine.UploadPage(payload: page.payload, last: SyncCursor(dbVersion: page.lastDbVersion, seq: page.lastSeq), count: page.count)
+    }
+
+    /// Whether this device has changes the server has not accepted yet.
+    package func hasUnsentChanges() throws(CloudSyncError) -> Bool {
+        let cursor = try sendCursor()
+        return try hasChanges(where: [.site(try siteID(), equal: true), .after(dbVersion: cursor.dbVersion, seq: cursor.seq)])
+    }
+
+    package func storeSendCursor(_ cursor: SyncCursor) throws(CloudSyncError) {
+        try connection.withSavepoint("cloudsync_send_cursor") { () throws(CloudSyncError) in
+            try setSetting(Key.sendVersion, .integer(cursor.dbVersion))
+            try setSetting(Key.sendSeq, .integer(cursor.seq))
+        }
+    }
+
+    /// Merges a downloaded payload and moves the receive cursor to its last change, both or
+    /// neither (``SyncStateMachine/Action/apply(_:)``).
+    package func applyDownload(_ payload: [UInt8]) throws(CloudSyncError) -> MergeReport {
+        try connection.withSavepoint("cloudsync_download") { () throws(CloudSyncError) in
+            let report = try applyPayload(payload)
+            try setSetting(Key.checkVersion, .integer(report.lastDbVersion))
+            try setSetting(Key.checkSeq, .integer(report.lastSeq))
+            return report
+        }
+    }
+
+    /// Sets the four cursors to 0: everything is sent and received again (idempotently).
+    package func resetCursors() throws(CloudSyncError) {
+        for key in Key.all { try setSetting(key, .integer(0)) }
+    }
+}

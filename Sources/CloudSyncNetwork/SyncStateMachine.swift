@@ -1,0 +1,349 @@
+import CloudSyncCore
+
+/// The client side of the sync protocol (sync-protocol.md) as a state machine that does no I/O.
+///
+/// Both clients, the extension's network functions (`NetworkSession`: synchronous, libcurl,
+/// SQL on its own connection) and the Swift API's `SyncClient` (async, GRDB), drive one of
+/// these per operation: they carry out the ``Action`` it returns and hand it the outcome,
+/// which yields the next action, until ``Action/finish(_:)`` or ``Action/fail(_:)``. What to
+/// ask the server, how to read its answers, when a cursor may move and what an error is
+/// called are decided here only, so the two clients cannot drift apart, and every answer
+/// shape can be tested without a server.
+///
+/// Cursor rules: the send cursor moves (``Action/storeSendCursor(_:)``) only after the server
+/// confirmed an upload; the receive cursor moves with the merge of a download, in the same
+/// transaction (``Action/apply(_:)``). An operation abandoned at any step (a failure, a crash)
+/// therefore resends or re-downloads exactly what was not acknowledged.
+package struct SyncStateMachine: Sendable {
+    /// Which halves of the protocol an operation runs.
+    package enum Operation: Sendable, Equatable {
+        /// Send every local change the server has not accepted.
+        case send
+        /// Check for changes: up to `rounds` rounds, `waitMilliseconds` apart, stopping after
+        /// the first round that receives something. A round downloads until the server has
+        /// nothing more (at most `maxDownloadsPerCheck` payloads).
+        case check(rounds: Int = 1, waitMilliseconds: Int = 0)
+        /// `send`, then `check`.
+        case sync(rounds: Int = 1, waitMilliseconds: Int = 0)
+    }
+
+    /// A payload of local changes, encoded by the client on ``Action/encodeUpload(after:maxChanges:)``.
+    package struct UploadPage: Sendable, Equatable {
+        package var payload: [UInt8]
+        /// The position of the last change in the payload: the send cursor once it is accepted.
+        package var last: SyncCursor
+        package var count: Int
+
+        package init(payload: [UInt8], last: SyncCursor, count: Int) {
+            self.payload = payload
+            self.last = last
+            self.count = count
+        }
+    }
+
+    /// What an operation did.
+    package struct Summary: Sendable, Equatable {
+        /// Local changes the server accepted.
+        package var sent = 0
+        /// Changes downloaded and merged.
+        package var received = 0
+        /// Rows the server's Row-Level Security refused, per table (the `Cloudsync-Denied`
+        /// header of upload confirmations). They are not applied on the server; the send
+        /// cursor moved past them and the server's version of those rows comes back by check.
+        package var refusedRows: [String: Int] = [:]
+
+        package init(sent: Int = 0, received: Int = 0, refusedRows: [String: Int] = [:]) {
+            self.sent = sent
+            self.received = received
+            self.refusedRows = refusedRows
+        }
+    }
+
+    /// What the client must do next.
+    package enum Action: Sendable {
+        /// Encode the local changes after `cursor` (at most `maxChanges`), then call
+        /// ``pageEncoded(_:)`` with the page, or nil when there is nothing to send.
+        case encodeUpload(after: SyncCursor, maxChanges: Int)
+        /// Send the request, then call ``received(_:)`` with the answer, whatever its status,
+        /// or ``transportFailed(_:)`` when no answer came.
+        case send(HTTPRequest)
+        /// The server refused the token: ask the app for a fresh one, then call
+        /// ``credentialRefreshed(_:)`` or ``credentialRefreshFailed(_:)``.
+        case refreshCredential
+        /// The server accepted an upload: store `cursor` as the send cursor, then call
+        /// ``sendCursorStored()``.
+        case storeSendCursor(SyncCursor)
+        /// The send half is over (this is reported before checking); call ``sendReported()``.
+        case sendFinished(Summary)
+        /// Merge the downloaded payload and store the position of its last change as the
+        /// receive cursor in the same transaction, then call ``applied(cursor:changes:)``.
+        case apply([UInt8])
+        /// Wait before the next check round, then call ``waited()``.
+        case wait(milliseconds: Int)
+        /// The operation is over.
+        case finish(Summary)
+        /// The operation failed; nothing unacknowledged was stored.
+        case fail(CloudSyncError)
+    }
+
+    private enum State: Sendable {
+        case ready
+        case encoding
+        case askingUploadURL(UploadPage)
+        case uploading(UploadPage, url: String)
+        case confirming(UploadPage, url: String)
+        case storingSendCursor(UploadPage)
+        case reportingSent
+        case checking
+        case downloading
+        case applying
+        case waiting
+        case done
+
+        /// For messages: the step, without the payload it may hold.
+        var name: String {
+            switch self {
+            case .ready: "not started"
+            case .encoding: "encoding an upload"
+            case .askingUploadURL: "asking for an upload URL"
+            case .uploading: "uploading changes"
+            case .confirming: "confirming the upload"
+            case .storingSendCursor: "storing the send cursor"
+            case .reportingSent: "reporting the send"
+            case .checking: "checking for changes"
+            case .downloading: "downloading changes"
+            case .applying: "applying a download"
+            case .waiting: "waiting between checks"
+            case .done: "finished"
+            }
+        }
+    }
+
+    package let operation: Operation
+    private let baseURL: String
+    private var bearer: String?
+    private let missingCredential: String
+    private let canRefresh: Bool
+    private let maxChangesPerUpload: Int
+    private let maxDownloadsPerCheck: Int
+
+    private var state = State.ready
+    private var sendCursor: SyncCursor
+    private var receiveCursor: SyncCursor
+    private var summary = Summary()
+    /// The authorized request in flight, kept to repeat it after a token refresh.
+    private var pending: HTTPRequest?
+    /// Whether the token was refreshed for the request in flight (once per request).
+    private var refreshedPending = false
+    private var refreshing = false
+    private var round = 0
+    private var downloadsThisRound = 0
+    private var receivedThisRound = 0
+
+    /// - Parameters:
+    ///   - endpoint, site: where the device syncs, and its site id (the `BASE` URL).
+    ///   - bearer: the credential, or nil: the first request then fails as `.misuse` with
+    ///     `missingCredential` as its message.
+    ///   - canRefresh: whether an HTTP 401 may be answered by ``Action/refreshCredential``.
+    ///   - sendCursor, receiveCursor: the device's stored cursors.
+    package init(
+        _ operation: Operation, endpoint: ConnectionString, site: [UInt8],
+        bearer: String?, missingCredential: String = "no credential", canRefresh: Bool = false,
+        sendCursor: SyncCursor, receiveCursor: SyncCursor,
+        maxChangesPerUpload: Int = SyncLimits.defaultMaxChangesPerUpload,
+        maxDownloadsPerCheck: Int = SyncLimits.defaultMaxDownloadsPerCheck
+    ) {
+        self.operation = operation
+        self.baseURL = endpoint.baseURL(site: site)
+        self.bearer = bearer
+        self.missingCredential = missingCredential
+        self.canRefresh = canRefresh
+        self.sendCursor = sendCursor
+        self.receiveCursor = receiveCursor
+        self.maxChangesPerUpload = max(1, maxChangesPerUpload)
+        self.maxDownloadsPerCheck = max(0, maxDownloadsPerCheck)
+    }
+
+    // MARK: Inputs
+
+    /// The first action.
+    package mutating func start() -> Action {
+        guard case .ready = state else { return misuse("start") }
+        switch operation {
+        case .send, .sync: return encodeNext()
+        case .check: return startRound()
+        }
+    }
+
+    package mutating func pageEncoded(_ page: UploadPage?) -> Action {
+        guard case .encoding = state else { return misuse("pageEncoded") }
+        guard let page, page.count > 0 else {
+            state = .reportingSent
+            return .sendFinished(summary)
+        }
+        state = .askingUploadURL(page)
+        return authorized("GET", uploadURL)
+    }
+
+    package mutating func received(_ response: HTTPResponse) -> Action {
+        refreshing = false
+        if response.status == 401, canRefresh, !refreshedPending, pending != nil {
+            refreshedPending = true
+            refreshing = true
+            return .refreshCredential
+        }
+        switch state {
+        case .askingUploadURL(let page):
+            let answer: String
+            do throws(CloudSyncError) { answer = try Self.url(in: Self.validated(response, while: "asking for an upload URL"), otherwise: "the server gave no upload URL") } catch { return fail(error) }
+            state = .uploading(page, url: answer)
+            pending = nil
+            return .send(HTTPRequest(method: "PUT", url: answer, headers: [("Content-Type", "application/octet-stream")], body: page.payload))
+        case .uploading(let page, let url):
+            do throws(CloudSyncError) { _ = try Self.validated(response, while: "uploading changes") } catch { return fail(error) }
+            state = .confirming(page, url: url)
+            return authorized("POST", uploadURL, body: UploadNotice.body(url: url), contentType: "application/json")
+        case .confirming(let page, _):
+            do throws(CloudSyncError) { _ = try Self.validated(response, while: "confirming the upload") } catch { return fail(error) }
+            for report in DeniedRowsHeader.decode(response.header(DeniedRowsHeader.name) ?? "") {
+                summary.refusedRows[report.table, default: 0] += report.rows
+            }
+            state = .storingSendCursor(page)
+            pending = nil
+            return .storeSendCursor(page.last)
+        case .checking:
+            let answer: String
+            do throws(CloudSyncError) { answer = try Self.validated(response, while: "checking for changes").text.trimmed } catch { return fail(error) }
+            pending = nil
+            guard !answer.isEmpty else { return endRound() }
+            guard Self.isURL(answer) else {
+                return fail(CloudSyncError(.network, "the server answered the check with \"\(answer.prefix(80))\" instead of a download URL"))
+            }
+            state = .downloading
+            return .send(HTTPRequest(method: "GET", url: answer))
+        case .downloading:
+            do throws(CloudSyncError) { _ = try Self.validated(response, while: "downloading changes") } catch { return fail(error) }
+            state = .applying
+            return .apply(response.body)
+        default:
+            return misuse("received")
+        }
+    }
+
+    /// No answer came (refused, unreachable, timed out). The operation fails with `error`;
+    /// what was not acknowledged is sent again next time.
+    package mutating func transportFailed(_ error: CloudSyncError) -> Action {
+        var error = error
+        if error.code != .cancelled { error.code = .network }
+        return fail(error)
+    }
+
+    package mutating func credentialRefreshed(_ token: String) -> Action {
+        guard refreshing, var request = pending else { return misuse("credentialRefreshed") }
+        refreshing = false
+        guard !token.isEmpty else {
+            return fail(CloudSyncError(.unauthorized, "the server refused the token and the refresh returned an empty token", httpStatus: 401))
+        }
+        bearer = token
+        request.headers = request.headers.map { $0.0 == "Authorization" ? ("Authorization", "Bearer \(token)") : $0 }
+        pending = request
+        return .send(request)
+    }
+
+    /// The refresh closure threw; `reason` is its message.
+    package mutating func credentialRefreshFailed(_ reason: String) -> Action {
+        guard refreshing else { return misuse("credentialRefreshFailed") }
+        refreshing = false
+        return fail(CloudSyncError(.unauthorized, "the server refused the token and refreshing it failed: \(reason)", httpStatus: 401))
+    }
+
+    package mutating func sendCursorStored() -> Action {
+        guard case .storingSendCursor(let page) = state else { return misuse("sendCursorStored") }
+        sendCursor = page.last
+        summary.sent += page.count
+        return encodeNext()
+    }
+
+    package mutating func sendReported() -> Action {
+        guard case .reportingSent = state else { return misuse("sendReported") }
+        switch operation {
+        case .sync: return startRound()
+        default: return finish()
+        }
+    }
+
+    /// The payload was merged and `cursor` stored as the receive cursor.
+    package mutating func applied(cursor: SyncCursor, changes: Int) -> Action {
+        guard case .applying = state else { return misuse("applied") }
+        receiveCursor = cursor
+        receivedThisRound += changes
+        downloadsThisRound += 1
+        return downloadsThisRound < maxDownloadsPerCheck ? check() : endRound()
+    }
+
+    package mutating func waited() -> Action {
+        guard case .waiting = state else { return misuse("waited") }
+        round += 1
+        return startRound()
+    }
+
+    /// The token sent with the latest request (after refreshes).
+    package var currentBearer: String? { bearer }
+
+    // MARK: Steps
+
+    private var uploadURL: String { baseURL + "/upload" }
+
+    private mutating func encodeNext() -> Action {
+        state = .encoding
+        return .encodeUpload(after: sendCursor, maxChanges: maxChangesPerUpload)
+    }
+
+    private mutating func startRound() -> Action {
+        downloadsThisRound = 0
+        receivedThisRound = 0
+        return maxDownloadsPerCheck > 0 ? check() : endRound()
+    }
+
+    private mutating func check() -> Action {
+        state = .checking
+        return authorized("POST", baseURL + "/\(receiveCursor.dbVersion)/\(receiveCursor.seq)/check")
+    }
+
+    private mutating func endRound() -> Action {
+        summary.received += receivedThisRound
+        let (rounds, wait) = switch operation {
+        case .check(let rounds, let wait), .sync(let rounds, let wait): (rounds, wait)
+        case .send: (1, 0)
+        }
+        if receivedThisRound > 0 || round + 1 >= max(1, rounds) { return finish() }
+        state = .waiting
+        return wait > 0 ? .wait(milliseconds: wait) : waited()
+    }
+
+    private mutating func finish() -> Action {
+        state = .done
+        return .finish(summary)
+    }
+
+    private mutating func fail(_ error: CloudSyncError) -> Action {
+        state = .done
+        pending = nil
+        return .fail(error)
+    }
+
+    private mutating func misuse(_ input: String) -> Action {
+        fail(CloudSyncError(.misuse, "sync state machine: \(input) is not expected while \(state.name)"))
+    }
+
+    /// A request of the protocol with the credential and `Accept: sqlc/plain`.
+    private mutating func authorized(_ method: String, _ url: String, body: [UInt8] = [], contentType: String? = nil) -> Action {
+        guard let bearer else { return fail(CloudSyncError(.misuse, missingCredential)) }
+        var headers = [("Authorization", "Bearer \(bearer)"), ("Accept", "sqlc/plain")]
+        if let contentType { headers.append(("Content-Type", contentType)) }
+        let request = HTTPRequest(method: method, url: url, headers: headers, body: body)
+        pending = request
+        refreshedPending = false
+        return .send(request)
+    }
+}
