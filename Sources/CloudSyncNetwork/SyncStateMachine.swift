@@ -21,7 +21,9 @@ package struct SyncStateMachine: Sendable {
         case send
         /// Check for changes: up to `rounds` rounds, `waitMilliseconds` apart, stopping after
         /// the first round that receives something. A round downloads until the server has
-        /// nothing more (at most `maxDownloadsPerCheck` payloads).
+        /// nothing more (at most `maxDownloadsPerCheck` payloads). A server that supports the
+        /// waiting check holds a round's empty answer up to `waitMilliseconds` instead, and
+        /// answers as soon as a change arrives.
         case check(rounds: Int = 1, waitMilliseconds: Int = 0)
         /// `send`, then `check`.
         case sync(rounds: Int = 1, waitMilliseconds: Int = 0)
@@ -139,6 +141,9 @@ package struct SyncStateMachine: Sendable {
     private var round = 0
     private var downloadsThisRound = 0
     private var receivedThisRound = 0
+    /// Whether the server holds empty checks itself (`WaitingCheck`): then the client does not
+    /// wait between rounds, the server did.
+    private var serverWaits = false
 
     /// - Parameters:
     ///   - endpoint, site: where the device syncs, and its site id (the `BASE` URL).
@@ -215,6 +220,7 @@ package struct SyncStateMachine: Sendable {
             let answer: String
             do throws(CloudSyncError) { answer = try Self.validated(response, while: "checking for changes").text.trimmed } catch { return fail(error) }
             pending = nil
+            if WaitingCheck.isSupported(response.header(WaitingCheck.capabilityHeader)) { serverWaits = true }
             guard !answer.isEmpty else { return endRound() }
             guard Self.isURL(answer) else {
                 return fail(CloudSyncError(.network, "the server answered the check with \"\(answer.prefix(80))\" instead of a download URL"))
@@ -305,9 +311,21 @@ package struct SyncStateMachine: Sendable {
         return maxDownloadsPerCheck > 0 ? check() : endRound()
     }
 
+    /// The check of the next page. A round's first check, with a wait asked, tells the server
+    /// how long it may hold an empty answer (`WaitingCheck`); old servers ignore it.
     private mutating func check() -> Action {
         state = .checking
-        return authorized("POST", baseURL + "/\(receiveCursor.dbVersion)/\(receiveCursor.seq)/check")
+        let wait = receivedThisRound == 0 ? waitMilliseconds : 0
+        return authorized(
+            "POST", baseURL + "/\(receiveCursor.dbVersion)/\(receiveCursor.seq)/check",
+            extraHeaders: wait > 0 ? [(WaitingCheck.requestHeader, String(wait))] : [])
+    }
+
+    private var waitMilliseconds: Int {
+        switch operation {
+        case .check(_, let wait), .sync(_, let wait): wait
+        case .send: 0
+        }
     }
 
     private mutating func endRound() -> Action {
@@ -318,7 +336,7 @@ package struct SyncStateMachine: Sendable {
         }
         if receivedThisRound > 0 || round + 1 >= max(1, rounds) { return finish() }
         state = .waiting
-        return wait > 0 ? .wait(milliseconds: wait) : waited()
+        return wait > 0 && !serverWaits ? .wait(milliseconds: wait) : waited()
     }
 
     private mutating func finish() -> Action {
@@ -337,10 +355,13 @@ package struct SyncStateMachine: Sendable {
     }
 
     /// A request of the protocol with the credential and `Accept: sqlc/plain`.
-    private mutating func authorized(_ method: String, _ url: String, body: [UInt8] = [], contentType: String? = nil) -> Action {
+    private mutating func authorized(
+        _ method: String, _ url: String, body: [UInt8] = [], contentType: String? = nil, extraHeaders: [(String, String)] = []
+    ) -> Action {
         guard let bearer else { return fail(CloudSyncError(.misuse, missingCredential)) }
         var headers = [("Authorization", "Bearer \(bearer)"), ("Accept", "sqlc/plain")]
         if let contentType { headers.append(("Content-Type", contentType)) }
+        headers += extraHeaders
         let request = HTTPRequest(method: method, url: url, headers: headers, body: body)
         pending = request
         refreshedPending = false

@@ -171,6 +171,41 @@ struct SyncStateMachineTests {
         #expect(idle.received(Self.answer(200, "")).summary == SyncStateMachine.Summary())
     }
 
+    static func waitHeader(_ action: SyncStateMachine.Action) -> String? {
+        action.request?.headers.first { $0.0 == WaitingCheck.requestHeader }?.1
+    }
+
+    /// The waiting check: a round's first check asks the server to hold an empty answer; a
+    /// server that advertises it did the waiting, so the client does not wait again.
+    @Test func roundsAskTheServerToWaitAndDoNotWaitAgainWhenItDoes() throws {
+        var machine = Self.machine(.sync(rounds: 3, waitMilliseconds: 5000))
+        _ = machine.start()
+        _ = machine.pageEncoded(nil)
+        let first = machine.sendReported()
+        #expect(Self.waitHeader(first) == "5000")
+        let advertised = [(WaitingCheck.capabilityHeader, "wait-check")]
+        // Empty after the server's wait: the next round's check at once, again asking to wait.
+        let second = machine.received(Self.answer(200, "", headers: advertised))
+        #expect(second.request?.url.hasSuffix("/0/0/check") == true)
+        #expect(Self.waitHeader(second) == "5000")
+        // A download: the rest of the round's checks page through without waiting.
+        _ = machine.received(Self.answer(200, "http://blobs.test/d", headers: advertised))
+        _ = machine.received(Self.answer(200, "p"))
+        let paging = machine.applied(cursor: SyncCursor(dbVersion: 1, seq: 0), changes: 1)
+        #expect(paging.request?.url.hasSuffix("/1/0/check") == true)
+        #expect(Self.waitHeader(paging) == nil)
+        #expect(machine.received(Self.answer(200, "", headers: advertised)).summary == SyncStateMachine.Summary(received: 1))
+
+        // An old server (no capability): the client waits between rounds as before.
+        var old = Self.machine(.check(rounds: 2, waitMilliseconds: 5000))
+        #expect(Self.waitHeader(old.start()) == "5000")
+        #expect(old.received(Self.answer(200, "")).waitMilliseconds == 5000)
+
+        // No wait asked: no header.
+        var plain = Self.machine(.check())
+        #expect(Self.waitHeader(plain.start()) == nil)
+    }
+
     // MARK: Errors
 
     static let steps: [(operation: SyncStateMachine.Operation, step: String, requestIndex: Int)] = [

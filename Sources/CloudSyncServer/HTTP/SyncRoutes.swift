@@ -358,7 +358,7 @@ public func buildApplication(
     let activity = SyncActivity(metrics: metrics, storage: storage, logger: logger)
     SyncRoutes(storage: storage, tokens: TokenAuthority(storage: storage), blobs: blobs, configuration: configuration, logger: logger, activity: activity, notifier: notifier)
         .register(on: router)
-    metrics.register(on: router, storage: storage)
+    metrics.register(on: router, storage: storage, notifier: notifier)
     if configuration.dashboard, let console = storage as? any ConsoleStorage {
         DashboardRoutes(storage: console, configuration: configuration, logger: logger).register(on: router)
     }

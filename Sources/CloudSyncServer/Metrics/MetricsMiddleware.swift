@@ -21,11 +21,11 @@ struct RequestMetricsMiddleware<Context: RequestContext>: RouterMiddleware {
 
 extension ServerMetrics {
     /// `GET /metrics`: the Prometheus text format.
-    func register(on router: Router<BasicRequestContext>, storage: any SyncStorage) {
+    func register(on router: Router<BasicRequestContext>, storage: any SyncStorage, notifier: ChangeNotifier) {
         router.get("/metrics") { _, _ in
             var headers = HTTPFields()
             headers[.contentType] = "text/plain; version=0.0.4; charset=utf-8"
-            return Response(status: .ok, headers: headers, body: ResponseBody(byteBuffer: ByteBuffer(bytes: self.exposition(storage: storage))))
+            return Response(status: .ok, headers: headers, body: ResponseBody(byteBuffer: ByteBuffer(bytes: self.exposition(storage: storage, notifier: notifier))))
         }
     }
 }

@@ -18,6 +18,8 @@ public final class ServerMetrics: Sendable {
     let bytesIn: Counter
     let bytesOut: Counter
     let refusedRows: Counter
+    /// Checks held open waiting for changes (the waiting check).
+    let waitingChecks: Gauge
     /// Made on the first scrape of a storage with a pool, so others do not show them at all.
     private let poolGauges = Mutex<(inUse: Gauge, maximum: Gauge)?>(nil)
 
@@ -33,6 +35,7 @@ public final class ServerMetrics: Sendable {
         bytesIn = Counter(label: "cloudsync_payload_bytes_total", dimensions: [("direction", "in")], factory: factory)
         bytesOut = Counter(label: "cloudsync_payload_bytes_total", dimensions: [("direction", "out")], factory: factory)
         refusedRows = Counter(label: "cloudsync_refused_rows_total", factory: factory)
+        waitingChecks = Gauge(label: "cloudsync_waiting_checks", factory: factory)
     }
 
     static let requests = "cloudsync_http_requests_total"
@@ -46,7 +49,8 @@ public final class ServerMetrics: Sendable {
     }
 
     /// The Prometheus text exposition, after reading the gauges that are sampled, not pushed.
-    func exposition(storage: any SyncStorage) -> [UInt8] {
+    func exposition(storage: any SyncStorage, notifier: ChangeNotifier) -> [UInt8] {
+        waitingChecks.record(notifier.waiting)
         if let pool = (storage as? any ReportsConnectionPool)?.connectionPoolUse {
             let factory = factory
             let gauges = poolGauges.withLock { gauges in
