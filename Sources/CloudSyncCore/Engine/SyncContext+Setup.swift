@@ -84,7 +84,7 @@ extension SyncContext {
             try setSetting("db_version_floor", .integer(try databaseVersion()))
             for table in names {
                 try TriggerSet.drop(table: table, on: connection)
-                try connection.execute("DROP TABLE IF EXISTS \(SQLText.identifier(table + "_cloudsync"))")
+                try connection.execute("DROP TABLE IF EXISTS \(SQLText.identifier(table + "_cloudsync")); DROP TABLE IF EXISTS \(SQLText.identifier(table + "_cloudsync_blocks"))")
                 try connection.run("DELETE FROM cloudsync_table_settings WHERE tbl_name = ?1", [.string(table)])
                 pausedTables.remove(table.lowercased())
             }
