@@ -56,6 +56,28 @@ extension SyncContext {
         }
     }
 
+    /// Every column in block mode, with its delimiter, sorted by table and column.
+    public func blockColumnSettings() throws(CloudSyncError) -> [(table: String, column: String, delimiter: String)] {
+        var result: [(table: String, column: String, delimiter: String)] = []
+        for name in try synchronizedTableNames {
+            guard let table = try table(name) else { continue }
+            for (column, delimiter) in table.blockColumns.sorted(by: { $0.key < $1.key }) {
+                result.append((table.name, column, String(decoding: delimiter, as: UTF8.self)))
+            }
+        }
+        return result
+    }
+
+    /// Forgets the tables' metadata when another connection changed the schema (a column
+    /// switched to block mode by another process), so the feed and merges see it.
+    func refreshTablesIfSchemaChanged() throws(CloudSyncError) {
+        let cookie = try connection.scalar("PRAGMA schema_version")?.integerValue ?? 0
+        if cookie != schemaCookie {
+            schemaCookie = cookie
+            invalidateTables()
+        }
+    }
+
     private func storeColumnSetting(_ table: String, _ column: String, _ key: String, _ value: SQLValue) throws(CloudSyncError) {
         try connection.run(
             "INSERT OR REPLACE INTO cloudsync_table_settings(tbl_name, col_name, key, value) VALUES (?1, ?2, ?3, ?4)",

@@ -24,6 +24,7 @@ extension SyncContext {
     @discardableResult
     public func merge(_ changes: [Change]) throws(CloudSyncError) -> MergeReport {
         defer { releaseCachedStatements() }
+        try refreshTablesIfSchemaChanged()
         let runs = try validatedRuns(changes)
         do throws(CloudSyncError) {
             return try connection.withSavepoint("cloudsync_merge") { () throws(CloudSyncError) in

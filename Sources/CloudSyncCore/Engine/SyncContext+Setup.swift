@@ -271,11 +271,7 @@ extension SyncContext {
         let dataVersion = connection.dataVersion
         if !clock.isCurrent(dataVersion: dataVersion) {
             // Another connection may have synchronized or altered tables since.
-            let cookie = try connection.scalar("PRAGMA schema_version")?.integerValue ?? 0
-            if cookie != schemaCookie {
-                schemaCookie = cookie
-                invalidateTables()
-            }
+            try refreshTablesIfSchemaChanged()
             let floor = try integerSetting("db_version_floor") ?? 0
             clock.start(dataVersion: dataVersion, dbVersion: max(try databaseVersion(), floor) + 1)
         }
