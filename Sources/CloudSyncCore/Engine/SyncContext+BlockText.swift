@@ -208,31 +208,23 @@ extension SyncContext {
             switch emission {
             case .added(let block):
                 let name = SQLValue.text(Self.blockName(column, block.key))
-                addClock.reset()
-                _ = addClock.bindBlob(pk, at: 1)
-                try addClock.bind(name, at: 2)
-                addClock.bind(version, at: 3)
-                addClock.bind(clock.takeSeq(), at: 4)
-                try addClock.run()
-                addText.reset()
-                _ = addText.bindBlob(pk, at: 1)
-                try addText.bind(name, at: 2)
-                try addText.bind(.text(block.text), at: 3)
-                try addText.run()
+                try runBlockStatement(addClock, pk: pk, name: name, [.integer(version), .integer(clock.takeSeq())])
+                try runBlockStatement(addText, pk: pk, name: name, [.text(block.text)])
             case .removed(let key):
                 let name = SQLValue.text(Self.blockName(column, key))
-                removeClock.reset()
-                _ = removeClock.bindBlob(pk, at: 1)
-                try removeClock.bind(name, at: 2)
-                removeClock.bind(version, at: 3)
-                removeClock.bind(clock.takeSeq(), at: 4)
-                try removeClock.run()
-                removeText.reset()
-                _ = removeText.bindBlob(pk, at: 1)
-                try removeText.bind(name, at: 2)
-                try removeText.run()
+                try runBlockStatement(removeClock, pk: pk, name: name, [.integer(version), .integer(clock.takeSeq())])
+                try runBlockStatement(removeText, pk: pk, name: name, [])
             }
         }
+    }
+
+    /// Runs a block statement whose parameters are the key blob, the block name, then `rest`.
+    private func runBlockStatement(_ statement: Statement, pk: [UInt8], name: SQLValue, _ rest: [SQLValue]) throws(CloudSyncError) {
+        statement.reset()
+        _ = statement.bindBlob(pk, at: 1)
+        try statement.bind(name, at: 2)
+        try statement.bind(rest, from: 3)
+        try statement.run()
     }
 
     // MARK: Materialization
@@ -328,26 +320,14 @@ extension SyncContext {
             INSERT INTO \(table.clockTable)(pk, col_name, col_version, db_version, site_id, seq) VALUES (?1, ?2, ?3, ?4, ?5, ?6)
               ON CONFLICT(pk, col_name) DO UPDATE SET col_version = excluded.col_version, db_version = excluded.db_version, site_id = excluded.site_id, seq = excluded.seq
             """)
-        _ = storeClock.bindBlob(merger.keyBlob, at: 1)
-        try storeClock.bind(name, at: 2)
-        storeClock.bind(change.colVersion, at: 3)
-        storeClock.bind(clock.dbVersion, at: 4)
-        storeClock.bind(clock.site, at: 5)
-        storeClock.bind(clock.seq, at: 6)
-        try storeClock.run()
+        try runBlockStatement(storeClock, pk: merger.keyBlob, name: name, [.integer(change.colVersion), .integer(clock.dbVersion), .integer(clock.site), .integer(clock.seq)])
         guard storesText else { return }
         if change.colVersion % 2 == 1 {
             let store = try blockStatement(
                 "INSERT INTO \(table.blocksTable)(pk, col_name, col_value) VALUES (?1, ?2, ?3) ON CONFLICT(pk, col_name) DO UPDATE SET col_value = excluded.col_value")
-            _ = store.bindBlob(merger.keyBlob, at: 1)
-            try store.bind(name, at: 2)
-            try store.bind(.text(Self.textBytes(change.value)), at: 3)
-            try store.run()
+            try runBlockStatement(store, pk: merger.keyBlob, name: name, [.text(Self.textBytes(change.value))])
         } else {
-            let remove = try blockStatement("DELETE FROM \(table.blocksTable) WHERE pk = ?1 AND col_name = ?2")
-            _ = remove.bindBlob(merger.keyBlob, at: 1)
-            try remove.bind(name, at: 2)
-            try remove.run()
+            try runBlockStatement(try blockStatement("DELETE FROM \(table.blocksTable) WHERE pk = ?1 AND col_name = ?2"), pk: merger.keyBlob, name: name, [])
         }
         merger.pendingBlockColumns.insert(column)
     }
