@@ -303,6 +303,18 @@ struct BlockTextRuleTests {
         #expect(try b.scalar("SELECT text FROM doc") == .string("one!\ntwo!"))
     }
 
+    @Test("dropping a block column forgets its blocks; block changes for it from a peer are skipped")
+    func droppedBlockColumn() throws {
+        let a = try notesDatabase(), b = try notesDatabase()
+        try a.execute("INSERT INTO notes(id, title, body) VALUES ('n1', 'T', 'x\ny')")
+        try b.execute("SELECT cloudsync_begin_alter('notes'); ALTER TABLE notes DROP COLUMN body; SELECT cloudsync_commit_alter('notes')")
+        #expect(try b.integer("SELECT count(*) FROM notes_cloudsync WHERE instr(col_name, char(31)) > 0") == 0)
+        try a.send(to: b)
+        #expect(try b.rows("SELECT id, title FROM notes") == [[.string("n1"), .string("T")]])
+        #expect(try b.integer("SELECT count(*) FROM notes_cloudsync WHERE instr(col_name, char(31)) > 0") == 0)
+        #expect(try b.integer("SELECT count(*) FROM cloudsync_table_settings WHERE col_name = 'body' AND key IN ('algo', 'delimiter')") == 0)
+    }
+
     @Test("a plain change of the column (from a peer without block mode) sets the whole text")
     func plainChangeIntoBlockColumn() throws {
         let plain = try TestDatabase()

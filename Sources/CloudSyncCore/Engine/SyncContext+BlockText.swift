@@ -78,6 +78,17 @@ extension SyncContext {
         }
     }
 
+    /// Forgets the blocks of a column removed from the table (`cloudsync_commit_alter`): its
+    /// block clocks, texts and block-mode settings.
+    func dropBlocks(of table: SyncTable, column: String) throws(CloudSyncError) {
+        let range: [SQLValue] = [.text(Self.blockPrefix(column)), .text(Self.blockPrefixEnd(column))]
+        try connection.run("DELETE FROM \(table.clockTable) WHERE col_name >= ?1 AND col_name < ?2", range)
+        try connection.run("DELETE FROM \(table.blocksTable) WHERE col_name >= ?1 AND col_name < ?2", range)
+        try connection.run(
+            "DELETE FROM cloudsync_table_settings WHERE tbl_name = ?1 AND col_name = ?2 AND key IN ('algo', 'delimiter')",
+            [.string(table.name), .string(column)])
+    }
+
     private func storeColumnSetting(_ table: String, _ column: String, _ key: String, _ value: SQLValue) throws(CloudSyncError) {
         try connection.run(
             "INSERT OR REPLACE INTO cloudsync_table_settings(tbl_name, col_name, key, value) VALUES (?1, ?2, ?3, ?4)",

@@ -64,7 +64,8 @@ extension SyncContext {
             var end = start
             while end < changes.count, changes[end].table == first.table, changes[end].pk == first.pk {
                 let column = changes[end].column
-                if column.utf8.contains(Self.blockSeparator) && table.blockColumn(ofBlockName: column) == nil {
+                if column.utf8.contains(Self.blockSeparator) && table.blockColumn(ofBlockName: column) == nil
+                    && !table.droppedColumns.contains(String(column.split(separator: "\u{1F}").first ?? "")) {
                     throw CloudSyncError(.unknownColumn, "the changes hold a block of text column \(column.split(separator: "\u{1F}").first ?? "") of table \(table.name), which is not in block mode here: call cloudsync_set_column('\(table.name)', '\(column.split(separator: "\u{1F}").first ?? "")', 'algo', 'block') on every replica")
                 }
                 if column != Change.sentinelColumn && table.columnIndex[column] == nil && !table.droppedColumns.contains(column) && !column.utf8.contains(Self.blockSeparator) {

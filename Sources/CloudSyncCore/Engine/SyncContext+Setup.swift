@@ -233,6 +233,7 @@ extension SyncContext {
             let newColumns = Set(shape.columns.map(\.name))
             for removed in old.columns where !newColumns.contains(removed) {
                 try connection.run("DELETE FROM \(old.clockTable) WHERE col_name = ?1", [.string(removed)])
+                if old.blockColumns[removed] != nil { try dropBlocks(of: old, column: removed) }
                 try connection.run(
                     "INSERT OR REPLACE INTO cloudsync_table_settings(tbl_name, col_name, key, value) VALUES (?1, ?2, 'dropped', '1')",
                     [.string(old.name), .string(removed)])
