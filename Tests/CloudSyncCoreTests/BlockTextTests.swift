@@ -18,13 +18,7 @@ enum BlockVectors {
         var finalBlocks: [(key: String, text: String, version: Int64)]
     }
 
-    static func root() -> [String: Any] {
-        guard let url = Bundle.module.url(forResource: "vectors-v2", withExtension: "json", subdirectory: "Fixtures"),
-            let data = try? Data(contentsOf: url),
-            let object = try? JSONSerialization.jsonObject(with: data) as? [String: Any]
-        else { fatalError("cannot load Fixtures/vectors-v2.json") }
-        return object
-    }
+    static func root() -> [String: Any] { WireVectors.fixture("vectors-v2") }
 
     static let cases: [Case] = (root()["block_text"] as! [[String: Any]]).map { entry in
         func payload(_ key: String) -> [UInt8] {
