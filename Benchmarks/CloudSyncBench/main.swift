@@ -13,6 +13,14 @@ let directory = FileManager.default.temporaryDirectory.appendingPathComponent("c
 try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
 defer { try? FileManager.default.removeItem(at: directory) }
 
+if arguments.contains("--block-text") {
+    try blockTextBenchmark(
+        lines: arguments.firstIndex(of: "--lines").map { Int(arguments[$0 + 1])! } ?? 10_000,
+        edits: arguments.firstIndex(of: "--edits").map { Int(arguments[$0 + 1])! } ?? 100)
+    try? FileManager.default.removeItem(at: directory)
+    exit(0)
+}
+
 // The rows, made before any timing so that only SQLite and the engine are measured.
 let ids = (0..<rowCount).map { String(format: "item-%08d", $0) }
 let names = (0..<rowCount).map { "name of item \($0)" }

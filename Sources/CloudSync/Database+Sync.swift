@@ -63,13 +63,20 @@ extension Database {
     ///   - algorithm: how concurrent writes to a row are resolved.
     ///   - force: accept tables the engine would refuse by default (e.g. an integer primary
     ///     key, which collides between devices).
+    ///   - blockText: TEXT columns that merge by lines (or other blocks) instead of as one
+    ///     value, so that edits of different lines made on different devices both survive.
+    ///     Every device and the server must configure the same columns and delimiters.
     /// - Returns: this database's site id, as hex.
     @discardableResult
-    public func enableSync(table: String, algorithm: SyncAlgorithm = .causalLengthSet, force: Bool = false) throws(SyncError) -> String {
+    public func enableSync(table: String, algorithm: SyncAlgorithm = .causalLengthSet, force: Bool = false, blockText: [BlockTextColumn] = []) throws(SyncError) -> String {
         let context = try CloudSync.context(self)
         let site: [UInt8]
         do {
             site = try context.initialize(table: table, algorithm: algorithm.engineValue, force: force)
+            for column in blockText {
+                try context.setColumnSetting(table: table, column: column.name, "algo", .string("block"))
+                try context.setColumnSetting(table: table, column: column.name, "delimiter", .string(column.delimiter))
+            }
         } catch {
             throw SyncError.wrapping(error)
         }

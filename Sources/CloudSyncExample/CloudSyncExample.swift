@@ -16,7 +16,7 @@ struct CloudSyncExample: AsyncParsableCommand {
               cloudsync-server database create todo.sqlite --schema schema.sql
               cloudsync-server apikey create --database todo.sqlite
             """,
-        subcommands: [Add.self, Done.self, List.self, Sync.self, Watch.self, Schema.self, Demo.self])
+        subcommands: [Add.self, Done.self, List.self, Sync.self, Watch.self, Schema.self, Demo.self, NotesDemo.self])
 }
 
 /// Options shared by the subcommands that open a database or talk to a server.

@@ -9,7 +9,7 @@ struct CloudSyncServerCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "cloudsync-server",
         abstract: "Sync server for cloudsync databases.",
-        subcommands: [Serve.self, DatabaseCommand.self, APIKeyCommand.self, TokenCommand.self, PolicyCommand.self, AdminCommand.self])
+        subcommands: [Serve.self, DatabaseCommand.self, ColumnCommand.self, APIKeyCommand.self, TokenCommand.self, PolicyCommand.self, AdminCommand.self])
 }
 
 /// Where the server keeps its data, an option of every subcommand: a data directory (the
@@ -191,6 +191,68 @@ struct DatabaseCommand: AsyncParsableCommand {
         func run() async throws {
             let names = try await withStorage(data) { try await $0.listDatabases() }
             for name in names { print(name) }
+        }
+    }
+}
+
+// MARK: column
+
+struct ColumnCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "column",
+        abstract: "Configure how columns merge.",
+        subcommands: [SetAlgorithm.self, Show.self])
+
+    struct SetAlgorithm: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "set",
+            abstract: "Switch a TEXT column to block-level merge (edits of different lines both survive); devices must do the same.")
+
+        @OptionGroup var data: DataOptions
+
+        @Option(help: "The managed database.")
+        var database: String
+
+        @Option(help: "The synchronized table.")
+        var table: String
+
+        @Option(help: "The TEXT column.")
+        var column: String
+
+        @Option(help: "The merge algorithm of the column: block.")
+        var algo: String
+
+        @Option(help: "What separates two blocks (default: a line feed). Escapes \\n and \\t are understood.")
+        var delimiter: String = "\n"
+
+        func validate() throws {
+            guard algo == "block" else { throw ValidationError("unknown --algo \(algo): the only column algorithm is block") }
+            guard !delimiter.isEmpty else { throw ValidationError("--delimiter must not be empty") }
+        }
+
+        func run() async throws {
+            let unescaped = delimiter.replacingOccurrences(of: "\\n", with: "\n").replacingOccurrences(of: "\\t", with: "\t")
+            try await withStorage(data) {
+                try await $0.setBlockColumn(database: database, table: table, column: column, delimiter: unescaped)
+            }
+            print("column \(table).\(column) of \(database) merges by blocks")
+        }
+    }
+
+    struct Show: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Print the block columns of a database: table, column, delimiter (escaped), one per line.")
+
+        @OptionGroup var data: DataOptions
+
+        @Option(help: "The managed database.")
+        var database: String
+
+        func run() async throws {
+            let columns = try await withStorage(data) { try await $0.blockColumns(database: database) }
+            for setting in columns {
+                let escaped = setting.delimiter.replacingOccurrences(of: "\n", with: "\\n").replacingOccurrences(of: "\t", with: "\\t")
+                print("\(setting.table)\t\(setting.column)\tblock\t\(escaped)")
+            }
         }
     }
 }

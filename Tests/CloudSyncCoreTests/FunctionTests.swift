@@ -88,7 +88,7 @@ struct FunctionTests {
         try db.execute("SELECT cloudsync_set('answer', 42), cloudsync_set_table('todo', 'note', 'x'), cloudsync_set_column('todo', 'title', 'note', 'y')")
         #expect(try db.scalar("SELECT value FROM cloudsync_settings WHERE key = 'answer'") == .string("42"))
         #expect(try db.rows("SELECT col_name, value FROM cloudsync_table_settings WHERE key = 'note' ORDER BY col_name") == [[.string("*"), .string("x")], [.string("title"), .string("y")]])
-        #expect(error(db, "SELECT cloudsync_set_column('todo', 'nope', 'k', 'v')")?.contains("no column") == true)
+        #expect(error(db, "SELECT cloudsync_set_column('todo', 'nope', 'k', 'v')")?.contains("column 'nope' not found in table 'todo'") == true)
     }
 
     @Test func configurationSurvivesReopening() throws {

@@ -84,7 +84,9 @@ struct PayloadBadInputTests {
         expectError(Array(good[0..<31]), .malformedPayload, "shorter than the 32-byte header")
         expectError(P.patched(good, at: 0, Array("CLSZ".utf8)), .malformedPayload, "signature")
         expectError(P.patched(good, at: 0, [0, 0, 0, 0]), .malformedPayload, "signature")
-        expectError(P.patched(good, at: 4, [2]), .malformedPayload, "version 2")
+        // Version 2 is read, but its checksum must match the body (a v1 payload has zeros there).
+        expectError(P.patched(good, at: 4, [2]), .malformedPayload, "invalid checksum")
+        expectError(P.patched(good, at: 4, [3]), .malformedPayload, "version 3")
         expectError(P.patched(good, at: 4, [0]), .malformedPayload, "version 0")
         expectError(P.patched(good, at: 12, [0, 0]), .malformedPayload, "0 values per row")
         expectError(P.patched(good, at: 12, [0, 8]), .malformedPayload, "8 values per row")

@@ -34,11 +34,14 @@ enum WireVectors {
         var reserved: [UInt8]
     }
 
-    private static func root() -> [String: Any] {
-        guard let url = Bundle.module.url(forResource: "vectors", withExtension: "json", subdirectory: "Fixtures"),
+    private static func root() -> [String: Any] { fixture("vectors") }
+
+    /// The JSON object of `Fixtures/<name>.json`.
+    static func fixture(_ name: String) -> [String: Any] {
+        guard let url = Bundle.module.url(forResource: name, withExtension: "json", subdirectory: "Fixtures"),
             let data = try? Data(contentsOf: url),
             let object = try? JSONSerialization.jsonObject(with: data) as? [String: Any]
-        else { fatalError("cannot load Fixtures/vectors.json") }
+        else { fatalError("cannot load Fixtures/\(name).json") }
         return object
     }
 

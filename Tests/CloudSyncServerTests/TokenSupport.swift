@@ -98,6 +98,10 @@ final class RecordingStorage: SyncStorage {
     func setPolicy(_ policy: TablePolicy, database: String) async throws { try await base.setPolicy(policy, database: database) }
     func policies(database: String, table: String?) async throws -> [TablePolicy] { try await base.policies(database: database, table: table) }
     func disablePolicy(database: String, table: String) async throws { try await base.disablePolicy(database: database, table: table) }
+    func setBlockColumn(database: String, table: String, column: String, delimiter: String) async throws {
+        try await base.setBlockColumn(database: database, table: table, column: column, delimiter: delimiter)
+    }
+    func blockColumns(database: String) async throws -> [BlockColumnSetting] { try await base.blockColumns(database: database) }
     func createAPIKey(database: String) async throws -> String { try await base.createAPIKey(database: database) }
     func revokeAPIKey(_ key: String) async throws { try await base.revokeAPIKey(key) }
     func verifyAPIKey(_ key: String) async throws -> APIKeyGrant? { try await base.verifyAPIKey(key) }

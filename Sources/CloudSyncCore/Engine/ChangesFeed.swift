@@ -35,6 +35,7 @@ final class ChangesFeed {
     static let columnCount: Int32 = 8
 
     init(context: SyncContext, constraints: [Constraint]) throws(CloudSyncError) {
+        try context.refreshTablesIfSchemaChanged()
         try context.loadTablesIfNeeded()
         var tables = context.tablesByName.values.sorted { $0.name < $1.name }
         var conditions: [String] = []

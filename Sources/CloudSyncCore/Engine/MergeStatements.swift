@@ -12,6 +12,7 @@ final class MergeStatements {
     private var storeRowsStatements: [Int: Statement] = [:]
     private var deleteStatement: Statement?
     private var dropStatement: Statement?
+    private var dropBlocksStatement: Statement?
     private var readStatements: [Int: Statement] = [:]
 
     init(table: SyncTable) {
@@ -53,7 +54,11 @@ final class MergeStatements {
                 _ = load.bindBlob(key, at: Int32(offset + 1))
             }
             while try load.step() {
-                guard let slot = table.slot(load.string(at: 1) ?? "") else { continue }
+                guard let slot = table.slot(load.string(at: 1) ?? "") else {
+                    // A block clock: the row is known here even without a slot clock.
+                    if !table.blockColumns.isEmpty, result[KeyBlob(load.blob(at: 0))] == nil { result[KeyBlob(load.blob(at: 0))] = [:] }
+                    continue
+                }
                 result[KeyBlob(load.blob(at: 0)), default: [:]][slot] = CellClock(
                     colVersion: load.int64(at: 2), dbVersion: load.int64(at: 3), site: load.int64(at: 4), seq: load.int64(at: 5))
             }
@@ -103,6 +108,13 @@ final class MergeStatements {
     func dropClocks(_ connection: Connection) throws(CloudSyncError) -> Statement {
         try cached(&dropStatement, connection) {
             "DELETE FROM \(table.clockTable) WHERE pk = ?1 AND col_name != \(SQLText.literal(Change.sentinelColumn))"
+        }
+    }
+
+    /// Drops a row's block clocks (names holding 0x1F): `?1` = key blob.
+    func dropBlockClocks(_ connection: Connection) throws(CloudSyncError) -> Statement {
+        try cached(&dropBlocksStatement, connection) {
+            "DELETE FROM \(table.clockTable) WHERE pk = ?1 AND instr(col_name, char(31)) > 0"
         }
     }
 

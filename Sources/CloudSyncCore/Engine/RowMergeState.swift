@@ -25,11 +25,17 @@ struct RowMergeState {
     private(set) var ensuresRow = false
     /// The row's non-sentinel clocks stored before must be removed.
     private(set) var dropsOtherClocks = false
+    /// The row came back in a new causal length: clocks of the old life without a slot
+    /// (blocks) must go.
+    private(set) var resurrects = false
+    /// The row had clocks without a slot (blocks) when loaded.
+    private let rowIsKnown: Bool
     private(set) var hasWrites = false
     private(set) var hasDirtyClocks = false
 
-    init(columnCount: Int, clocks: [Int: CellClock]) {
+    init(columnCount: Int, clocks: [Int: CellClock], rowIsKnown: Bool = false) {
         sentinel = columnCount
+        self.rowIsKnown = rowIsKnown
         self.clocks = Array(repeating: nil, count: columnCount + 1)
         for (slot, clock) in clocks { self.clocks[slot] = clock }
         writes = Array(repeating: nil, count: columnCount)
@@ -37,7 +43,7 @@ struct RowMergeState {
     }
 
     var causalLength: Int64 {
-        MergeRules.localCausalLength(sentinel: clocks[sentinel]?.colVersion, hasClocks: clocks.contains { $0 != nil })
+        MergeRules.localCausalLength(sentinel: clocks[sentinel]?.colVersion, hasClocks: rowIsKnown || clocks.contains { $0 != nil })
     }
 
     var hasSentinel: Bool { clocks[sentinel] != nil }
@@ -70,6 +76,7 @@ struct RowMergeState {
 
     mutating func resurrect(sentinel clock: CellClock) {
         ensuresRow = true
+        resurrects = true
         for slot in clocks.indices where slot != sentinel {
             if var existing = clocks[slot], existing.colVersion != 0 {
                 existing.colVersion = 0
@@ -91,6 +98,7 @@ struct RowMergeState {
         deletesRow = false
         ensuresRow = false
         dropsOtherClocks = false
+        resurrects = false
         if hasWrites { writes = Array(repeating: nil, count: writes.count) }
         if hasDirtyClocks { dirty = Array(repeating: false, count: dirty.count) }
         hasWrites = false

@@ -5,11 +5,15 @@ final class RowMerger {
     private let connection: Connection
     private let table: SyncTable
     private let key: [SQLValue]
-    private let keyBlob: [UInt8]
-    private var state: RowMergeState
+    let keyBlob: [UInt8]
+    var state: RowMergeState
+    /// Block columns whose blocks this run changed, to materialize when it ends.
+    var pendingBlockColumns: Set<String> = []
 
-    /// - Parameter clocks: the row's stored clocks by slot (`MergeStatements.loadClocks`).
-    init(table: SyncTable, keyBlob: [UInt8], clocks: [Int: CellClock], connection: Connection) throws(CloudSyncError) {
+    /// - Parameters:
+    ///   - clocks: the row's stored clocks by slot (`MergeStatements.loadClocks`).
+    ///   - rowIsKnown: the row has clocks here, perhaps only block clocks (no slot).
+    init(table: SyncTable, keyBlob: [UInt8], clocks: [Int: CellClock], rowIsKnown: Bool = false, connection: Connection) throws(CloudSyncError) {
         self.connection = connection
         self.table = table
         self.keyBlob = keyBlob
@@ -23,7 +27,7 @@ final class RowMerger {
             throw CloudSyncError(.malformedPayload, "a change for table \(table.name) has \(key.count) primary key values; the table has \(table.primaryKey.count)")
         }
         self.key = key
-        self.state = RowMergeState(columnCount: table.columns.count, clocks: clocks)
+        self.state = RowMergeState(columnCount: table.columns.count, clocks: clocks, rowIsKnown: rowIsKnown)
     }
 
     /// Merges one change for cell `slot` whose stored clock will be `clock`; `localClock`
@@ -66,6 +70,7 @@ final class RowMerger {
             deletesRow: state.deletesRow, ensuresRow: state.ensuresRow,
             writes: written.map { ($0, state.writes[$0]!) },
             dropsOtherClocks: state.dropsOtherClocks,
+            resurrects: state.resurrects,
             clocks: dirty.map { (table.slotName($0), state.clocks[$0]!) })
         state.markFlushed()
         return effects

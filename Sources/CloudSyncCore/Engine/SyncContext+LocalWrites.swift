@@ -52,6 +52,11 @@ extension SyncContext {
         let column = try connection.prepare(
             "INSERT INTO \(table.clockTable)(pk, col_name, col_version, db_version, site_id, seq) VALUES (?1, ?4, ?5, ?2, 0, ?3) ON CONFLICT(pk, col_name) DO UPDATE SET col_version = max(col_version + 1, excluded.col_version), db_version = excluded.db_version, site_id = 0, seq = excluded.seq")
         for (index, name) in table.columns.enumerated() {
+            if table.blockColumns[name] != nil {
+                // The new key's text starts over as new blocks.
+                try recordBlocks(table, column: name, pk: newKey, value: arguments.value(firstColumn + 2 * index + 1), isInsert: true)
+                continue
+            }
             let changed = !arguments.same(firstColumn + 2 * index, firstColumn + 2 * index + 1)
             column.reset()
             _ = column.bindBlob(newKey, at: 1)

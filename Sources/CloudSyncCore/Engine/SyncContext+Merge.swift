@@ -24,6 +24,7 @@ extension SyncContext {
     @discardableResult
     public func merge(_ changes: [Change]) throws(CloudSyncError) -> MergeReport {
         defer { releaseCachedStatements() }
+        try refreshTablesIfSchemaChanged()
         let runs = try validatedRuns(changes)
         do throws(CloudSyncError) {
             return try connection.withSavepoint("cloudsync_merge") { () throws(CloudSyncError) in
@@ -63,7 +64,11 @@ extension SyncContext {
             var end = start
             while end < changes.count, changes[end].table == first.table, changes[end].pk == first.pk {
                 let column = changes[end].column
-                if column != Change.sentinelColumn && table.columnIndex[column] == nil && !table.droppedColumns.contains(column) {
+                if column.utf8.contains(Self.blockSeparator) && table.blockColumn(ofBlockName: column) == nil
+                    && !table.droppedColumns.contains(String(column.split(separator: "\u{1F}").first ?? "")) {
+                    throw CloudSyncError(.unknownColumn, "the changes hold a block of text column \(column.split(separator: "\u{1F}").first ?? "") of table \(table.name), which is not in block mode here: call cloudsync_set_column('\(table.name)', '\(column.split(separator: "\u{1F}").first ?? "")', 'algo', 'block') on every replica")
+                }
+                if column != Change.sentinelColumn && table.columnIndex[column] == nil && !table.droppedColumns.contains(column) && !column.utf8.contains(Self.blockSeparator) {
                     throw CloudSyncError(.unknownColumn, "the changes refer to column \(column) of table \(table.name), which it does not have: apply the same schema change here (cloudsync_begin_alter / cloudsync_commit_alter)")
                 }
                 if changes[end].siteID.count != 16 {
@@ -91,15 +96,21 @@ extension SyncContext {
         func mergeRun(_ run: Run, into merger: RowMerger) throws(CloudSyncError) {
             for index in run.range {
                 let change = changes[index]
-                // Validated: a column without a slot is one that was dropped.
-                guard let slot = run.table.slot(change.column) else { continue }
+                let slot = run.table.slot(change.column)
+                let block = slot == nil ? run.table.blockColumn(ofBlockName: change.column) : nil
+                // Validated: a column without a slot that is no block is one that was dropped.
+                guard slot != nil || block != nil else { continue }
                 let clock = stampsMergesInOrder
                     ? CellClock(colVersion: change.colVersion, dbVersion: version, site: try siteOrdinal(change.siteID), seq: self.clock.takeSeq())
                     : CellClock(colVersion: change.colVersion, dbVersion: max(version, change.dbVersion), site: try siteOrdinal(change.siteID), seq: change.seq)
-                try merger.merge(change, slot: slot, clock: clock) {
-                    CellClock(colVersion: 0, dbVersion: version, site: 0, seq: self.clock.takeSeq())
+                let localClock = { CellClock(colVersion: 0, dbVersion: version, site: 0, seq: self.clock.takeSeq()) }
+                if let slot {
+                    try merger.merge(change, slot: slot, clock: clock, localClock: localClock)
+                } else if let block {
+                    try mergeBlockChange(change, column: block, table: run.table, merger: merger, clock: clock, localClock: localClock)
                 }
             }
+            try finishBlocks(run.table, merger: merger)
         }
 
         if isolatingFailures {
@@ -109,7 +120,7 @@ extension SyncContext {
                     try connection.withSavepoint("cloudsync_row") { () throws(CloudSyncError) in
                         let key = changes[run.range.lowerBound].pk
                         let clocks = try run.table.merge.loadClocks(of: [key], connection)
-                        let merger = try RowMerger(table: run.table, keyBlob: key, clocks: clocks[KeyBlob(key)] ?? [:], connection: connection)
+                        let merger = try RowMerger(table: run.table, keyBlob: key, clocks: clocks[KeyBlob(key)] ?? [:], rowIsKnown: clocks[KeyBlob(key)] != nil, connection: connection)
                         try mergeRun(run, into: merger)
                         try merger.flush()
                     }
@@ -138,7 +149,7 @@ extension SyncContext {
             let clocks = try table.merge.loadClocks(of: keys, connection)
             var batch = WriteBatch(table: table)
             for (run, key) in zip(runs[start..<end], keys) {
-                let merger = try RowMerger(table: table, keyBlob: key, clocks: clocks.isEmpty ? [:] : clocks[KeyBlob(key)] ?? [:], connection: connection)
+                let merger = try RowMerger(table: table, keyBlob: key, clocks: clocks.isEmpty ? [:] : clocks[KeyBlob(key)] ?? [:], rowIsKnown: clocks[KeyBlob(key)] != nil, connection: connection)
                 try mergeRun(run, into: merger)
                 if let effects = merger.takeEffects() { batch.add(effects) }
             }

@@ -38,6 +38,15 @@ extension SyncContext {
     /// Nothing is written.
     public func decodePayload(_ payload: [UInt8]) throws(CloudSyncError) -> [Change] {
         let (header, changes) = try PayloadDecoder.decode(payload, limits: payloadLimits)
+        if header.version >= 2 {
+            // 1.x peers stamp the structural hash (wire-format §9, §10).
+            if try integerSetting("skip_schema_hash_check") ?? 0 != 0 { return changes }
+            if try isKnownSchemaHash(header.schemaHash) { return changes }
+            guard try currentStructuralSchemaHash() == header.schemaHash else {
+                throw CloudSyncError.unknownSchema(header.schemaHash)
+            }
+            return changes
+        }
         guard try isKnownSchemaHash(header.schemaHash) else { throw CloudSyncError.unknownSchema(header.schemaHash) }
         return changes
     }

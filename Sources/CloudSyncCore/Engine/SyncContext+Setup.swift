@@ -84,7 +84,7 @@ extension SyncContext {
             try setSetting("db_version_floor", .integer(try databaseVersion()))
             for table in names {
                 try TriggerSet.drop(table: table, on: connection)
-                try connection.execute("DROP TABLE IF EXISTS \(SQLText.identifier(table + "_cloudsync"))")
+                try connection.execute("DROP TABLE IF EXISTS \(SQLText.identifier(table + "_cloudsync")); DROP TABLE IF EXISTS \(SQLText.identifier(table + "_cloudsync_blocks"))")
                 try connection.run("DELETE FROM cloudsync_table_settings WHERE tbl_name = ?1", [.string(table)])
                 pausedTables.remove(table.lowercased())
             }
@@ -233,6 +233,7 @@ extension SyncContext {
             let newColumns = Set(shape.columns.map(\.name))
             for removed in old.columns where !newColumns.contains(removed) {
                 try connection.run("DELETE FROM \(old.clockTable) WHERE col_name = ?1", [.string(removed)])
+                if old.blockColumns[removed] != nil { try dropBlocks(of: old, column: removed) }
                 try connection.run(
                     "INSERT OR REPLACE INTO cloudsync_table_settings(tbl_name, col_name, key, value) VALUES (?1, ?2, 'dropped', '1')",
                     [.string(old.name), .string(removed)])
@@ -271,11 +272,7 @@ extension SyncContext {
         let dataVersion = connection.dataVersion
         if !clock.isCurrent(dataVersion: dataVersion) {
             // Another connection may have synchronized or altered tables since.
-            let cookie = try connection.scalar("PRAGMA schema_version")?.integerValue ?? 0
-            if cookie != schemaCookie {
-                schemaCookie = cookie
-                invalidateTables()
-            }
+            try refreshTablesIfSchemaChanged()
             let floor = try integerSetting("db_version_floor") ?? 0
             clock.start(dataVersion: dataVersion, dbVersion: max(try databaseVersion(), floor) + 1)
         }

@@ -125,12 +125,14 @@ public final class SyncContext {
             "SELECT col_name FROM cloudsync_table_settings WHERE tbl_name = ?1 AND key = 'dropped'",
             [.string(name)]
         ).compactMap { $0.first?.stringValue }
+        let columns = info.columns.map(\.name)
         return SyncTable(
             name: info.name,
             primaryKey: info.primaryKey,
-            columns: info.columns.map(\.name),
+            columns: columns,
             algorithm: SyncAlgorithm(name: algorithmName) ?? .causalLengthSet,
-            droppedColumns: Set(dropped)
+            droppedColumns: Set(dropped),
+            blockColumns: try loadBlockColumns(info.name, columns: columns)
         )
     }
 

@@ -12,6 +12,12 @@ final class SyncTable {
     let algorithm: SyncAlgorithm
     /// Columns removed by `cloudsync_commit_alter`; changes for them are skipped, not refused.
     let droppedColumns: Set<String>
+    /// Columns in block mode (block-text.md), with their delimiters.
+    let blockColumns: [String: [UInt8]]
+    /// Non-key columns that keep one clock each (the others are in block mode).
+    let plainColumns: [String]
+    /// `<table>_cloudsync_blocks`, quoted: the stored text of every block.
+    let blocksTable: String
 
     let quotedName: String
     let clockTable: String
@@ -19,12 +25,15 @@ final class SyncTable {
 
     private(set) lazy var merge = MergeStatements(table: self)
 
-    init(name: String, primaryKey: [String], columns: [String], algorithm: SyncAlgorithm, droppedColumns: Set<String>) {
+    init(name: String, primaryKey: [String], columns: [String], algorithm: SyncAlgorithm, droppedColumns: Set<String>, blockColumns: [String: [UInt8]] = [:]) {
         self.name = name
         self.primaryKey = primaryKey
         self.columns = columns
         self.algorithm = algorithm
         self.droppedColumns = droppedColumns
+        self.blockColumns = blockColumns
+        self.plainColumns = columns.filter { blockColumns[$0] == nil }
+        self.blocksTable = SQLText.identifier(name + "_cloudsync_blocks")
         self.quotedName = SQLText.identifier(name)
         self.clockTable = SQLText.identifier(name + "_cloudsync")
         var index: [String: Int] = [:]
@@ -63,12 +72,24 @@ final class SyncTable {
             .joined(separator: " AND ")
     }
 
-    /// `CASE` expression yielding the current value of the cell a clock row names.
+    /// `CASE` expression yielding the current value of the cell a clock row names; a block's
+    /// clock yields the block's stored text.
     func valueCase(table: String, clock: String) -> String {
-        guard !columns.isEmpty else { return "NULL" }
+        let otherwise = blockColumns.isEmpty
+            ? "NULL"
+            : "(SELECT b.col_value FROM \(blocksTable) b WHERE b.pk = \(clock).pk AND b.col_name = \(clock).col_name)"
+        guard !columns.isEmpty else { return otherwise }
         let branches = columns
             .map { "WHEN \(SQLText.literal($0)) THEN \(table).\(SQLText.identifier($0))" }
             .joined(separator: " ")
-        return "CASE \(clock).col_name \(branches) ELSE NULL END"
+        return "CASE \(clock).col_name \(branches) ELSE \(otherwise) END"
+    }
+
+    /// The block column a block name (`column` 0x1F `key`) belongs to, if that column is in
+    /// block mode here. The prefix is compared literally.
+    func blockColumn(ofBlockName name: String) -> String? {
+        guard !blockColumns.isEmpty, let separator = name.utf8.firstIndex(of: 0x1F) else { return nil }
+        let prefix = String(decoding: name.utf8[..<separator], as: UTF8.self)
+        return blockColumns[prefix] == nil ? nil : prefix
     }
 }

@@ -39,14 +39,15 @@ struct TriggerSet {
     ///   - filter: which rows to record.
     func insertStatements(row: String, source: String? = nil, filter: String = "true") -> (revive: String?, record: String) {
         let key = keyExpression(row)
-        guard !table.columns.isEmpty else {
+        // Block columns keep clocks per block (`blockStatement`), none under their own name.
+        guard !table.plainColumns.isEmpty else {
             let record = """
                 INSERT INTO \(clockColumns) SELECT \(key), \(Self.rip), 1, \(Self.version), 0, \(Self.seq) \(source.map { "FROM " + $0 } ?? "") WHERE \(filter)
                   ON CONFLICT(pk, col_name) DO UPDATE SET col_version = col_version + 1, db_version = excluded.db_version, site_id = 0, seq = excluded.seq WHERE col_version % 2 = 0
                 """
             return (nil, record)
         }
-        let names = table.columns.map { "(\(SQLText.literal($0)))" }.joined(separator: ", ")
+        let names = table.plainColumns.map { "(\(SQLText.literal($0)))" }.joined(separator: ", ")
         let revive = """
             UPDATE \(table.clockTable) SET col_version = col_version + 1, db_version = \(Self.version), site_id = 0, seq = \(Self.seq)
               WHERE pk = \(key) AND col_name = \(Self.rip) AND col_version % 2 = 0
@@ -93,6 +94,12 @@ struct TriggerSet {
             """
     }
 
+    /// Records the new text of block column `column` of the row `row` as block changes
+    /// (`cloudsync_block_write`); `insert` tells a new row from an update.
+    private func blockStatement(_ column: String, row: String, insert: Bool, condition: String = "true") -> String {
+        "SELECT cloudsync_block_write(\(SQLText.literal(table.name)), \(SQLText.literal(column)), \(keyExpression(row)), \(row).\(SQLText.identifier(column)), \(insert ? 1 : 0)) WHERE \(condition)"
+    }
+
     func install(on connection: Connection) throws(CloudSyncError) {
         try Self.drop(table: table.name, on: connection)
         let name = SQLText.literal(table.name)
@@ -102,7 +109,8 @@ struct TriggerSet {
                 + body.map { $0 + ";\n" }.joined() + "END;\n"
         }
         let insert = insertStatements(row: "NEW")
-        var sql = trigger("insert", "AFTER INSERT", [insert.revive, insert.record].compactMap { $0 })
+        let blockInserts = table.columns.filter { table.blockColumns[$0] != nil }.map { blockStatement($0, row: "NEW", insert: true) }
+        var sql = trigger("insert", "AFTER INSERT", [insert.revive, insert.record].compactMap { $0 } + blockInserts)
         if table.algorithm == .growOnlySet {
             for (kind, verb, participle) in [("before_update", "UPDATE", "updated"), ("before_delete", "DELETE", "deleted")] {
                 let message = SQLText.literal("cloudsync: table \(table.name) is a grow-only set (gos): rows cannot be \(participle) while sync is enabled")
@@ -117,7 +125,10 @@ struct TriggerSet {
             // columns it sets, instead of testing every column of every updated row.
             sql += trigger("update_key", "AFTER UPDATE OF \(table.quotedKeyList)", [keyChange])
             for (index, column) in table.columns.enumerated() {
-                sql += trigger("update_\(index)", "AFTER UPDATE OF \(SQLText.identifier(column))", [updateStatement(column)])
+                let record = table.blockColumns[column] == nil
+                    ? updateStatement(column)
+                    : blockStatement(column, row: "NEW", insert: false, condition: "NOT (\(keyChanged)) AND \(Self.differs("OLD.\(SQLText.identifier(column))", "NEW.\(SQLText.identifier(column))"))")
+                sql += trigger("update_\(index)", "AFTER UPDATE OF \(SQLText.identifier(column))", [record])
             }
             sql += trigger("delete", "AFTER DELETE", deleteStatements(key: keyExpression("OLD")))
         }

@@ -7,6 +7,8 @@ struct RowEffects {
     /// Column slots and their new values.
     var writes: [(slot: Int, value: SQLValue)]
     var dropsOtherClocks: Bool
+    /// The row came back in a new causal length (its block clocks of the old life go).
+    var resurrects: Bool = false
     /// Clocks to store, by column name (or the sentinel's).
     var clocks: [(column: String, clock: CellClock)]
 }
@@ -55,6 +57,13 @@ struct WriteBatch {
             let drop = try merge.dropClocks(connection)
             _ = drop.bindBlob(row.keyBlob, at: 1)
             try drop.run()
+        }
+        if !table.blockColumns.isEmpty {
+            for row in rows where row.resurrects {
+                let drop = try merge.dropBlockClocks(connection)
+                _ = drop.bindBlob(row.keyBlob, at: 1)
+                try drop.run()
+            }
         }
         let clocks = rows.flatMap { row in row.clocks.map { (row.keyBlob, $0.column, $0.clock) } }
         try forEachChunk(clocks[...]) { (chunk: ArraySlice<([UInt8], String, CellClock)>) throws(CloudSyncError) in

@@ -71,8 +71,17 @@ enum SQLFunctions {
             let table = try arguments.requireString(0, "table", of: "cloudsync_set_column")
             let column = try arguments.requireString(1, "column", of: "cloudsync_set_column")
             let key = try arguments.requireString(2, "key", of: "cloudsync_set_column")
-            try context.setTableSetting(table: table, column: column, key, arguments.value(3))
+            try context.setColumnSetting(table: table, column: column, key, arguments.value(3))
             result.set(.null)
+        }
+        try add("cloudsync_text_materialize", -1) { context, arguments, result in
+            guard arguments.count >= 3 else {
+                throw CloudSyncError(.misuse, "cloudsync_text_materialize requires at least 3 arguments: table, column, pk...")
+            }
+            let table = try arguments.requireString(0, "table", of: "cloudsync_text_materialize")
+            let column = try arguments.requireString(1, "column", of: "cloudsync_text_materialize")
+            try context.textMaterialize(table: table, column: column, key: (2..<arguments.count).map { arguments.value($0) })
+            result.set(.integer(1))
         }
         try add("cloudsync_pk_encode", -1, flags: pure) { _, arguments, result in
             guard (1...255).contains(arguments.count) else {
@@ -117,6 +126,10 @@ enum SQLFunctions {
         }
         try add("cloudsync_seq", 0, flags: trigger) { context, _, result in
             result.set(.integer(try context.takeLocalSeq()))
+        }
+        try add("cloudsync_block_write", 5, flags: trigger) { context, arguments, result in
+            try context.triggerBlockWrite(arguments)
+            result.set(.null)
         }
         try add("cloudsync_update_key", -1, flags: trigger) { context, arguments, result in
             try context.triggerKeyChange(arguments)

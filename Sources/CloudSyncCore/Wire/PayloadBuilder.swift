@@ -41,19 +41,23 @@ public struct PayloadBuilder {
     /// block is smaller than the raw body (otherwise the header's expanded_size is 0).
     ///
     /// The row count must fit the header's 32-bit nrows field.
-    public func finish(schemaHash: UInt64, libraryVersion: (UInt8, UInt8, UInt8)) -> [UInt8] {
+    /// - Parameter version: 1 (default, read by every peer) or 2 (with a body checksum, read
+    ///   by 1.x peers and this project).
+    public func finish(schemaHash: UInt64, libraryVersion: (UInt8, UInt8, UInt8), version: UInt8 = PayloadHeader.currentVersion) -> [UInt8] {
         precondition(rowCount <= Int(UInt32.max), "a payload holds at most \(UInt32.max) rows")
         let raw = body.bytes
         // compress returns [] for bodies LZ4 cannot take; the raw path handles them.
         let compressed = LZ4Block.compress(raw)
         let useCompressed = !compressed.isEmpty && compressed.count < raw.count && raw.count <= Int(UInt32.max)
-        let header = PayloadHeader(
+        let wireBody = useCompressed ? compressed : raw
+        var header = PayloadHeader(
+            version: version,
             libraryVersion: libraryVersion,
             expandedSize: useCompressed ? UInt32(raw.count) : 0,
             columnCount: UInt16(Self.columnCount),
             rowCount: UInt32(rowCount),
             schemaHash: schemaHash)
-        let wireBody = useCompressed ? compressed : raw
+        if version >= 2 { header.checksum = PayloadHeader.checksum(of: wireBody) }
         var payload = header.encoded()
         payload.reserveCapacity(PayloadHeader.size + wireBody.count)
         payload.append(contentsOf: wireBody)

@@ -31,6 +31,13 @@ public enum PayloadDecoder {
         }
 
         let wireBody = payload[PayloadHeader.size...]
+        if header.version >= 2 {
+            let actual = PayloadHeader.checksum(of: wireBody)
+            guard actual == header.checksum else {
+                throw malformed(
+                    "invalid checksum: the header says \(String(header.checksum, radix: 16)) but the body hashes to \(String(actual, radix: 16)); the payload was damaged in transit")
+            }
+        }
         let body: ArraySlice<UInt8>
         if header.expandedSize == 0 {
             body = wireBody

@@ -9,14 +9,16 @@
 /// | 12 | 2 | ncols |
 /// | 14 | 4 | nrows |
 /// | 18 | 8 | schema_hash |
-/// | 26 | 6 | reserved: written as zero, ignored when read |
+/// | 26 | 6 | version 1: reserved (zero, ignored); version 2: checksum, the low 48 bits of FNV-1a 64 of the body as sent (wire-format §7) |
 public struct PayloadHeader: Equatable, Sendable {
     /// The header size in bytes.
     public static let size = 32
     /// The signature bytes, ASCII `CLSY`.
     public static let signature: [UInt8] = Array("CLSY".utf8)
-    /// The format version this project reads and writes.
+    /// The format version this project writes by default (0.8 peers read only version 1).
     public static let currentVersion: UInt8 = 1
+    /// The format versions this project reads.
+    public static let readableVersions: ClosedRange<UInt8> = 1...2
 
     /// The format version.
     public var version: UInt8
@@ -30,6 +32,8 @@ public struct PayloadHeader: Equatable, Sendable {
     public var rowCount: UInt32
     /// The schema hash (wire-format §5) of the sender's synchronized schema.
     public var schemaHash: UInt64
+    /// Version 2: the body's checksum (48 bits); 0 for version 1.
+    public var checksum: UInt64 = 0
 
     public init(
         version: UInt8 = PayloadHeader.currentVersion,
@@ -50,7 +54,7 @@ public struct PayloadHeader: Equatable, Sendable {
     /// The header at the start of `payload`.
     ///
     /// - Throws: `.malformedPayload` when `payload` is shorter than ``size``, does not start
-    ///   with the signature, or has a version other than ``currentVersion``.
+    ///   with the signature, or has a version this project does not read.
     public init(parsing payload: [UInt8]) throws(CloudSyncError) {
         guard payload.count >= Self.size else {
             throw CloudSyncError(
@@ -62,10 +66,12 @@ public struct PayloadHeader: Equatable, Sendable {
                 .malformedPayload,
                 "payload does not start with the signature CLSY (found 0x\(Hex.encode(payload[0..<4])))")
         }
-        guard payload[4] == Self.currentVersion else {
+        guard Self.readableVersions.contains(payload[4]) else {
             throw CloudSyncError(
                 .malformedPayload,
-                "payload format version \(payload[4]) is not supported (expected \(Self.currentVersion))")
+                payload[4] == 3
+                    ? "payload format version 3 (fragments of a large value, sqlite-sync 1.1) is not supported yet"
+                    : "payload format version \(payload[4]) is not supported (expected 1 or 2)")
         }
         func field(_ offset: Int, _ size: Int) -> UInt64 {
             var v: UInt64 = 0
@@ -78,6 +84,17 @@ public struct PayloadHeader: Equatable, Sendable {
         columnCount = UInt16(field(12, 2))
         rowCount = UInt32(field(14, 4))
         schemaHash = field(18, 8)
+        checksum = version >= 2 ? field(26, 6) : 0
+    }
+
+    /// The version-2 checksum of a body as sent: the low 48 bits of plain FNV-1a 64.
+    public static func checksum(of body: some Collection<UInt8>) -> UInt64 {
+        var h = SchemaHash.offsetBasis
+        for byte in body {
+            h ^= UInt64(byte)
+            h = h &* SchemaHash.prime
+        }
+        return h & 0xFFFF_FFFF_FFFF
     }
 
     /// The 32 header bytes, reserved bytes zero.
@@ -92,13 +109,13 @@ public struct PayloadHeader: Equatable, Sendable {
         writer.appendRawUInt16(columnCount)
         writer.appendRawUInt32(rowCount)
         writer.appendRawUInt64(schemaHash)
-        writer.appendRawBigEndian(0, byteCount: 6)
+        writer.appendRawBigEndian(version >= 2 ? checksum : 0, byteCount: 6)
         return writer.bytes
     }
 
     public static func == (lhs: PayloadHeader, rhs: PayloadHeader) -> Bool {
         lhs.version == rhs.version && lhs.libraryVersion == rhs.libraryVersion
             && lhs.expandedSize == rhs.expandedSize && lhs.columnCount == rhs.columnCount
-            && lhs.rowCount == rhs.rowCount && lhs.schemaHash == rhs.schemaHash
+            && lhs.rowCount == rhs.rowCount && lhs.schemaHash == rhs.schemaHash && lhs.checksum == rhs.checksum
     }
 }

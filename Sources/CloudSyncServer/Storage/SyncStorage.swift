@@ -171,6 +171,14 @@ public protocol SyncStorage: Sendable {
     /// Turns Row-Level Security off for `table`: token users see and change all its rows.
     func disablePolicy(database: String, table: String) async throws
 
+    // MARK: Column settings
+
+    /// Switches `column` of `table` to block-level text merge (block-text.md), its blocks
+    /// separated by `delimiter`; existing rows are converted. Devices must configure the same.
+    func setBlockColumn(database: String, table: String, column: String, delimiter: String) async throws
+    /// The block columns of `database`, sorted by table and column.
+    func blockColumns(database: String) async throws -> [BlockColumnSetting]
+
     // MARK: API keys
 
     /// Creates an API key for `database` and returns it; only a hash of it is stored.
