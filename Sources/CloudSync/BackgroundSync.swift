@@ -17,10 +17,17 @@ public struct BackgroundSyncOptions: Sendable {
     /// Random fraction taken off each backoff delay (0...1): with 0.5, a delay of 8 s becomes
     /// 4 to 8 s, so that devices that lost the server together do not retry together.
     public var jitter: Double
+    /// Keep a waiting check open at the server between syncs (the live channel), so that a
+    /// change another device makes is merged here within a fraction of a second instead of at
+    /// the next interval. Servers that do not hold checks are polled every `interval` as before.
+    public var live: Bool
+    /// How long one waiting check of the live channel may be held at the server.
+    public var liveWait: Duration
 
     public init(
         interval: Duration = .seconds(30), syncOnLocalWrites: Bool = true, writeDebounce: Duration = .milliseconds(100),
-        initialBackoff: Duration = .seconds(1), maxBackoff: Duration = .seconds(60), jitter: Double = 0.5
+        initialBackoff: Duration = .seconds(1), maxBackoff: Duration = .seconds(60), jitter: Double = 0.5,
+        live: Bool = true, liveWait: Duration = .seconds(25)
     ) {
         self.interval = interval
         self.syncOnLocalWrites = syncOnLocalWrites
@@ -28,6 +35,8 @@ public struct BackgroundSyncOptions: Sendable {
         self.initialBackoff = initialBackoff
         self.maxBackoff = maxBackoff
         self.jitter = jitter
+        self.live = live
+        self.liveWait = liveWait
     }
 
     /// The delay before retry number `failures` (1 for the first failure), before jitter.
@@ -46,9 +55,11 @@ public struct BackgroundSyncOptions: Sendable {
 }
 
 extension SyncClient {
-    /// Syncs until the calling task is cancelled: at once, then every `options.interval` and
-    /// soon after local writes to synchronized tables; after a failure, again after an
-    /// exponentially growing, jittered delay. Failures never end the loop (they are reported
+    /// Syncs until the calling task is cancelled: at once, then every `options.interval`, soon
+    /// after local writes to synchronized tables and, with `options.live`, as soon as the live
+    /// channel (a waiting check held at the server) reports changes from other devices; after
+    /// a failure, again after an exponentially growing, jittered delay. The channel's state is
+    /// reported as ``SyncEvent/channel(_:)`` events. Failures never end the loop (they are reported
     /// as ``SyncEvent/failed(_:retryIn:)`` events); cancellation does, cleanly, after the
     /// request in flight.
     ///
@@ -62,6 +73,7 @@ extension SyncClient {
         var observation: AnyDatabaseCancellable?
         defer {
             observation?.cancel()
+            setChannel(nil)
             broadcaster.emit(.backgroundStopped)
         }
         var failures = 0
@@ -73,16 +85,61 @@ extension SyncClient {
             do {
                 _ = try await run(.sync, reportFailure: false)
                 failures = 0
-                await wake.wait(upTo: options.interval)
+                await waitForWork(wake, options)
                 if options.writeDebounce > .zero, !Task.isCancelled {
                     try? await Task.sleep(for: options.writeDebounce)
                 }
             } catch {
                 if error.code == .cancelled || Task.isCancelled { break }
                 failures += 1
+                if error.code == .network { setChannel(.down) }
                 let delay = options.jittered(options.backoff(afterFailures: failures))
                 broadcaster.emit(.failed(error, retryIn: delay))
                 try? await Task.sleep(for: delay)
+            }
+        }
+    }
+
+    /// Returns when there is something to sync: a local write, the interval, or (live) changes
+    /// the server reports.
+    private func waitForWork(_ wake: WakeSignal, _ options: BackgroundSyncOptions) async {
+        guard options.live else {
+            await wake.wait(upTo: options.interval)
+            return
+        }
+        await withTaskGroup(of: Void.self) { group in
+            group.addTask { await wake.wait(upTo: options.interval) }
+            group.addTask { await self.watchUntilChanges(options) }
+            await group.next()
+            group.cancelAll()
+        }
+    }
+
+    /// Keeps the live channel open until the server reports changes. Without a server that
+    /// holds checks it waits for cancellation (the interval decides); a failed channel is
+    /// reopened after a jittered, growing delay.
+    private func watchUntilChanges(_ options: BackgroundSyncOptions) async {
+        var failures = 0
+        // A first look that is not held learns at once whether the server holds checks.
+        var wait = Duration.zero
+        while !Task.isCancelled {
+            do {
+                let summary = try await watchForChanges(wait: wait)
+                failures = 0
+                guard summary.serverWaits else {
+                    setChannel(.polling)
+                    try? await Task.sleep(for: .seconds(365 * 86_400))
+                    return
+                }
+                setChannel(.live)
+                if summary.changesWaiting { return }
+                wait = options.liveWait
+            } catch {
+                guard !Task.isCancelled else { return }
+                failures += 1
+                wait = .zero
+                setChannel(.down)
+                try? await Task.sleep(for: options.jittered(options.backoff(afterFailures: failures)))
             }
         }
     }

@@ -17,18 +17,30 @@ final class HTTPExecutor: @unchecked Sendable {
         self.makeTransport = makeTransport
     }
 
+    /// Sends `request` on the executor's queue. Cancelling the calling task returns at once
+    /// with `CancellationError`; the request itself runs to its end on the queue (a blocking
+    /// transport cannot be interrupted) and its answer is dropped.
     func send(_ request: HTTPRequest) async throws -> HTTPResponse {
         try Task.checkCancellation()
-        return try await withCheckedThrowingContinuation { continuation in
-            queue.async {
-                do {
-                    let transport = try self.transport ?? self.makeTransport()
-                    self.transport = transport
-                    continuation.resume(returning: try transport.send(request))
-                } catch {
-                    continuation.resume(throwing: error)
+        let pending = Locked<CheckedContinuation<HTTPResponse, any Error>?>(nil)
+        return try await withTaskCancellationHandler {
+            try await withCheckedThrowingContinuation { continuation in
+                pending.withLock { $0 = continuation }
+                if Task.isCancelled, let taken = pending.withLock({ $0.take() }) {
+                    taken.resume(throwing: CancellationError())
+                    return
+                }
+                queue.async {
+                    let result = Result { () throws -> HTTPResponse in
+                        let transport = try self.transport ?? self.makeTransport()
+                        self.transport = transport
+                        return try transport.send(request)
+                    }
+                    pending.withLock { $0.take() }?.resume(with: result)
                 }
             }
+        } onCancel: {
+            pending.withLock { $0.take() }?.resume(throwing: CancellationError())
         }
     }
 }

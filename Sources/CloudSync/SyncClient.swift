@@ -49,6 +49,11 @@ public final class SyncClient: Sendable {
     let credential: SyncCredential
     let bearer: Mutex<String>
     let http: HTTPExecutor
+    /// The live channel's waiting checks go on their own transport, so that a check held open
+    /// at the server never delays a sync.
+    let watchHTTP: HTTPExecutor
+    /// The live channel's last reported state.
+    let channelState = Locked<SyncChannel?>(nil)
     let operations = AsyncLock()
     let broadcaster = EventBroadcaster()
     /// > 0 while this client writes merged changes, so that its own merges do not wake the
@@ -86,9 +91,11 @@ public final class SyncClient: Sendable {
         self.bearer = Mutex(credential.initialBearer)
         self.options = options
         let connect = options.connectTimeout, request = options.requestTimeout
-        self.http = HTTPExecutor(makeTransport: options.makeTransport ?? {
+        let makeTransport: @Sendable () throws -> any HTTPTransport = options.makeTransport ?? {
             try CurlTransport(connectTimeout: connect, requestTimeout: request)
-        })
+        }
+        self.http = HTTPExecutor(makeTransport: makeTransport)
+        self.watchHTTP = HTTPExecutor(makeTransport: makeTransport)
     }
 
     deinit {
@@ -171,22 +178,9 @@ public final class SyncClient: Sendable {
                 let page = try await database.write { db in try CloudSync.context(db).uploadPage(after: cursor, maxChanges: maxChanges) }
                 action = machine.pageEncoded(page)
             case .send(let request):
-                do {
-                    action = machine.received(try await http.send(request))
-                } catch let error as CloudSyncError {
-                    action = machine.transportFailed(error)
-                }
+                action = try await send(request, over: http, to: &machine)
             case .refreshCredential:
-                guard let refresh = credential.refresh else {
-                    action = machine.credentialRefreshFailed("no refresh closure")
-                    break
-                }
-                do {
-                    action = machine.credentialRefreshed(try await refresh())
-                    if let fresh = machine.currentBearer { bearer.withLock { $0 = fresh } }
-                } catch {
-                    action = machine.credentialRefreshFailed(SyncError.wrapping(error).message)
-                }
+                action = await refreshCredential(&machine)
             case .storeSendCursor(let cursor):
                 try await database.write { db in try CloudSync.context(db).storeSendCursor(cursor) }
                 action = machine.sendCursorStored()
@@ -217,6 +211,62 @@ public final class SyncClient: Sendable {
                 throw error
             }
         }
+    }
+
+    /// Sends a request of the state machine and hands it the answer.
+    private func send(_ request: HTTPRequest, over executor: HTTPExecutor, to machine: inout SyncStateMachine) async throws -> SyncStateMachine.Action {
+        do {
+            return machine.received(try await executor.send(request))
+        } catch let error as CloudSyncError {
+            return machine.transportFailed(error)
+        }
+    }
+
+    /// Asks the app for a fresh token and hands it to the state machine.
+    private func refreshCredential(_ machine: inout SyncStateMachine) async -> SyncStateMachine.Action {
+        guard let refresh = credential.refresh else { return machine.credentialRefreshFailed("no refresh closure") }
+        do {
+            let action = machine.credentialRefreshed(try await refresh())
+            if let fresh = machine.currentBearer { bearer.withLock { $0 = fresh } }
+            return action
+        } catch {
+            return machine.credentialRefreshFailed(SyncError.wrapping(error).message)
+        }
+    }
+
+    /// One check of the live channel, outside the operations lock and on its own transport:
+    /// held at the server up to `wait`, it only tells whether changes are waiting and whether
+    /// the server holds checks at all. It downloads and stores nothing.
+    func watchForChanges(wait: Duration) async throws -> SyncStateMachine.Summary {
+        let start = try await database.read { db in
+            let context = try CloudSync.context(db)
+            return (site: try context.siteID(), receive: try context.receiveCursor())
+        }
+        let milliseconds = Int(wait.components.seconds * 1000 + wait.components.attoseconds / 1_000_000_000_000_000)
+        var machine = SyncStateMachine(
+            .watch(waitMilliseconds: milliseconds), endpoint: endpoint, site: start.site,
+            bearer: currentBearer, canRefresh: credential.refresh != nil, sendCursor: .start, receiveCursor: start.receive)
+        var action = machine.start()
+        while true {
+            try Task.checkCancellation()
+            switch action {
+            case .send(let request): action = try await send(request, over: watchHTTP, to: &machine)
+            case .refreshCredential: action = await refreshCredential(&machine)
+            case .finish(let summary): return summary
+            case .fail(let error): throw error
+            case .encodeUpload, .storeSendCursor, .sendFinished, .apply, .wait:
+                throw SyncError(.misuse, "the live channel's check asked for \(action)")
+            }
+        }
+    }
+
+    /// Reports the live channel's state when it changes.
+    func setChannel(_ state: SyncChannel?) {
+        let changed = channelState.withLock { current -> Bool in
+            defer { current = state }
+            return current != state
+        }
+        if changed, let state { broadcaster.emit(.channel(state)) }
     }
 
     struct Merged: Sendable {

@@ -52,6 +52,8 @@ public enum SyncEvent: Sendable, Equatable {
     case failed(SyncError, retryIn: Duration?)
     /// Background sync stopped (cancelled or ``SyncClient/stopBackgroundSync()``).
     case backgroundStopped
+    /// The background sync's live channel changed state (only when it changes).
+    case channel(SyncChannel)
 }
 
 /// Fans events out to every subscriber.

@@ -27,6 +27,10 @@ package struct SyncStateMachine: Sendable {
         case check(rounds: Int = 1, waitMilliseconds: Int = 0)
         /// `send`, then `check`.
         case sync(rounds: Int = 1, waitMilliseconds: Int = 0)
+        /// One check that downloads nothing: it only tells whether changes are waiting
+        /// (``Summary/changesWaiting``), after the server held it up to `waitMilliseconds` if
+        /// it supports waiting (``Summary/serverWaits``). The Swift API's live channel.
+        case watch(waitMilliseconds: Int)
     }
 
     /// A payload of local changes, encoded by the client on ``Action/encodeUpload(after:maxChanges:)``.
@@ -53,6 +57,10 @@ package struct SyncStateMachine: Sendable {
         /// header of upload confirmations). They are not applied on the server; the send
         /// cursor moved past them and the server's version of those rows comes back by check.
         package var refusedRows: [String: Int] = [:]
+        /// `watch`: the server has changes for this device after its cursor.
+        package var changesWaiting = false
+        /// The server holds empty checks (it answered with the waiting-check capability).
+        package var serverWaits = false
 
         package init(sent: Int = 0, received: Int = 0, refusedRows: [String: Int] = [:]) {
             self.sent = sent
@@ -176,7 +184,7 @@ package struct SyncStateMachine: Sendable {
         guard case .ready = state else { return misuse("start") }
         switch operation {
         case .send, .sync: return encodeNext()
-        case .check: return startRound()
+        case .check, .watch: return startRound()
         }
     }
 
@@ -221,10 +229,11 @@ package struct SyncStateMachine: Sendable {
             do throws(CloudSyncError) { answer = try Self.validated(response, while: "checking for changes").text.trimmed } catch { return fail(error) }
             pending = nil
             if WaitingCheck.isSupported(response.header(WaitingCheck.capabilityHeader)) { serverWaits = true }
-            guard !answer.isEmpty else { return endRound() }
+            guard !answer.isEmpty else { return isWatch ? finishWatch(changesWaiting: false) : endRound() }
             guard Self.isURL(answer) else {
                 return fail(CloudSyncError(.network, "the server answered the check with \"\(answer.prefix(80))\" instead of a download URL"))
             }
+            if isWatch { return finishWatch(changesWaiting: true) }
             state = .downloading
             return .send(HTTPRequest(method: "GET", url: answer))
         case .downloading:
@@ -323,16 +332,26 @@ package struct SyncStateMachine: Sendable {
 
     private var waitMilliseconds: Int {
         switch operation {
-        case .check(_, let wait), .sync(_, let wait): wait
+        case .check(_, let wait), .sync(_, let wait), .watch(let wait): wait
         case .send: 0
         }
+    }
+
+    private var isWatch: Bool {
+        if case .watch = operation { true } else { false }
+    }
+
+    private mutating func finishWatch(changesWaiting: Bool) -> Action {
+        summary.changesWaiting = changesWaiting
+        summary.serverWaits = serverWaits
+        return finish()
     }
 
     private mutating func endRound() -> Action {
         summary.received += receivedThisRound
         let (rounds, wait) = switch operation {
         case .check(let rounds, let wait), .sync(let rounds, let wait): (rounds, wait)
-        case .send: (1, 0)
+        case .send, .watch: (1, 0)
         }
         if receivedThisRound > 0 || round + 1 >= max(1, rounds) { return finish() }
         state = .waiting

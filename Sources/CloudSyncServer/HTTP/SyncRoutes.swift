@@ -194,19 +194,28 @@ struct SyncRoutes: Sendable {
         var epoch = notifier.epoch(of: target.database)
         var page = try await storage.changes(
             database: target.database, excludingSite: target.site, after: cursor, limit: configuration.maxChangesPerPage, as: target.principal)
-        while page == nil {
-            let left = deadline - ContinuousClock.now
-            guard left > .zero else { return nil }
-            let moved = await notifier.wait(target.database, after: epoch, timeout: min(left, Self.credentialRecheck))
-            // A credential revoked while the check waits ends it: at the next change, or
-            // within `credentialRecheck` when nothing changes.
-            _ = try await authorizedTarget(request, context)
-            guard moved else { continue }
-            epoch = notifier.epoch(of: target.database)
-            page = try await storage.changes(
-                database: target.database, excludingSite: target.site, after: cursor, limit: configuration.maxChangesPerPage, as: target.principal)
+        guard page == nil, wait > .zero else { return page }
+        // A graceful shutdown waits for the requests in flight: it must not wait for checks
+        // held open (the server's shutdown comes before its other services').
+        let notifier = notifier
+        return try await withGracefulShutdownHandler {
+            while page == nil {
+                let left = deadline - ContinuousClock.now
+                guard left > .zero else { return nil }
+                let moved = await notifier.wait(target.database, after: epoch, timeout: min(left, Self.credentialRecheck))
+                if notifier.isClosed { return nil }
+                // A credential revoked while the check waits ends it: at the next change, or
+                // within `credentialRecheck` when nothing changes.
+                _ = try await authorizedTarget(request, context)
+                guard moved else { continue }
+                epoch = notifier.epoch(of: target.database)
+                page = try await storage.changes(
+                    database: target.database, excludingSite: target.site, after: cursor, limit: configuration.maxChangesPerPage, as: target.principal)
+            }
+            return page
+        } onGracefulShutdown: {
+            notifier.close()
         }
-        return page
     }
 
     /// `GET <download URL>`: a page built by a check.

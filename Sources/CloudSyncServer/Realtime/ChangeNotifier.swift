@@ -19,6 +19,7 @@ public final class ChangeNotifier: Sendable {
         /// The database each waiter waits on, by id.
         var databases: [UInt64: String] = [:]
         var nextID: UInt64 = 0
+        var closed = false
 
         mutating func remove(_ id: UInt64) -> CheckedContinuation<Bool, Never>? {
             guard let database = databases.removeValue(forKey: id) else { return nil }
@@ -64,6 +65,23 @@ public final class ChangeNotifier: Sendable {
         for continuation in woken { continuation.resume(returning: true) }
     }
 
+    /// Ends every wait and makes later ones return at once: the server is shutting down, and
+    /// a graceful shutdown must not wait for checks held open.
+    public func close() {
+        let woken = state.withLock { state -> [CheckedContinuation<Bool, Never>] in
+            state.closed = true
+            defer {
+                state.waiters.removeAll()
+                state.databases.removeAll()
+            }
+            return state.waiters.values.flatMap(\.values)
+        }
+        for continuation in woken { continuation.resume(returning: false) }
+    }
+
+    /// Whether ``close()`` was called.
+    public var isClosed: Bool { state.withLock { $0.closed } }
+
     /// How many requests wait now.
     public var waiting: Int { state.withLock { $0.databases.count } }
 
@@ -79,7 +97,7 @@ public final class ChangeNotifier: Sendable {
             await withCheckedContinuation { (continuation: CheckedContinuation<Bool, Never>) in
                 let immediate: Bool? = state.withLock { state in
                     if state.epochs[database, default: 0] > epoch { return true }
-                    if Task.isCancelled || state.databases.count >= maxWaiters { return false }
+                    if Task.isCancelled || state.closed || state.databases.count >= maxWaiters { return false }
                     state.waiters[database, default: [:]][id] = continuation
                     state.databases[id] = database
                     return nil
