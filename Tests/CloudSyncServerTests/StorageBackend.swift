@@ -114,13 +114,7 @@ struct TestStorage: Sendable {
     /// afterwards (awaited, whether `body` succeeds or throws).
     func withAnotherStorage(_ body: (any SyncStorage) async throws -> Void) async throws {
         let another = try await openAnother()
-        do {
-            try await body(another)
-        } catch {
-            await another.close()
-            throw error
-        }
-        await another.close()
+        try await finally(await body(another)) { await another.close() }
     }
 
     /// Runs `sql` in managed database `database`, read outside the storage: a separate SQLite
@@ -192,11 +186,18 @@ struct TestStorage: Sendable {
 /// Runs `body` with an empty storage of `backend`, destroyed afterwards.
 func withStorage(_ backend: StorageBackend, _ body: (TestStorage) async throws -> Void) async throws {
     let storage = try await TestStorage.make(backend)
+    try await finally(await body(storage)) { await storage.destroy() }
+}
+
+/// Runs `body`, then `cleanup`, awaited, whether `body` succeeds or throws.
+func finally<T>(_ body: @autoclosure () async throws -> T, _ cleanup: () async -> Void) async throws -> T {
+    let result: T
     do {
-        try await body(storage)
+        result = try await body()
     } catch {
-        await storage.destroy()
+        await cleanup()
         throw error
     }
-    await storage.destroy()
+    await cleanup()
+    return result
 }

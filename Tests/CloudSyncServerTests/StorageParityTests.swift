@@ -61,30 +61,28 @@ struct StorageParityTests {
         var logger = Logger(label: "cloudsync-parity-tests") { _ in RecordingLogHandler(records: records) }
         logger.logLevel = .info
         let data = try await TestStorage.make(backend, logger: logger)
-        do {
-            let storage = data.storage
-            try await storage.createDatabase(name: "todo", schema: todoSchema, tables: nil)
-            let key = try await storage.createAPIKey(database: "todo")
-            try await storage.revokeAPIKey(key)
-            let authority = TokenAuthority(storage: storage)
-            let token = try await authority.issue(database: "todo", userID: "alice")
-            let tokenID = try await authority.verify(token).tokenID
-            try await authority.revoke(token)
+        try await finally(await Self.logCredentialChanges(data, records: records)) { await data.destroy() }
+    }
 
-            let hash = String(APIKey.hash(key).prefix(12))
-            let credentials = records.all.filter { $0.message.contains("API key") || $0.message.contains("access token") }
-            #expect(credentials.map(\.message) == ["created API key", "revoked API key", "issued access token", "revoked access token"])
-            #expect(credentials.map(\.metadata) == [
-                ["database": "todo", "key_hash": hash],
-                ["key_hash": hash],
-                ["database": "todo", "user": "alice", "token_id": tokenID],
-                ["token_id": tokenID],
-            ])
-        } catch {
-            await data.destroy()
-            throw error
-        }
-        await data.destroy()
+    private static func logCredentialChanges(_ data: TestStorage, records: LogRecords) async throws {
+        let storage = data.storage
+        try await storage.createDatabase(name: "todo", schema: todoSchema, tables: nil)
+        let key = try await storage.createAPIKey(database: "todo")
+        try await storage.revokeAPIKey(key)
+        let authority = TokenAuthority(storage: storage)
+        let token = try await authority.issue(database: "todo", userID: "alice")
+        let tokenID = try await authority.verify(token).tokenID
+        try await authority.revoke(token)
+
+        let hash = String(APIKey.hash(key).prefix(12))
+        let credentials = records.all.filter { $0.message.contains("API key") || $0.message.contains("access token") }
+        #expect(credentials.map(\.message) == ["created API key", "revoked API key", "issued access token", "revoked access token"])
+        #expect(credentials.map(\.metadata) == [
+            ["database": "todo", "key_hash": hash],
+            ["key_hash": hash],
+            ["database": "todo", "user": "alice", "token_id": tokenID],
+            ["token_id": tokenID],
+        ])
     }
 
     @Test("a new database's site id is a UUIDv7 of now", arguments: StorageBackend.allCases)

@@ -149,13 +149,7 @@ struct ServerFixture: Sendable {
         _ body: (ServerFixture) async throws -> Void
     ) async throws {
         let fixture = try await make(backend, configure)
-        do {
-            try await body(fixture)
-        } catch {
-            await fixture.shutdown()
-            throw error
-        }
-        await fixture.shutdown()
+        try await finally(await body(fixture)) { await fixture.shutdown() }
     }
 }
 
