@@ -59,7 +59,8 @@ final class PostgresRowSecurityStore: RowSecurityStore {
 
     // MARK: Rows
 
-    /// Keys read from `sql`'s first columns (one per key column), as pk blobs.
+    /// The key values in a row's first columns (one per key column, selected with
+    /// `PostgresValues.select`).
     private func keys(of table: PostgresTable, _ row: PostgresRow) throws -> [SQLValue] {
         let cells = row.makeRandomAccess()
         return try table.key.enumerated().map { try PostgresValues.value(cells[$0.offset], $0.element.type) }
