@@ -37,7 +37,7 @@ public final class SyncContext {
     var statements: [String: Statement] = [:]
 
     /// State other modules keep per connection (the network session), by key.
-    public var attachments: [String: AnyObject] = [:]
+    package var attachments: [String: AnyObject] = [:]
 
     /// Called when the context goes away (its connection closed).
     var onRelease: (() -> Void)?
