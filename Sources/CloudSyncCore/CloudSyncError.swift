@@ -5,7 +5,9 @@
 public struct CloudSyncError: Error, Equatable, Sendable, CustomStringConvertible {
     /// The category of an error.
     public struct Code: RawRepresentable, Hashable, Sendable, CustomStringConvertible {
+        /// The code as written in messages and by the C extension (`malformed_payload`).
         public var rawValue: String
+        /// A code by name; the static members are the ones the engine raises.
         public init(rawValue: String) { self.rawValue = rawValue }
         public var description: String { rawValue }
 
@@ -31,7 +33,9 @@ public struct CloudSyncError: Error, Equatable, Sendable, CustomStringConvertibl
         public static let denied = Code(rawValue: "denied")
     }
 
+    /// What kind of failure this is: match on it, not on `message`.
     public var code: Code
+    /// A sentence for people, naming what is wrong and, where it helps, what to do.
     public var message: String
     /// The SQLite result code, for `.sqlite` errors.
     public var resultCode: Int32?
@@ -40,6 +44,7 @@ public struct CloudSyncError: Error, Equatable, Sendable, CustomStringConvertibl
     /// The HTTP status the server answered, for `.network` errors that got an answer.
     public var httpStatus: Int?
 
+    /// An error of kind `code`; the optional fields say where it came from.
     public init(_ code: Code, _ message: String, resultCode: Int32? = nil, sql: String? = nil, httpStatus: Int? = nil) {
         self.code = code
         self.message = message

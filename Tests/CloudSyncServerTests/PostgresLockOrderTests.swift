@@ -40,8 +40,14 @@ struct PostgresLockOrderTests {
         // The program's UPDATE of row x waits (a bounded while, so a regression cannot
         // hang the suite) ...
         try await program.query("SET statement_timeout = 20000", logger: logger)
+        let programPID = try #require(try await program.query("SELECT pg_backend_pid()", logger: logger).collect().first?.decode(Int32.self))
         async let update = program.query(PostgresQuery(unsafeSQL: "UPDATE \(schema).todo SET title = 'program' WHERE id = 'x'"), logger: logger).collect()
-        try await Task.sleep(for: .milliseconds(300))
+        try await waitUntil("the program's UPDATE waits for a lock") {
+            // Activity is read once per transaction unless the snapshot is cleared.
+            try await merge.query("SELECT pg_stat_clear_snapshot()", logger: logger)
+            let state = try await merge.query("SELECT wait_event_type FROM pg_stat_activity WHERE pid = \(programPID)", logger: logger).collect()
+            return try state.first?.decode(String?.self) == "Lock"
+        }
         // ... and while it waits, row x is free for the merge to write back.
         let locked = try await merge.query(
             PostgresQuery(unsafeSQL: "SELECT id FROM \(schema).todo WHERE id = 'x' FOR UPDATE NOWAIT"), logger: logger).collect()

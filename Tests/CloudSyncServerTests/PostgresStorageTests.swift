@@ -224,18 +224,18 @@ struct PostgresStorageTests {
 
     @Test("over HTTP, a value the column cannot hold gets 400 naming the column")
     func refusedValueOverHTTP() async throws {
-        let fixture = try await ServerFixture.make(.postgres)
-        defer { Task { await fixture.shutdown() } }
-        let device = try Device()
-        try device.execute("INSERT INTO todo(id, title, done) VALUES ('bad', 'x', 'yes')")
-        try await fixture.application().test(.router) { client in
-            let sync = SyncClient(client: client, key: fixture.key)
-            let url = try await sync.requestUploadURL(site: device.siteHex).text
-            #expect(try await sync.put(url, try #require(try device.pendingUpload()).payload).status == .ok)
-            let notified = try await sync.notify(site: device.siteHex, url: url)
-            #expect(notified.status == .badRequest)
-            #expect(notified.text.contains("done"), "\(notified.text)")
-            #expect(try await fixture.serverRows().isEmpty)
+        try await ServerFixture.with(.postgres) { fixture in
+            let device = try Device()
+            try device.execute("INSERT INTO todo(id, title, done) VALUES ('bad', 'x', 'yes')")
+            try await fixture.application().test(.router) { client in
+                let sync = SyncClient(client: client, key: fixture.key)
+                let url = try await sync.requestUploadURL(site: device.siteHex).text
+                #expect(try await sync.put(url, try #require(try device.pendingUpload()).payload).status == .ok)
+                let notified = try await sync.notify(site: device.siteHex, url: url)
+                #expect(notified.status == .badRequest)
+                #expect(notified.text.contains("done"), "\(notified.text)")
+                #expect(try await fixture.serverRows().isEmpty)
+            }
         }
     }
 
@@ -245,48 +245,47 @@ struct PostgresStorageTests {
     func sharedCatalog() async throws {
         try await withStorage(.postgres) { data in
             let first = data.storage
-            let second = try await data.openAnother()
-            defer { Task { await second.close() } }
-
-            try await first.createDatabase(name: "todo", schema: todoSchema, tables: nil)
-            #expect(try await second.listDatabases() == ["todo"])
-            #expect(try await second.databaseExists("todo"))
-            await #expect(throws: SyncStorageError(.databaseExists, "database todo already exists")) {
-                try await second.createDatabase(name: "todo", schema: todoSchema, tables: nil)
-            }
-            // Both create the same new database at once: exactly one wins.
-            let outcomes = try await withThrowingTaskGroup(of: Bool.self) { group in
-                for storage in [first, second, first, second] {
-                    group.addTask {
-                        do {
-                            try await storage.createDatabase(name: "race", schema: todoSchema, tables: nil)
-                            return true
-                        } catch let error as SyncStorageError where error.kind == .databaseExists {
-                            return false
+            try await data.withAnotherStorage { second in
+                try await first.createDatabase(name: "todo", schema: todoSchema, tables: nil)
+                #expect(try await second.listDatabases() == ["todo"])
+                #expect(try await second.databaseExists("todo"))
+                await #expect(throws: SyncStorageError(.databaseExists, "database todo already exists")) {
+                    try await second.createDatabase(name: "todo", schema: todoSchema, tables: nil)
+                }
+                // Both create the same new database at once: exactly one wins.
+                let outcomes = try await withThrowingTaskGroup(of: Bool.self) { group in
+                    for storage in [first, second, first, second] {
+                        group.addTask {
+                            do {
+                                try await storage.createDatabase(name: "race", schema: todoSchema, tables: nil)
+                                return true
+                            } catch let error as SyncStorageError where error.kind == .databaseExists {
+                                return false
+                            }
                         }
                     }
+                    return try await group.reduce(into: []) { $0.append($1) }
                 }
-                return try await group.reduce(into: []) { $0.append($1) }
+                #expect(outcomes.filter { $0 }.count == 1)
+                #expect(try await first.listDatabases() == ["race", "todo"])
+
+                let key = try await second.createAPIKey(database: "todo")
+                #expect(try await first.verifyAPIKey(key) == APIKeyGrant(database: "todo"))
+                try await first.revokeAPIKey(key)
+                #expect(try await second.verifyAPIKey(key) == nil)
+
+                let token = try await TokenAuthority(storage: first).issue(database: "todo", userID: "alice")
+                #expect(try await TokenAuthority(storage: second).verify(token, database: "todo").userID == "alice")
+                try await TokenAuthority(storage: second).revoke(token)
+                await expectTokenError(.revoked) { try await TokenAuthority(storage: first).verify(token, database: "todo") }
+
+                let site = try #require(SiteID(hex: String(repeating: "4", count: 32)))
+                #expect(try await first.bindSite(database: "todo", site: site, userID: "alice"))
+                #expect(try await !second.bindSite(database: "todo", site: site, userID: "bob"))
+                #expect(try await second.bindSite(database: "todo", site: site, userID: "alice"))
+                // Bindings are per database.
+                #expect(try await second.bindSite(database: "race", site: site, userID: "bob"))
             }
-            #expect(outcomes.filter { $0 }.count == 1)
-            #expect(try await first.listDatabases() == ["race", "todo"])
-
-            let key = try await second.createAPIKey(database: "todo")
-            #expect(try await first.verifyAPIKey(key) == APIKeyGrant(database: "todo"))
-            try await first.revokeAPIKey(key)
-            #expect(try await second.verifyAPIKey(key) == nil)
-
-            let token = try await TokenAuthority(storage: first).issue(database: "todo", userID: "alice")
-            #expect(try await TokenAuthority(storage: second).verify(token, database: "todo").userID == "alice")
-            try await TokenAuthority(storage: second).revoke(token)
-            await expectTokenError(.revoked) { try await TokenAuthority(storage: first).verify(token, database: "todo") }
-
-            let site = try #require(SiteID(hex: String(repeating: "4", count: 32)))
-            #expect(try await first.bindSite(database: "todo", site: site, userID: "alice"))
-            #expect(try await !second.bindSite(database: "todo", site: site, userID: "bob"))
-            #expect(try await second.bindSite(database: "todo", site: site, userID: "alice"))
-            // Bindings are per database.
-            #expect(try await second.bindSite(database: "race", site: site, userID: "bob"))
         }
     }
 
@@ -330,45 +329,45 @@ struct PostgresStorageTests {
 
     @Test("an upload through one instance is downloaded through the other; blob URLs of one are served by the other")
     func twoServers() async throws {
-        let fixture = try await ServerFixture.make(.postgres)
-        defer { Task { await fixture.shutdown() } }
-        let secondStorage = try await fixture.openAnotherStorage()
-        defer { Task { await secondStorage.close() } }
-        let first = fixture.application()
-        let second = buildApplication(configuration: fixture.configuration, storage: secondStorage, logger: quietLogger)
-        let alice = try Device()
-        let bob = try Device()
-        try alice.insertTodos(3, prefix: "a")
-        try bob.insertTodos(2, prefix: "b")
+        try await ServerFixture.with(.postgres) { fixture in
+            try await fixture.withAnotherStorage { secondStorage in
+                let first = fixture.application()
+                let second = buildApplication(configuration: fixture.configuration, storage: secondStorage, logger: quietLogger)
+                let alice = try Device()
+                let bob = try Device()
+                try alice.insertTodos(3, prefix: "a")
+                try bob.insertTodos(2, prefix: "b")
 
-        try await first.test(.router) { one in
-            try await second.test(.router) { two in
-                let viaOne = SyncClient(client: one, key: fixture.key)
-                let viaTwo = SyncClient(client: two, key: fixture.key)
+                try await first.test(.router) { one in
+                    try await second.test(.router) { two in
+                        let viaOne = SyncClient(client: one, key: fixture.key)
+                        let viaTwo = SyncClient(client: two, key: fixture.key)
 
-                // The upload URL from one, the PUT and the notify on the other.
-                let pending = try #require(try alice.pendingUpload())
-                let url = try await viaOne.requestUploadURL(site: alice.siteHex).text
-                #expect(try await viaTwo.put(url, pending.payload).status == .ok)
-                // The URL is used now, whichever instance is asked.
-                #expect(try await viaOne.put(url, pending.payload).status == .conflict)
-                #expect(try await viaTwo.notify(site: alice.siteHex, url: url).status == .ok)
-                alice.sendCursor = pending.last
-                #expect(try await viaOne.notify(site: alice.siteHex, url: url).status == .conflict)
+                        // The upload URL from one, the PUT and the notify on the other.
+                        let pending = try #require(try alice.pendingUpload())
+                        let url = try await viaOne.requestUploadURL(site: alice.siteHex).text
+                        #expect(try await viaTwo.put(url, pending.payload).status == .ok)
+                        // The URL is used now, whichever instance is asked.
+                        #expect(try await viaOne.put(url, pending.payload).status == .conflict)
+                        #expect(try await viaTwo.notify(site: alice.siteHex, url: url).status == .ok)
+                        alice.sendCursor = pending.last
+                        #expect(try await viaOne.notify(site: alice.siteHex, url: url).status == .conflict)
 
-                // Bob sends through one and downloads through the other; the download URL
-                // one instance hands out is served by the other.
-                #expect(try await viaOne.send(bob) > 0)
-                let checked = try await viaTwo.check(site: bob.siteHex, cursor: .start)
-                #expect(checked.status == .ok)
-                let download = try await viaOne.fetch(checked.text)
-                #expect(download.status == .ok)
-                try bob.apply(download.bytes)
-                #expect(try bob.count() == 5)
+                        // Bob sends through one and downloads through the other; the download URL
+                        // one instance hands out is served by the other.
+                        #expect(try await viaOne.send(bob) > 0)
+                        let checked = try await viaTwo.check(site: bob.siteHex, cursor: .start)
+                        #expect(checked.status == .ok)
+                        let download = try await viaOne.fetch(checked.text)
+                        #expect(download.status == .ok)
+                        try bob.apply(download.bytes)
+                        #expect(try bob.count() == 5)
 
-                _ = try await viaOne.receiveAll(alice)
-                #expect(try alice.snapshot() == bob.snapshot())
-                #expect(try await fixture.serverRows() == alice.snapshot())
+                        _ = try await viaOne.receiveAll(alice)
+                        #expect(try alice.snapshot() == bob.snapshot())
+                        #expect(try await fixture.serverRows() == alice.snapshot())
+                    }
+                }
             }
         }
     }

@@ -1,6 +1,7 @@
 import CloudSyncCore
 import CloudSyncTestSupport
 import Foundation
+import Logging
 import NIOCore
 import PostgresNIO
 import Testing
@@ -49,17 +50,17 @@ struct TestStorage: Sendable {
     let location: Location
     let configuration: ServerConfiguration
 
-    static func make(_ backend: StorageBackend, configuration: ServerConfiguration = ServerConfiguration(port: 0)) async throws -> TestStorage {
+    static func make(_ backend: StorageBackend, configuration: ServerConfiguration = ServerConfiguration(port: 0), logger: Logger = quietLogger) async throws -> TestStorage {
         try backend.requireAvailable()
         switch backend {
         case .embedded:
             let directory = FileManager.default.temporaryDirectory.appendingPathComponent("cloudsync-server-tests-\(UUID().uuidString)")
-            let storage = try EmbeddedStorage(directory: directory, configuration: configuration, logger: quietLogger)
+            let storage = try EmbeddedStorage(directory: directory, configuration: configuration, logger: logger)
             return TestStorage(backend: backend, storage: storage, location: .directory(directory), configuration: configuration)
         case .postgres:
             let database = try await PostgresTestDatabase.create()
             do {
-                let storage = try await openPostgres(database.url, configuration: configuration)
+                let storage = try await openPostgres(database.url, configuration: configuration, logger: logger)
                 return TestStorage(backend: backend, storage: storage, location: .postgres(database), configuration: configuration)
             } catch {
                 await database.drop()
@@ -70,8 +71,8 @@ struct TestStorage: Sendable {
 
     /// A PostgreSQL storage on `url` with the tests' settings. Few connections per instance:
     /// many tests run at once against one cluster.
-    static func openPostgres(_ url: String, configuration: ServerConfiguration = ServerConfiguration(port: 0)) async throws -> PostgresStorage {
-        try await PostgresStorage(url: url, payloadLimits: configuration.payloadLimits, maxConnections: 4, logger: quietLogger)
+    static func openPostgres(_ url: String, configuration: ServerConfiguration = ServerConfiguration(port: 0), logger: Logger = quietLogger) async throws -> PostgresStorage {
+        try await PostgresStorage(url: url, payloadLimits: configuration.payloadLimits, maxConnections: 4, logger: logger)
     }
 
     /// The data directory (embedded only).
@@ -107,6 +108,13 @@ struct TestStorage: Sendable {
         case .postgres(let database):
             try await Self.openPostgres(database.url, configuration: configuration)
         }
+    }
+
+    /// Runs `body` with another storage instance on the same data (`openAnother`), closed
+    /// afterwards (awaited, whether `body` succeeds or throws).
+    func withAnotherStorage(_ body: (any SyncStorage) async throws -> Void) async throws {
+        let another = try await openAnother()
+        try await finally(await body(another)) { await another.close() }
     }
 
     /// Runs `sql` in managed database `database`, read outside the storage: a separate SQLite
@@ -178,11 +186,18 @@ struct TestStorage: Sendable {
 /// Runs `body` with an empty storage of `backend`, destroyed afterwards.
 func withStorage(_ backend: StorageBackend, _ body: (TestStorage) async throws -> Void) async throws {
     let storage = try await TestStorage.make(backend)
+    try await finally(await body(storage)) { await storage.destroy() }
+}
+
+/// Runs `body`, then `cleanup`, awaited, whether `body` succeeds or throws.
+func finally<T>(_ body: @autoclosure () async throws -> T, _ cleanup: () async -> Void) async throws -> T {
+    let result: T
     do {
-        try await body(storage)
+        result = try await body()
     } catch {
-        await storage.destroy()
+        await cleanup()
         throw error
     }
-    await storage.destroy()
+    await cleanup()
+    return result
 }

@@ -115,6 +115,11 @@ struct ServerFixture: Sendable {
     /// Another storage instance on the same data, as the CLI opens it while the server runs.
     func openAnotherStorage() async throws -> any SyncStorage { try await data.openAnother() }
 
+    /// Runs `body` with another storage instance on the same data, closed afterwards.
+    func withAnotherStorage(_ body: (any SyncStorage) async throws -> Void) async throws {
+        try await data.withAnotherStorage(body)
+    }
+
     /// The todo rows of the server's database, read through a separate connection.
     func serverRows(_ database: String = ServerFixture.database) async throws -> [[SQLValue]] {
         try await serverQuery("SELECT id, title, done FROM todo ORDER BY id", database)
@@ -135,6 +140,26 @@ struct ServerFixture: Sendable {
 
     func shutdown() async {
         await data.destroy()
+    }
+
+    /// Runs `body` with a new fixture, shut down afterwards (awaited, whether `body`
+    /// succeeds or throws).
+    static func with(
+        _ backend: StorageBackend = .embedded, _ configure: (inout ServerConfiguration) -> Void = { _ in },
+        _ body: (ServerFixture) async throws -> Void
+    ) async throws {
+        let fixture = try await make(backend, configure)
+        try await finally(await body(fixture)) { await fixture.shutdown() }
+    }
+}
+
+/// Polls `condition` until it holds; throws when it does not within `timeout` (a bound
+/// for a regression, not a measure of speed).
+func waitUntil(_ what: String, timeout: Duration = .seconds(30), _ condition: () async throws -> Bool) async throws {
+    let deadline = ContinuousClock.now + timeout
+    while try await !condition() {
+        guard ContinuousClock.now < deadline else { throw TestFailure("timed out waiting until \(what)") }
+        try await Task.sleep(for: .milliseconds(20))
     }
 }
 

@@ -146,7 +146,7 @@ extension SyncContext {
     }
 
     /// Changes of the feed matching `constraints`, in feed order.
-    public func changes(where constraints: [ChangesFeedConstraint] = []) throws(CloudSyncError) -> [Change] {
+    package func changes(where constraints: [ChangesFeedConstraint] = []) throws(CloudSyncError) -> [Change] {
         var result: [Change] = []
         try forEachChange(where: constraints) { change in
             result.append(change)
@@ -157,7 +157,7 @@ extension SyncContext {
 
     /// Calls `body` with the feed's changes matching `constraints`, in feed order, until it
     /// returns false; reads them one at a time, so a large feed is never held in memory.
-    public func forEachChange(where constraints: [ChangesFeedConstraint], _ body: (Change) throws(CloudSyncError) -> Bool) throws(CloudSyncError) {
+    package func forEachChange(where constraints: [ChangesFeedConstraint], _ body: (Change) throws(CloudSyncError) -> Bool) throws(CloudSyncError) {
         let feed = try ChangesFeed(context: self, constraints: constraints.map(\.feedConstraint))
         while !feed.isAtEnd {
             guard try body(feed.currentChange()) else { return }

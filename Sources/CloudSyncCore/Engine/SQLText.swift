@@ -1,12 +1,12 @@
 /// Quoting for identifiers and literals spliced into generated SQL.
-public enum SQLText {
+package enum SQLText {
     /// `name` as a double-quoted identifier.
-    public static func identifier(_ name: String) -> String {
+    package static func identifier(_ name: String) -> String {
         "\"" + name.replacing("\"", with: "\"\"") + "\""
     }
 
     /// `text` as a single-quoted string literal.
-    public static func literal(_ text: String) -> String {
+    package static func literal(_ text: String) -> String {
         "'" + text.replacing("'", with: "''") + "'"
     }
 }

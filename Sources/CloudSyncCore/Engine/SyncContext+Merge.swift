@@ -22,7 +22,7 @@ extension SyncContext {
     /// Merges `changes` atomically: all rows are written, or, when one fails on a constraint,
     /// every other row is and the failing ones are reported.
     @discardableResult
-    public func merge(_ changes: [Change]) throws(CloudSyncError) -> MergeReport {
+    package func merge(_ changes: [Change]) throws(CloudSyncError) -> MergeReport {
         defer { releaseCachedStatements() }
         try refreshTablesIfSchemaChanged()
         let runs = try validatedRuns(changes)

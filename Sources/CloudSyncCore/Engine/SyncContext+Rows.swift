@@ -1,8 +1,16 @@
 /// Per-row queries and version reservations for code that builds its own change streams on
-/// top of the engine (the server's Row-Level Security).
+/// top of the engine (the server's Row-Level Security). Package API: apps and extensions
+/// never need it.
 extension SyncContext {
+    /// Settings the engine keeps for itself in `cloudsync_settings`.
+    package enum EngineSetting {
+        /// A `db_version` every later transaction must exceed (engine.md): raised by
+        /// `reserveVersion()`, and by a server that stamps a merge with a version it chose.
+        package static let versionFloor = "db_version_floor"
+    }
+
     /// The synchronized table called `name` (case-insensitively), or nil.
-    public func synchronizedTable(named name: String) throws(CloudSyncError) -> SynchronizedTableInfo? {
+    package func synchronizedTable(named name: String) throws(CloudSyncError) -> SynchronizedTableInfo? {
         guard let table = try table(name) else { return nil }
         return SynchronizedTableInfo(
             name: table.name, primaryKey: table.primaryKey, columns: table.columns,
@@ -11,7 +19,7 @@ extension SyncContext {
 
     /// The causal length of a row here (crdt-model.md, "Clocks"): odd while it exists, even
     /// once deleted, 0 when this database has no clock for the key.
-    public func causalLength(table name: String, pk: [UInt8]) throws(CloudSyncError) -> Int64 {
+    package func causalLength(table name: String, pk: [UInt8]) throws(CloudSyncError) -> Int64 {
         let table = try requireTable(name)
         let row = try connection.rows(
             "SELECT (SELECT col_version FROM \(table.clockTable) WHERE pk = ?1 AND col_name = ?2), EXISTS (SELECT 1 FROM \(table.clockTable) WHERE pk = ?1)",
@@ -21,22 +29,22 @@ extension SyncContext {
     }
 
     /// The current changes of one row (its sentinel and every cell clock), in feed order.
-    public func rowChanges(table name: String, pk: [UInt8]) throws(CloudSyncError) -> [Change] {
+    package func rowChanges(table name: String, pk: [UInt8]) throws(CloudSyncError) -> [Change] {
         try changes(where: [.table(name), .primaryKey(pk)])
     }
 
     /// A `db_version` that no change has yet and that every later local or merged change will
     /// exceed: for changes made up outside the clock tables (they sort into the feed at it).
     /// Call inside the write transaction that records what the version is used for.
-    public func reserveVersion() throws(CloudSyncError) -> Int64 {
-        let version = max(try databaseVersion(), try integerSetting("db_version_floor") ?? 0) + 1
-        try setSetting("db_version_floor", .integer(version))
+    package func reserveVersion() throws(CloudSyncError) -> Int64 {
+        let version = max(try databaseVersion(), try integerSetting(EngineSetting.versionFloor) ?? 0) + 1
+        try setSetting(EngineSetting.versionFloor, .integer(version))
         return version
     }
 
     /// Decodes `payload` and checks that it was made against a schema this database had.
     /// Nothing is written.
-    public func decodePayload(_ payload: [UInt8]) throws(CloudSyncError) -> [Change] {
+    package func decodePayload(_ payload: [UInt8]) throws(CloudSyncError) -> [Change] {
         let (header, changes) = try PayloadDecoder.decode(payload, limits: payloadLimits)
         if header.version >= 2 {
             // 1.x peers stamp the structural hash (wire-format §9, §10).
@@ -54,7 +62,7 @@ extension SyncContext {
 
 extension CloudSyncError {
     /// A payload made against a schema the receiving database never had.
-    public static func unknownSchema(_ hash: UInt64) -> CloudSyncError {
+    package static func unknownSchema(_ hash: UInt64) -> CloudSyncError {
         CloudSyncError(.schemaMismatch, "the payload was made against a schema this database never had (schema hash \(hash)): create the synchronized tables with the same CREATE TABLE statements on both sides and call cloudsync_init for each")
     }
 }

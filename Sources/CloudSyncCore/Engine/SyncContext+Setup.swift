@@ -81,7 +81,7 @@ extension SyncContext {
             guard try hasGlobalTables() else { return }
             let names = name == "*" ? try synchronizedTableNames : [try requireTable(name).name]
             // Versions must never go backwards, or new changes would hide behind send cursors.
-            try setSetting("db_version_floor", .integer(try databaseVersion()))
+            try setSetting(EngineSetting.versionFloor, .integer(try databaseVersion()))
             for table in names {
                 try TriggerSet.drop(table: table, on: connection)
                 try connection.execute("DROP TABLE IF EXISTS \(SQLText.identifier(table + "_cloudsync")); DROP TABLE IF EXISTS \(SQLText.identifier(table + "_cloudsync_blocks"))")
@@ -120,11 +120,13 @@ extension SyncContext {
 
     // MARK: Settings
 
+    /// Stores `value` under `key` in `cloudsync_settings`, the table `cloudsync_set` writes.
     public func setSetting(_ key: String, _ value: SQLValue) throws(CloudSyncError) {
         try ensureGlobalTables()
         try connection.run("INSERT OR REPLACE INTO cloudsync_settings(key, value) VALUES (?1, ?2)", [.string(key), value])
     }
 
+    /// The value stored under `key` in `cloudsync_settings`, or nil.
     public func setting(_ key: String) throws(CloudSyncError) -> SQLValue? {
         guard try hasGlobalTables() else { return nil }
         return try connection.scalar("SELECT value FROM cloudsync_settings WHERE key = ?1", [.string(key)])
@@ -136,6 +138,8 @@ extension SyncContext {
         return try connection.scalar("SELECT CAST(value AS INTEGER) FROM cloudsync_settings WHERE key = ?1", [.string(key)])?.integerValue
     }
 
+    /// Stores a setting of one table (or one of its columns) in `cloudsync_table_settings`, as
+    /// `cloudsync_set_table` and `cloudsync_set_column` do.
     public func setTableSetting(table: String, column: String = "*", _ key: String, _ value: SQLValue) throws(CloudSyncError) {
         let synced = try requireTable(table)
         if column != "*" && synced.columnIndex[column] == nil && !synced.primaryKey.contains(column) {
@@ -160,7 +164,7 @@ extension SyncContext {
                 let table = try requireTable(name)
                 try connection.execute("DELETE FROM \(table.quotedName); DELETE FROM \(table.clockTable)")
             }
-            try connection.execute("DELETE FROM cloudsync_site_id; DELETE FROM cloudsync_settings WHERE key = 'db_version_floor'")
+            try connection.execute("DELETE FROM cloudsync_site_id; DELETE FROM cloudsync_settings WHERE key = '\(EngineSetting.versionFloor)'")
             cachedSiteID = nil
             siteOrdinals.removeAll()
             _ = try siteID()
@@ -273,7 +277,7 @@ extension SyncContext {
         if !clock.isCurrent(dataVersion: dataVersion) {
             // Another connection may have synchronized or altered tables since.
             try refreshTablesIfSchemaChanged()
-            let floor = try integerSetting("db_version_floor") ?? 0
+            let floor = try integerSetting(EngineSetting.versionFloor) ?? 0
             clock.start(dataVersion: dataVersion, dbVersion: max(try databaseVersion(), floor) + 1)
         }
         return clock.dbVersion

@@ -6,8 +6,10 @@
 public final class SyncContext {
     /// The library version, reported by `cloudsync_version()` and written into payload headers.
     public static let version = (major: UInt8(0), minor: UInt8(9), patch: UInt8(0))
+    /// The library version as `major.minor.patch`.
     public static var versionString: String { "\(version.major).\(version.minor).\(version.patch)" }
 
+    /// The connection the engine is registered on.
     public let connection: Connection
     /// Limits applied to payloads this connection decodes.
     public var payloadLimits = PayloadLimits.default
@@ -18,7 +20,7 @@ public final class SyncContext {
     /// is read in pages after a `(db_version, seq)` cursor, sets `stampsMergesInOrder`: every
     /// merged change then gets the merge transaction's version and the next local `seq`, so
     /// that pair is unique and follows commit order.
-    public var stampsMergesInOrder = false
+    package var stampsMergesInOrder = false
 
     var tablesByName: [String: SyncTable] = [:]
     var tablesLoaded = false
@@ -35,11 +37,13 @@ public final class SyncContext {
     var statements: [String: Statement] = [:]
 
     /// State other modules keep per connection (the network session), by key.
-    public var attachments: [String: AnyObject] = [:]
+    package var attachments: [String: AnyObject] = [:]
 
     /// Called when the context goes away (its connection closed).
     var onRelease: (() -> Void)?
 
+    /// A context for `connection`; `CloudSyncEngine.register` makes one and registers the SQL
+    /// functions with it.
     public init(connection: Connection) {
         self.connection = connection
     }

@@ -6,7 +6,7 @@ import Darwin
 
 /// UUID version 7 (RFC 9562): 48-bit Unix milliseconds, then random bits; monotonic within
 /// the process even when several are made in the same millisecond or the clock steps back.
-public enum UUIDv7 {
+package enum UUIDv7 {
     /// The last time and 74-bit tail handed out: `high` holds the tail's top 12 bits (rand_a),
     /// `low` its other 62 (rand_b). Two words rather than one 128-bit integer, which older Apple
     /// platforms lack.
@@ -21,7 +21,7 @@ public enum UUIDv7 {
     private static let highMask: UInt64 = (1 << 12) - 1
 
     /// A new UUIDv7 as 16 bytes.
-    public static func generate() -> [UInt8] {
+    package static func generate() -> [UInt8] {
         var random = SystemRandomNumberGenerator()
         let now = currentMilliseconds()
         let stamp: Stamp = last.withLock { state in
@@ -52,7 +52,7 @@ public enum UUIDv7 {
     }
 
     /// The canonical text form `xxxxxxxx-xxxx-7xxx-yxxx-xxxxxxxxxxxx`.
-    public static func format(_ bytes: [UInt8]) -> String {
+    package static func format(_ bytes: [UInt8]) -> String {
         let hex = Hex.encode(bytes)
         let parts = [hex.prefix(8), hex.dropFirst(8).prefix(4), hex.dropFirst(12).prefix(4), hex.dropFirst(16).prefix(4), hex.dropFirst(20)]
         return parts.joined(separator: "-")

@@ -5,9 +5,12 @@ import CSQLiteExtension
 ///
 /// Not `Sendable`: a connection is used from one thread at a time.
 public final class Connection {
+    /// The `sqlite3 *` this wraps; not owned (the caller closes it).
     public let handle: OpaquePointer
+    /// The SQLite routines calls go through (linked, or the loading host's).
     public let api: SQLiteAPI
 
+    /// Wraps an open database handle.
     public init(handle: OpaquePointer, api: SQLiteAPI) {
         self.handle = handle
         self.api = api
@@ -76,8 +79,11 @@ public final class Connection {
         }
     }
 
+    /// Rows changed by the last INSERT, UPDATE or DELETE (`sqlite3_changes`).
     public var changes: Int32 { api.r.changes(handle) }
+    /// False while a transaction is open.
     public var isAutocommit: Bool { api.r.get_autocommit(handle) != 0 }
+    /// SQLite's message for the last failed call.
     public var lastErrorMessage: String { api.r.errmsg(handle).map { String(cString: $0) } ?? "unknown error" }
 
     /// A counter that changes whenever a transaction commits on the main database, by this

@@ -11,8 +11,10 @@ import Darwin
 public struct SQLArguments {
     let api: SQLiteAPI
     let values: UnsafeMutablePointer<OpaquePointer?>?
+    /// The number of arguments.
     public let count: Int
 
+    /// The arguments SQLite passed to a function implementation.
     public init(api: SQLiteAPI, count: Int32, values: UnsafeMutablePointer<OpaquePointer?>?) {
         self.api = api
         self.count = Int(count)
@@ -25,6 +27,7 @@ public struct SQLArguments {
     @inline(__always)
     func type(_ index: Int) -> Int32 { api.r.value_type(raw(index)) }
 
+    /// Argument `index` (from 0) as a value.
     public func value(_ index: Int) -> SQLValue {
         let value = raw(index)
         switch api.r.value_type(value) {
@@ -40,6 +43,7 @@ public struct SQLArguments {
         }
     }
 
+    /// Argument `index` as text, nil when it is NULL.
     public func string(_ index: Int) -> String? {
         let value = raw(index)
         guard api.r.value_type(value) != SQLITE_NULL, let pointer = api.r.value_text(value) else { return nil }

@@ -27,12 +27,14 @@ public final class Statement {
         _ = api.r.clear_bindings(handle)
     }
 
+    /// Binds `values` to consecutive parameters starting at `first`.
     public func bind(_ values: [SQLValue], from first: Int32 = 1) throws(CloudSyncError) {
         for (offset, value) in values.enumerated() {
             try bind(value, at: first + Int32(offset))
         }
     }
 
+    /// Binds one value to parameter `index` (from 1).
     public func bind(_ value: SQLValue, at index: Int32) throws(CloudSyncError) {
         let rc: Int32
         switch value {
@@ -46,16 +48,19 @@ public final class Statement {
     }
 
     @inline(__always)
+    /// Binds an integer without boxing it in a `SQLValue` (hot paths).
     public func bind(_ value: Int64, at index: Int32) {
         _ = api.r.bind_int64(handle, index, value)
     }
 
     @inline(__always)
+    /// Binds text without boxing it in a `SQLValue` (hot paths).
     public func bind(_ value: String, at index: Int32) {
         _ = api.r.bind_text(handle, index, value, -1, cloudsync_transient())
     }
 
     @inline(__always)
+    /// Binds a blob; returns SQLite's result code.
     public func bindBlob(_ bytes: [UInt8], at index: Int32) -> Int32 {
         bytes.withUnsafeBytes { buffer in
             // A zero-length blob must still be a BLOB, not NULL: pass a non-null pointer.
@@ -96,14 +101,18 @@ public final class Statement {
 
     // MARK: Reading
 
+    /// Columns in the result.
     public var columnCount: Int32 { api.r.column_count(handle) }
 
     @inline(__always)
+    /// Column `index` (from 0) of the current row as an integer.
     public func int64(at index: Int32) -> Int64 { api.r.column_int64(handle, index) }
 
     @inline(__always)
+    /// Whether column `index` of the current row is NULL.
     public func isNull(at index: Int32) -> Bool { api.r.column_type(handle, index) == SQLITE_NULL }
 
+    /// Column `index` of the current row as a value.
     public func value(at index: Int32) -> SQLValue {
         switch api.r.column_type(handle, index) {
         case SQLITE_INTEGER: return .integer(api.r.column_int64(handle, index))
@@ -120,12 +129,14 @@ public final class Statement {
         }
     }
 
+    /// Column `index` of the current row as text, nil when it is NULL.
     public func string(at index: Int32) -> String? {
         guard let pointer = api.r.column_text(handle, index) else { return nil }
         let count = Int(api.r.column_bytes(handle, index))
         return String(decoding: UnsafeRawBufferPointer(start: pointer, count: count), as: UTF8.self)
     }
 
+    /// Column `index` of the current row as bytes.
     public func blob(at index: Int32) -> [UInt8] {
         let pointer = api.r.column_blob(handle, index)
         return Self.bytes(pointer, Int(api.r.column_bytes(handle, index)))

@@ -14,7 +14,7 @@
 ///
 /// Keeping integers canonical keeps primary-key blobs canonical, so that two blobs for the same
 /// key are always byte-equal.
-public struct ByteReader {
+package struct ByteReader {
     /// A value located in the reader's bytes, before any copy is made.
     enum Token {
         case integer(Int64)
@@ -41,27 +41,27 @@ public struct ByteReader {
     private var position: Int
 
     /// A reader over all of `bytes`.
-    public init(_ bytes: [UInt8]) {
+    package init(_ bytes: [UInt8]) {
         self.init(bytes[...])
     }
 
     /// A reader over `bytes`; offsets are counted from `bytes.startIndex`.
-    public init(_ bytes: ArraySlice<UInt8>) {
+    package init(_ bytes: ArraySlice<UInt8>) {
         self.bytes = bytes
         self.position = bytes.startIndex
     }
 
     /// The number of bytes read so far.
-    public var offset: Int { position &- bytes.startIndex }
+    package var offset: Int { position &- bytes.startIndex }
 
     /// Whether every byte has been read.
-    public var isAtEnd: Bool { position >= bytes.endIndex }
+    package var isAtEnd: Bool { position >= bytes.endIndex }
 
     /// The number of bytes not read yet.
-    public var remaining: Int { bytes.endIndex &- position }
+    package var remaining: Int { bytes.endIndex &- position }
 
     /// Reads the next value.
-    public mutating func readValue() throws(CloudSyncError) -> SQLValue {
+    package mutating func readValue() throws(CloudSyncError) -> SQLValue {
         switch try readToken() {
         case .integer(let v): return .integer(v)
         case .real(let v): return .real(v)
@@ -72,7 +72,7 @@ public struct ByteReader {
     }
 
     /// Checks and skips the next value without copying it.
-    public mutating func skipValue() throws(CloudSyncError) {
+    package mutating func skipValue() throws(CloudSyncError) {
         _ = try readToken()
     }
 
@@ -138,7 +138,7 @@ public struct ByteReader {
     }
 
     /// Reads one raw byte.
-    public mutating func readRawUInt8() throws(CloudSyncError) -> UInt8 {
+    package mutating func readRawUInt8() throws(CloudSyncError) -> UInt8 {
         guard position < bytes.endIndex else {
             throw malformed("expected a byte at byte offset \(offset) but the data ends there")
         }

@@ -14,28 +14,28 @@
 ///
 /// The writer only appends to `bytes`; reserve capacity up front (``init(capacity:)``) when
 /// encoding many rows, since no method allocates anything but the buffer's own growth.
-public struct ByteWriter {
+package struct ByteWriter {
     /// The bytes written so far.
-    public var bytes: [UInt8]
+    package var bytes: [UInt8]
 
     /// An empty writer whose buffer has room for `capacity` bytes.
-    public init(capacity: Int = 0) {
+    package init(capacity: Int = 0) {
         bytes = []
         if capacity > 0 { bytes.reserveCapacity(capacity) }
     }
 
     /// The number of bytes written so far.
-    public var count: Int { bytes.count }
+    package var count: Int { bytes.count }
 
     /// Removes every byte written, keeping the buffer's capacity.
-    public mutating func removeAll() {
+    package mutating func removeAll() {
         bytes.removeAll(keepingCapacity: true)
     }
 
     // MARK: Values
 
     /// Appends an INTEGER value.
-    public mutating func appendInteger(_ v: Int64) {
+    package mutating func appendInteger(_ v: Int64) {
         if v == .min {
             bytes.append(WireType.integerMin)
         } else if v < 0 {
@@ -46,7 +46,7 @@ public struct ByteWriter {
     }
 
     /// Appends a REAL value (see the type documentation for NaN and -0.0).
-    public mutating func appendReal(_ v: Double) {
+    package mutating func appendReal(_ v: Double) {
         if v < 0 {
             bytes.append(WireType.negativeReal)
             appendRawUInt64((-v).bitPattern)
@@ -57,19 +57,19 @@ public struct ByteWriter {
     }
 
     /// Appends a TEXT value made of the UTF-8 bytes in `utf8` (written as they are).
-    public mutating func appendText(_ utf8: UnsafeRawBufferPointer) {
+    package mutating func appendText(_ utf8: UnsafeRawBufferPointer) {
         appendTagged(WireType.text, UInt64(utf8.count))
         bytes.append(contentsOf: utf8)
     }
 
     /// Appends a TEXT value made of the UTF-8 bytes in `utf8` (written as they are).
-    public mutating func appendText(_ utf8: [UInt8]) {
+    package mutating func appendText(_ utf8: [UInt8]) {
         appendTagged(WireType.text, UInt64(utf8.count))
         bytes.append(contentsOf: utf8)
     }
 
     /// Appends a TEXT value holding `string`'s UTF-8 bytes.
-    public mutating func appendText(_ string: String) {
+    package mutating func appendText(_ string: String) {
         var string = string
         string.withUTF8 { utf8 in
             appendText(UnsafeRawBufferPointer(utf8))
@@ -77,24 +77,24 @@ public struct ByteWriter {
     }
 
     /// Appends a BLOB value.
-    public mutating func appendBlob(_ b: UnsafeRawBufferPointer) {
+    package mutating func appendBlob(_ b: UnsafeRawBufferPointer) {
         appendTagged(WireType.blob, UInt64(b.count))
         bytes.append(contentsOf: b)
     }
 
     /// Appends a BLOB value.
-    public mutating func appendBlob(_ b: [UInt8]) {
+    package mutating func appendBlob(_ b: [UInt8]) {
         appendTagged(WireType.blob, UInt64(b.count))
         bytes.append(contentsOf: b)
     }
 
     /// Appends a NULL value.
-    public mutating func appendNull() {
+    package mutating func appendNull() {
         bytes.append(WireType.null)
     }
 
     /// Appends any value.
-    public mutating func append(_ value: SQLValue) {
+    package mutating func append(_ value: SQLValue) {
         switch value {
         case .null: appendNull()
         case .integer(let v): appendInteger(v)
@@ -107,37 +107,37 @@ public struct ByteWriter {
     // MARK: Raw big-endian helpers
 
     /// Appends one byte as it is.
-    public mutating func appendRawUInt8(_ v: UInt8) {
+    package mutating func appendRawUInt8(_ v: UInt8) {
         bytes.append(v)
     }
 
     /// Appends `v` as 2 big-endian bytes.
-    public mutating func appendRawUInt16(_ v: UInt16) {
+    package mutating func appendRawUInt16(_ v: UInt16) {
         appendRawBigEndian(UInt64(v), byteCount: 2)
     }
 
     /// Appends `v` as 4 big-endian bytes.
-    public mutating func appendRawUInt32(_ v: UInt32) {
+    package mutating func appendRawUInt32(_ v: UInt32) {
         appendRawBigEndian(UInt64(v), byteCount: 4)
     }
 
     /// Appends `v` as 8 big-endian bytes.
-    public mutating func appendRawUInt64(_ v: UInt64) {
+    package mutating func appendRawUInt64(_ v: UInt64) {
         appendRawBigEndian(v, byteCount: 8)
     }
 
     /// Appends bytes as they are.
-    public mutating func appendRawBytes(_ raw: [UInt8]) {
+    package mutating func appendRawBytes(_ raw: [UInt8]) {
         bytes.append(contentsOf: raw)
     }
 
     /// Appends bytes as they are.
-    public mutating func appendRawBytes(_ raw: UnsafeRawBufferPointer) {
+    package mutating func appendRawBytes(_ raw: UnsafeRawBufferPointer) {
         bytes.append(contentsOf: raw)
     }
 
     /// Appends the low `byteCount` bytes of `v` (1...8), most significant first.
-    public mutating func appendRawBigEndian(_ v: UInt64, byteCount: Int) {
+    package mutating func appendRawBigEndian(_ v: UInt64, byteCount: Int) {
         var shift = (byteCount - 1) &* 8
         while shift >= 0 {
             bytes.append(UInt8(truncatingIfNeeded: v &>> UInt64(shift)))

@@ -22,6 +22,7 @@ public struct Change: Hashable, Sendable {
     /// The column name of a row-existence (insert, delete, resurrect) change.
     public static let sentinelColumn = "__[RIP]__"
 
+    /// A change with every field given (the field docs above say what each means).
     public init(
         table: String, pk: [UInt8], column: String, value: SQLValue, colVersion: Int64,
         dbVersion: Int64, siteID: [UInt8], causalLength: Int64, seq: Int64

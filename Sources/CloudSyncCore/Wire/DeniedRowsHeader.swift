@@ -5,16 +5,16 @@
 ///     Cloudsync-Denied: tasks=2, notes=1
 ///
 /// Table names are percent-encoded (anything but letters, digits, `_`, `-` and `.`).
-public enum DeniedRowsHeader {
-    public static let name = "Cloudsync-Denied"
+package enum DeniedRowsHeader {
+    package static let name = "Cloudsync-Denied"
 
     /// The header value for `(table, rows)` pairs.
-    public static func encode(_ denied: [(table: String, rows: Int)]) -> String {
+    package static func encode(_ denied: [(table: String, rows: Int)]) -> String {
         denied.map { "\(percentEncode($0.table))=\($0.rows)" }.joined(separator: ", ")
     }
 
     /// The pairs of a header value; malformed parts are skipped.
-    public static func decode(_ value: String) -> [(table: String, rows: Int)] {
+    package static func decode(_ value: String) -> [(table: String, rows: Int)] {
         value.split(separator: ",").compactMap { part in
             let pieces = part.split(separator: "=", maxSplits: 1)
             guard pieces.count == 2, let rows = Int(pieces[1].filter { $0 != " " }), rows > 0,

@@ -2,17 +2,17 @@
 ///
 /// The checks and errors are here; the codec itself is the platform's (``LZ4Codec``): liblz4,
 /// or Apple's Compression framework, which reads and writes the same raw blocks.
-public enum LZ4Block {
+package enum LZ4Block {
     /// The largest input LZ4 can compress (`LZ4_MAX_INPUT_SIZE`, about 2 GB).
-    public static let maxInputSize = 0x7E00_0000
+    package static let maxInputSize = 0x7E00_0000
 
     /// The largest factor by which a block can expand: each byte of a block yields at most 255
     /// bytes of output, so a valid block of `n` bytes never decompresses to more than `255 * n`.
-    public static let maxExpansionRatio = 255
+    package static let maxExpansionRatio = 255
 
     /// `input` compressed as one LZ4 block, or an empty array when `input` is larger than
     /// ``maxInputSize`` (a non-empty input never compresses to an empty block).
-    public static func compress(_ input: [UInt8]) -> [UInt8] {
+    package static func compress(_ input: [UInt8]) -> [UInt8] {
         guard input.count <= maxInputSize else { return [] }
         // LZ4_COMPRESSBOUND: the worst case of incompressible input.
         let bound = input.count + input.count / 255 + 16
@@ -30,7 +30,7 @@ public enum LZ4Block {
     ///
     /// - Throws: `.malformedPayload` when the block is invalid or its output is not exactly
     ///   `expandedSize` bytes long.
-    public static func decompress(_ input: ArraySlice<UInt8>, expandedSize: Int) throws(CloudSyncError) -> [UInt8] {
+    package static func decompress(_ input: ArraySlice<UInt8>, expandedSize: Int) throws(CloudSyncError) -> [UInt8] {
         guard expandedSize >= 0, expandedSize < Int(Int32.max), input.count <= Int(Int32.max) else {
             throw CloudSyncError(
                 .malformedPayload,

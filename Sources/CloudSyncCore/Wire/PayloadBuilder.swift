@@ -3,23 +3,23 @@
 /// Either ``append(_:)`` whole ``Change`` values, or write the nine values of a row straight
 /// into ``body`` (tbl, pk, col_name, col_value, col_version, db_version, site_id, cl, seq, as in
 /// wire-format §3) and call ``endRow()``; then call ``finish(schemaHash:libraryVersion:)``.
-public struct PayloadBuilder {
+package struct PayloadBuilder {
     /// The number of values in each row written by this builder.
-    public static let columnCount = 9
+    package static let columnCount = 9
 
     /// The uncompressed body: the rows written so far.
-    public var body: ByteWriter
+    package var body: ByteWriter
     /// The number of rows written so far.
-    public private(set) var rowCount: Int
+    package private(set) var rowCount: Int
 
     /// An empty builder whose body has room for `capacity` bytes.
-    public init(capacity: Int = 0) {
+    package init(capacity: Int = 0) {
         body = ByteWriter(capacity: capacity)
         rowCount = 0
     }
 
     /// Appends one change row.
-    public mutating func append(_ change: Change) {
+    package mutating func append(_ change: Change) {
         body.appendText(change.table)
         body.appendBlob(change.pk)
         body.appendText(change.column)
@@ -33,7 +33,7 @@ public struct PayloadBuilder {
     }
 
     /// Counts one row whose nine values the caller wrote into ``body``.
-    public mutating func endRow() {
+    package mutating func endRow() {
         rowCount += 1
     }
 
@@ -43,7 +43,7 @@ public struct PayloadBuilder {
     /// The row count must fit the header's 32-bit nrows field.
     /// - Parameter version: 1 (default, read by every peer) or 2 (with a body checksum, read
     ///   by 1.x peers and this project).
-    public func finish(schemaHash: UInt64, libraryVersion: (UInt8, UInt8, UInt8), version: UInt8 = PayloadHeader.currentVersion) -> [UInt8] {
+    package func finish(schemaHash: UInt64, libraryVersion: (UInt8, UInt8, UInt8), version: UInt8 = PayloadHeader.currentVersion) -> [UInt8] {
         precondition(rowCount <= Int(UInt32.max), "a payload holds at most \(UInt32.max) rows")
         let raw = body.bytes
         // compress returns [] for bodies LZ4 cannot take; the raw path handles them.

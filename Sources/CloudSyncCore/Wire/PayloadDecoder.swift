@@ -8,12 +8,12 @@
 /// Rows with more than nine values (ncols > 9, from a later writer) are accepted: the extra
 /// values are checked and ignored. The schema hash is not checked here; the caller compares
 /// ``PayloadHeader/schemaHash`` with the hashes it knows.
-public enum PayloadDecoder {
+package enum PayloadDecoder {
     /// The header and change rows of `payload`.
     ///
     /// - Throws: `.malformedPayload` for an invalid payload and `.tooLarge` when a limit is
     ///   exceeded.
-    public static func decode(
+    package static func decode(
         _ payload: [UInt8], limits: PayloadLimits = .default
     ) throws(CloudSyncError) -> (header: PayloadHeader, changes: [Change]) {
         guard payload.count <= limits.maxPayloadSize else {

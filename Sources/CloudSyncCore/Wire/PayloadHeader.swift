@@ -10,32 +10,32 @@
 /// | 14 | 4 | nrows |
 /// | 18 | 8 | schema_hash |
 /// | 26 | 6 | version 1: reserved (zero, ignored); version 2: checksum, the low 48 bits of FNV-1a 64 of the body as sent (wire-format §7) |
-public struct PayloadHeader: Equatable, Sendable {
+package struct PayloadHeader: Equatable, Sendable {
     /// The header size in bytes.
-    public static let size = 32
+    package static let size = 32
     /// The signature bytes, ASCII `CLSY`.
-    public static let signature: [UInt8] = Array("CLSY".utf8)
+    package static let signature: [UInt8] = Array("CLSY".utf8)
     /// The format version this project writes by default (0.8 peers read only version 1).
-    public static let currentVersion: UInt8 = 1
+    package static let currentVersion: UInt8 = 1
     /// The format versions this project reads.
-    public static let readableVersions: ClosedRange<UInt8> = 1...2
+    package static let readableVersions: ClosedRange<UInt8> = 1...2
 
     /// The format version.
-    public var version: UInt8
+    package var version: UInt8
     /// The version of the library that wrote the payload (informational).
-    public var libraryVersion: (major: UInt8, minor: UInt8, patch: UInt8)
+    package var libraryVersion: (major: UInt8, minor: UInt8, patch: UInt8)
     /// The size of the body before compression, or 0 when the body is sent raw.
-    public var expandedSize: UInt32
+    package var expandedSize: UInt32
     /// The number of values in each change row (ncols).
-    public var columnCount: UInt16
+    package var columnCount: UInt16
     /// The number of change rows (nrows).
-    public var rowCount: UInt32
+    package var rowCount: UInt32
     /// The schema hash (wire-format §5) of the sender's synchronized schema.
-    public var schemaHash: UInt64
+    package var schemaHash: UInt64
     /// Version 2: the body's checksum (48 bits); 0 for version 1.
-    public var checksum: UInt64 = 0
+    package var checksum: UInt64 = 0
 
-    public init(
+    package init(
         version: UInt8 = PayloadHeader.currentVersion,
         libraryVersion: (major: UInt8, minor: UInt8, patch: UInt8),
         expandedSize: UInt32,
@@ -55,7 +55,7 @@ public struct PayloadHeader: Equatable, Sendable {
     ///
     /// - Throws: `.malformedPayload` when `payload` is shorter than ``size``, does not start
     ///   with the signature, or has a version this project does not read.
-    public init(parsing payload: [UInt8]) throws(CloudSyncError) {
+    package init(parsing payload: [UInt8]) throws(CloudSyncError) {
         guard payload.count >= Self.size else {
             throw CloudSyncError(
                 .malformedPayload,
@@ -98,7 +98,7 @@ public struct PayloadHeader: Equatable, Sendable {
     }
 
     /// The 32 header bytes, reserved bytes zero.
-    public func encoded() -> [UInt8] {
+    package func encoded() -> [UInt8] {
         var writer = ByteWriter(capacity: Self.size)
         writer.appendRawBytes(Self.signature)
         writer.appendRawUInt8(version)
@@ -113,7 +113,7 @@ public struct PayloadHeader: Equatable, Sendable {
         return writer.bytes
     }
 
-    public static func == (lhs: PayloadHeader, rhs: PayloadHeader) -> Bool {
+    package static func == (lhs: PayloadHeader, rhs: PayloadHeader) -> Bool {
         lhs.version == rhs.version && lhs.libraryVersion == rhs.libraryVersion
             && lhs.expandedSize == rhs.expandedSize && lhs.columnCount == rhs.columnCount
             && lhs.rowCount == rhs.rowCount && lhs.schemaHash == rhs.schemaHash && lhs.checksum == rhs.checksum

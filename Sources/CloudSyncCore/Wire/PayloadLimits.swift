@@ -10,6 +10,7 @@ public struct PayloadLimits: Sendable {
     /// The largest number of change rows accepted (the header's nrows).
     public var maxRows: Int
 
+    /// Limits in bytes (compressed and expanded) and change rows.
     public init(maxPayloadSize: Int, maxExpandedSize: Int, maxRows: Int) {
         self.maxPayloadSize = maxPayloadSize
         self.maxExpandedSize = maxExpandedSize

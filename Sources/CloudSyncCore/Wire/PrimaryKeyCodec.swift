@@ -3,11 +3,11 @@
 ///
 /// Two rows have the same identity exactly when their primary-key blobs are equal, so
 /// ``decode(_:)`` accepts only canonical blobs (see ``ByteReader``).
-public enum PrimaryKeyCodec {
+package enum PrimaryKeyCodec {
     /// The blob for a key made of `values`, in declaration order.
     ///
     /// - Throws: `.misuse` when there are no values or more than 255.
-    public static func encode(_ values: [SQLValue]) throws(CloudSyncError) -> [UInt8] {
+    package static func encode(_ values: [SQLValue]) throws(CloudSyncError) -> [UInt8] {
         guard !values.isEmpty, values.count <= 255 else {
             throw CloudSyncError(.misuse, "a primary key must have 1 to 255 values, got \(values.count)")
         }
@@ -20,7 +20,7 @@ public enum PrimaryKeyCodec {
     }
 
     /// The `position`-th value (from 1) of a key blob, reading only as far as needed.
-    public static func value(at position: Int, in blob: [UInt8]) throws(CloudSyncError) -> SQLValue {
+    package static func value(at position: Int, in blob: [UInt8]) throws(CloudSyncError) -> SQLValue {
         var reader = try reader(blob[...])
         let count = Int(blob[0])
         guard position >= 1, position <= count else {
@@ -34,7 +34,7 @@ public enum PrimaryKeyCodec {
     ///
     /// - Throws: `.malformedPayload` for an empty blob, a zero count, a truncated or invalid
     ///   value, or bytes after the last value.
-    public static func decode(_ blob: [UInt8]) throws(CloudSyncError) -> [SQLValue] {
+    package static func decode(_ blob: [UInt8]) throws(CloudSyncError) -> [SQLValue] {
         var reader = try reader(blob[...])
         let count = Int(blob[0])
         var values: [SQLValue] = []

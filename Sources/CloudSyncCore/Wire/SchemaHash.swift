@@ -1,17 +1,17 @@
 /// The schema hash of wire-format §5: 64-bit FNV-1a over a normalized reading of the
 /// lower-cased, comma-joined CREATE TABLE statements of the synchronized tables.
-public enum SchemaHash {
+package enum SchemaHash {
     /// The FNV-1a 64-bit offset basis.
-    public static let offsetBasis: UInt64 = 0xcbf2_9ce4_8422_2325
+    package static let offsetBasis: UInt64 = 0xcbf2_9ce4_8422_2325
     /// The FNV-1a 64-bit prime.
-    public static let prime: UInt64 = 0x0000_0100_0000_01b3
+    package static let prime: UInt64 = 0x0000_0100_0000_01b3
 
     /// The exact bytes hashed for `loweredSchema` (wire-format §5, rules 1-7): comments and
     /// non-printable bytes outside quotes are dropped, `;` is dropped, runs of white space
     /// collapse to one space (none before `(`, `)`, `,`, `;`, the end, or at the start or after
     /// another dropped space), text outside quotes is lower-cased, and quoted text is kept as
     /// it is except that a doubled closing quote is kept once.
-    public static func normalized(_ loweredSchema: [UInt8]) -> [UInt8] {
+    package static func normalized(_ loweredSchema: [UInt8]) -> [UInt8] {
         enum Comment { case none, line, block }
         let s = loweredSchema
         let n = s.count
@@ -102,12 +102,12 @@ public enum SchemaHash {
     }
 
     /// The schema hash of `loweredSchema` (the lower-cased, comma-joined CREATE TABLE statements).
-    public static func hash(_ loweredSchema: String) -> UInt64 {
+    package static func hash(_ loweredSchema: String) -> UInt64 {
         fnv1a(normalized(Array(loweredSchema.utf8)))
     }
 
     /// 64-bit FNV-1a of `bytes`.
-    public static func fnv1a(_ bytes: [UInt8]) -> UInt64 {
+    package static func fnv1a(_ bytes: [UInt8]) -> UInt64 {
         var h = offsetBasis
         for byte in bytes {
             h ^= UInt64(byte)
@@ -117,7 +117,7 @@ public enum SchemaHash {
     }
 
     /// The hash as the signed 64-bit integer stored in `cloudsync_schema_versions` (same bits).
-    public static func signed(_ h: UInt64) -> Int64 {
+    package static func signed(_ h: UInt64) -> Int64 {
         Int64(bitPattern: h)
     }
 }

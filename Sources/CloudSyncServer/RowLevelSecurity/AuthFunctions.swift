@@ -18,9 +18,9 @@ final class AuthFunctions {
     }
 
     /// Runs `body` with `claims` visible to the functions.
-    func with<T>(_ claims: AccessClaims, _ body: () throws -> T) rethrows -> T {
+    func with<T>(_ claims: AccessClaims, _ body: () async throws -> T) async rethrows -> T {
         self.claims = claims
         defer { self.claims = nil }
-        return try body()
+        return try await body()
     }
 }

@@ -12,10 +12,8 @@ import CloudSyncCore
 ///
 /// An operation without an expression is denied. A disabled policy allows everything but keeps
 /// the table on the filtered download path, so that devices get back rows they were denied.
-struct CompiledTablePolicy {
-    enum Operation: String, CaseIterable {
-        case select, insert, update, delete
-    }
+struct CompiledTablePolicy: ProtectedTablePolicy {
+    typealias Operation = PolicyOperation
 
     let policy: TablePolicy
     let table: SynchronizedTableInfo
@@ -24,15 +22,14 @@ struct CompiledTablePolicy {
     let selectRowSQL: String
     /// `SELECT cloudsync_pk_encode(<key>) FROM "T" WHERE <visible>`: the visible rows.
     let selectAllSQL: String
-    /// Per write operation: the evaluation SQL and its NEW/OLD references.
-    let writes: [Operation: (sql: String, references: [PolicyExpression.Reference])]
+    /// Per write operation: the evaluation SQL.
+    let writes: [Operation: String]
     /// The temp table of the row images, quoted.
     let imageTable: String
-    /// Tables the select expression reads, other than through the row itself (lowercased).
     let selectDependencies: Set<String>
-    /// True when the select expression reads a table without a clock (not synchronized, or a
-    /// view): its changes cannot be seen, so visibility is recomputed on every download.
     let dependsOnUntrackedTable: Bool
+
+    var tableName: String { table.name }
 
     /// Compiles `policy` for `table`.
     /// - Parameters:
@@ -42,36 +39,25 @@ struct CompiledTablePolicy {
         self.policy = policy
         self.table = table
         self.isEnabled = isEnabled
+        let imageTable = SQLText.identifier("cloudsync_rls_image_" + table.name)
+        self.imageTable = imageTable
+        let scanned = try ScannedPolicy(
+            policy, table: table.name, columns: table.allColumns, isEnabled: isEnabled,
+            synchronizedTables: synchronizedTables, relations: allTables,
+            dialect: .init(allow: "1", deny: "0", allowsCasts: false) { _, reference in
+                "(SELECT \(SQLText.identifier(reference.column)) FROM temp.\(imageTable) WHERE cloudsync_image = '\(reference.image == .new ? "new" : "old")')"
+            })
         let keyMatch = table.primaryKey.enumerated()
             .map { "\(SQLText.identifier($0.element)) = ?\($0.offset + 1)" }
             .joined(separator: " AND ")
         let keyList = table.primaryKey.map(SQLText.identifier).joined(separator: ", ")
-        var visible = "0"
-        var dependencies: Set<String> = []
-        if !isEnabled {
-            visible = "1"
-        } else if let source = policy.select {
-            let expression = try PolicyExpression(policyOf: table.name, .select, source, columns: table.allColumns)
-            visible = "(\(expression.rewritten))"
-            dependencies = expression.names.intersection(allTables)
+        selectRowSQL = "SELECT CASE WHEN \(scanned.visible) THEN 1 ELSE 0 END FROM \(table.quotedName) WHERE \(keyMatch)"
+        selectAllSQL = "SELECT cloudsync_pk_encode(\(keyList)) FROM \(table.quotedName) WHERE \(scanned.visible)"
+        selectDependencies = scanned.selectDependencies
+        dependsOnUntrackedTable = scanned.dependsOnUntrackedTable
+        writes = scanned.writes.mapValues { expression in
+            "SELECT CASE WHEN (\(expression.rewritten)) THEN 1 ELSE 0 END FROM temp.\(imageTable) AS \(table.quotedName) WHERE cloudsync_image = ?1"
         }
-        selectRowSQL = "SELECT CASE WHEN \(visible) THEN 1 ELSE 0 END FROM \(table.quotedName) WHERE \(keyMatch)"
-        selectAllSQL = "SELECT cloudsync_pk_encode(\(keyList)) FROM \(table.quotedName) WHERE \(visible)"
-        selectDependencies = dependencies
-        dependsOnUntrackedTable = !dependencies.subtracting(synchronizedTables).isEmpty
-
-        let imageTable = SQLText.identifier("cloudsync_rls_image_" + table.name)
-        self.imageTable = imageTable
-        var writes: [Operation: (String, [PolicyExpression.Reference])] = [:]
-        for operation in [Operation.insert, .update, .delete] {
-            let source = isEnabled ? policy.expression(for: operation) : "1"
-            guard let source else { continue }
-            let expression = try PolicyExpression(policyOf: table.name, operation, source, columns: table.allColumns) { _, reference in
-                "(SELECT \(SQLText.identifier(reference.column)) FROM temp.\(imageTable) WHERE cloudsync_image = '\(reference.image == .new ? "new" : "old")')"
-            }
-            writes[operation] = ("SELECT CASE WHEN (\(expression.rewritten)) THEN 1 ELSE 0 END FROM temp.\(imageTable) AS \(table.quotedName) WHERE cloudsync_image = ?1", expression.references)
-        }
-        self.writes = writes
     }
 
     /// Prepares every statement once on `connection`, so that a mistake (unknown column or
@@ -83,8 +69,8 @@ struct CompiledTablePolicy {
             throw SyncStorageError(.invalidPolicy, "cannot check the policies of \(table.name): \(error.message)")
         }
         var statements: [(Operation, String)] = [(.select, selectRowSQL), (.select, selectAllSQL)]
-        for operation in [Operation.insert, .update, .delete] {
-            if let write = writes[operation] { statements.append((operation, write.sql)) }
+        for operation in Operation.writes {
+            if let write = writes[operation] { statements.append((operation, write)) }
         }
         for (operation, sql) in statements {
             do {
@@ -106,28 +92,17 @@ extension CompiledTablePolicy {
 
     /// Evaluates the write policy of `operation` on row images (values in
     /// `table.allColumns` order). False when the operation has no expression.
-    func allows(_ operation: Operation, new: [SQLValue]?, old: [SQLValue]?, on connection: Connection) throws(CloudSyncError) -> Bool {
-        guard let write = writes[operation] else { return false }
+    func allows(_ images: RowImages, on connection: Connection) throws(CloudSyncError) -> Bool {
+        guard let write = writes[images.operation] else { return false }
         try connection.execute("DELETE FROM temp.\(imageTable)")
         let names = table.allColumns.map(SQLText.identifier).joined(separator: ", ")
         let marks = (0...table.allColumns.count).map { "?\($0 + 1)" }.joined(separator: ", ")
-        for (image, values) in [("new", new), ("old", old)] {
+        for (image, values) in [("new", images.new), ("old", images.old)] {
             guard let values else { continue }
             try connection.run("INSERT INTO temp.\(imageTable) (cloudsync_image, \(names)) VALUES (\(marks))", [.string(image)] + values)
         }
-        let statement = try connection.prepare(write.sql)
-        try statement.bind([.string(operation == .delete ? "old" : "new")])
+        let statement = try connection.prepare(write)
+        try statement.bind([.string(images.operation == .delete ? "old" : "new")])
         return try statement.step() && statement.int64(at: 0) == 1
-    }
-}
-
-extension TablePolicy {
-    func expression(for operation: CompiledTablePolicy.Operation) -> String? {
-        switch operation {
-        case .select: select
-        case .insert: insert
-        case .update: update
-        case .delete: delete
-        }
     }
 }

@@ -21,7 +21,7 @@ protocol FilteredPageSource {
 /// show whole.
 struct FilteredPageBuilder {
     /// A synthesized hide or show from the user's outbox.
-    struct OutboxEvent: Sendable {
+    struct OutboxEvent: Equatable, Sendable {
         var version: Int64
         var seq: Int64
         var table: String

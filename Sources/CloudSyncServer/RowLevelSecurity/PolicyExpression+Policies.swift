@@ -5,7 +5,7 @@ extension PolicyExpression {
     ///   - columns: the table's columns.
     ///   - placeholder: the text standing for reference N (counting from 1).
     init(
-        policyOf table: String, _ operation: CompiledTablePolicy.Operation, _ source: String, columns: [String],
+        policyOf table: String, _ operation: PolicyOperation, _ source: String, columns: [String],
         allowsCasts: Bool = false, placeholder: (Int, Reference) -> String = { number, _ in "?\(number)" }
     ) throws(SyncStorageError) {
         do {

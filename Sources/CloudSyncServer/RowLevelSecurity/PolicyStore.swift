@@ -83,7 +83,7 @@ enum PolicyStore {
         let connection = context.connection
         try install(on: connection)
         guard let table = try context.synchronizedTable(named: policy.table) else {
-            throw SyncStorageError(.invalidPolicy, "table \(policy.table) is not a synchronized table of this database")
+            throw TablePolicy.notSynchronized(policy.table)
         }
         var stored = policy
         stored.table = table.name
@@ -105,14 +105,14 @@ enum PolicyStore {
     static func disable(table: String, context: SyncContext) throws {
         let connection = context.connection
         guard try hasPolicies(connection) else {
-            throw SyncStorageError(.invalidPolicy, "table \(table) has no Row-Level Security policy")
+            throw TablePolicy.noEnabledPolicy(table)
         }
         try connection.run("""
             UPDATE cloudsync_rls_policies SET enabled = 0, epoch = (SELECT max(epoch) + 1 FROM cloudsync_rls_policies)
             WHERE tbl = ?1 AND enabled = 1
             """, [.string(table)])
         guard connection.changes > 0 else {
-            throw SyncStorageError(.invalidPolicy, "table \(table) has no enabled Row-Level Security policy")
+            throw TablePolicy.noEnabledPolicy(table)
         }
     }
 

@@ -3,9 +3,9 @@ import CloudSyncCore
 extension EmbeddedStorage {
     public func setBlockColumn(database name: String, table: String, column: String, delimiter: String) async throws {
         let database = try await managedDatabase(name)
-        try await database.writer.run { connection in
-            try Self.engineCall {
-                try Self.inWriteTransaction(connection) {
+        try await database.writer.runAsync { connection in
+            try await Self.engineCall {
+                try await Self.inWriteTransaction(connection) {
                     let context = try connection.engine
                     try context.setColumnSetting(table: table, column: column, "algo", .string("block"))
                     try context.setColumnSetting(table: table, column: column, "delimiter", .string(delimiter))

@@ -5,14 +5,14 @@ import Logging
 extension EmbeddedStorage {
     public func setPolicy(_ policy: TablePolicy, database name: String) async throws {
         let database = try await managedDatabase(name)
-        let stored = try await database.writer.run { connection in
-            try Self.engineCall {
-                try Self.inWriteTransaction(connection) {
+        let stored = try await database.writer.runAsync { connection in
+            try await Self.engineCall {
+                try await Self.inWriteTransaction(connection) {
                     try PolicyStore.set(policy, context: try connection.engine)
                 }
             }
         }
-        logger.info("set row-level security policy", metadata: ["database": "\(name)", "table": "\(stored.table)"])
+        AuditLog(logger: logger).setPolicy(database: name, table: stored.table)
     }
 
     public func policies(database name: String, table: String?) async throws -> [TablePolicy] {
@@ -21,7 +21,7 @@ extension EmbeddedStorage {
             try Self.engineCall { () throws -> [TablePolicy] in
                 guard try PolicyStore.hasPolicies(connection.connection) else { return [] }
                 return try PolicyStore.load(connection.connection)
-                    .filter { $0.enabled && (table == nil || $0.policy.table.lowercased() == table!.lowercased()) }
+                    .filter { $0.enabled && $0.policy.isShown(for: table) }
                     .map(\.policy)
             }
         }
@@ -29,13 +29,13 @@ extension EmbeddedStorage {
 
     public func disablePolicy(database name: String, table: String) async throws {
         let database = try await managedDatabase(name)
-        try await database.writer.run { connection in
-            try Self.engineCall {
-                try Self.inWriteTransaction(connection) {
+        try await database.writer.runAsync { connection in
+            try await Self.engineCall {
+                try await Self.inWriteTransaction(connection) {
                     try PolicyStore.disable(table: table, context: try connection.engine)
                 }
             }
         }
-        logger.info("disabled row-level security policy", metadata: ["database": "\(name)", "table": "\(table)"])
+        AuditLog(logger: logger).disabledPolicy(database: name, table: table)
     }
 }

@@ -50,7 +50,7 @@ extension EmbeddedStorage {
                      claims.name.map(SQLValue.string) ?? .null, claims.expiresAt.map(SQLValue.integer) ?? .null])
             }
         }
-        logger.info("issued access token", metadata: ["database": "\(claims.database)", "user": "\(claims.userID)", "token_id": "\(claims.tokenID)"])
+        AuditLog(logger: logger).issuedToken(claims)
     }
 
     public func revokeToken(id tokenID: String) async throws {
@@ -65,7 +65,7 @@ extension EmbeddedStorage {
             }
         }
         guard found else { throw SyncStorageError(.unknownToken, "no such access token") }
-        logger.info("revoked access token", metadata: ["token_id": "\(tokenID)"])
+        AuditLog(logger: logger).revokedToken(id: tokenID)
     }
 
     /// Also true for an id that was never recorded: a correctly signed token this catalog

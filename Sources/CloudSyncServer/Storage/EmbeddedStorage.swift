@@ -211,18 +211,18 @@ public final class EmbeddedStorage: SyncStorage {
 
     public func merge(database name: String, site: SiteID, payload: [UInt8], as principal: Principal) async throws -> MergeResult {
         let database = try await managedDatabase(name)
-        return try await database.writer.run { connection in
-            try Self.engineCall {
+        return try await database.writer.runAsync { connection in
+            try await Self.engineCall {
                 // BEGIN IMMEDIATE takes the write lock up front (waiting through the busy
                 // timeout if another process holds it), so the merge never fails half way with
                 // SQLITE_BUSY_SNAPSHOT. COMMIT returns once the WAL is synced
                 // (synchronous = FULL): only then is the upload acknowledged.
-                try Self.inWriteTransaction(connection) {
+                try await Self.inWriteTransaction(connection) {
                     let context = try connection.engine
-                    if let claims = principal.claims, let visibility = try Self.visibility(connection, claims) {
+                    if let claims = principal.claims, let security = try Self.rowSecurity(connection, claims) {
                         let changes = try context.decodePayload(payload)
-                        return try connection.auth!.with(claims) {
-                            try GuardedMerge(visibility: visibility).merge(changes)
+                        return try await connection.auth!.with(claims) {
+                            try await security.merge(changes, with: EmbeddedRowMerger(context: context))
                         }
                     }
                     let report = try context.applyPayload(payload)
@@ -237,15 +237,15 @@ public final class EmbeddedStorage: SyncStorage {
         if let claims = principal.claims, try await database.readers.run({ connection in try Self.engineCall { try PolicyStore.hasPolicies(connection.connection) } }) {
             // A token user of a database with policies: visibility is brought up to date and
             // recorded as the page is built, so this runs on the writer.
-            return try await database.writer.run { connection in
-                try Self.engineCall {
-                    try Self.inWriteTransaction(connection) { () throws -> ChangesPage? in
-                        guard let visibility = try Self.visibility(connection, claims) else {
+            return try await database.writer.runAsync { connection in
+                try await Self.engineCall {
+                    try await Self.inWriteTransaction(connection) { () async throws -> ChangesPage? in
+                        guard let security = try Self.rowSecurity(connection, claims) else {
                             return try Self.page(connection, excludingSite: site, after: cursor, limit: limit)
                         }
-                        return try connection.auth!.with(claims) { () throws -> ChangesPage? in
-                            try visibility.refresh()
-                            return try FilteredFeed(visibility: visibility).page(excludingSite: site, after: cursor, limit: max(1, limit))
+                        return try await connection.auth!.with(claims) { () async throws -> ChangesPage? in
+                            try await security.refresh()
+                            return try await security.page(excluding: site, after: cursor, limit: limit)
                         }
                     }
                 }
@@ -265,21 +265,24 @@ public final class EmbeddedStorage: SyncStorage {
         return ChangesPage(payload: page.payload, count: page.count, last: SyncCursor(dbVersion: page.lastDbVersion, seq: page.lastSeq))
     }
 
-    /// The policy state of a token user, or nil when the database has no policies.
-    private static func visibility(_ connection: SQLiteConnection, _ claims: AccessClaims) throws -> RowVisibility? {
+    /// The Row-Level Security engine for a token user, or nil when the database has no
+    /// policies.
+    private static func rowSecurity(_ connection: SQLiteConnection, _ claims: AccessClaims) throws -> RowSecurity<EmbeddedRowSecurityStore>? {
         guard try PolicyStore.hasPolicies(connection.connection) else { return nil }
         let context = try connection.engine
         let policies = try PolicyStore.compiled(context)
         guard !policies.isEmpty else { return nil }
-        return RowVisibility(context: context, claims: claims, policies: policies)
+        return RowSecurity(
+            store: try EmbeddedRowSecurityStore(context: context), claims: claims, policies: policies,
+            epoch: try PolicyStore.epoch(connection.connection))
     }
 
     /// Runs `body` in `BEGIN IMMEDIATE` … `COMMIT`, rolling back if it throws.
-    static func inWriteTransaction<T>(_ connection: SQLiteConnection, _ body: () throws -> T) throws -> T {
+    static func inWriteTransaction<T>(_ connection: SQLiteConnection, _ body: () async throws -> T) async throws -> T {
         let sql = connection.connection
         try sql.execute("BEGIN IMMEDIATE")
         do {
-            let result = try body()
+            let result = try await body()
             try sql.execute("COMMIT")
             return result
         } catch {
@@ -302,7 +305,7 @@ public final class EmbeddedStorage: SyncStorage {
                 try connection.connection.run("INSERT INTO api_keys(key_hash, database) VALUES (?1, ?2)", [.string(hash), .string(name)])
             }
         }
-        logger.info("created API key", metadata: ["database": "\(name)", "key_hash": "\(hash.prefix(12))"])
+        AuditLog(logger: logger).createdAPIKey(database: name, hash: hash)
         return key
     }
 
@@ -319,7 +322,7 @@ public final class EmbeddedStorage: SyncStorage {
             }
         }
         guard found else { throw SyncStorageError(.unknownKey, "no such API key") }
-        logger.info("revoked API key", metadata: ["key_hash": "\(hash.prefix(12))"])
+        AuditLog(logger: logger).revokedAPIKey(hash: hash)
     }
 
     public func verifyAPIKey(_ key: String) async throws -> APIKeyGrant? {
@@ -350,6 +353,15 @@ public final class EmbeddedStorage: SyncStorage {
     static func engineCall<T>(_ body: () throws -> T) throws -> T {
         do {
             return try body()
+        } catch let error as CloudSyncError {
+            throw storageError(error)
+        }
+    }
+
+    /// `engineCall` for async work (`SerialWorker.runAsync`).
+    static func engineCall<T>(_ body: () async throws -> T) async throws -> T {
+        do {
+            return try await body()
         } catch let error as CloudSyncError {
             throw storageError(error)
         }

@@ -98,6 +98,14 @@ final class SerialWorker<State: AnyObject>: @unchecked Sendable {
         }
     }
 
+    /// Runs async `body` on the worker's queue with its state, to completion, as one job
+    /// (`InlineExecutor`): for code that awaits only work that never leaves the queue.
+    func runAsync<T: Sendable>(_ body: @escaping @Sendable (State) async throws -> T) async throws -> T {
+        try await run { state in
+            try InlineExecutor.run { try await body(state) }
+        }
+    }
+
     private func currentState() throws -> State {
         if isClosed { throw SyncStorageError(.failure, "the storage is shutting down") }
         if let state { return state }

@@ -9,7 +9,7 @@ extension PostgresStorage {
     public func setPolicy(_ policy: TablePolicy, database name: String) async throws {
         let database = try await self.database(name)
         guard let table = database.table(policy.table) else {
-            throw SyncStorageError(.invalidPolicy, "table \(policy.table) is not a synchronized table of this database")
+            throw TablePolicy.notSynchronized(policy.table)
         }
         var stored = policy
         stored.table = table.name
@@ -17,7 +17,7 @@ extension PostgresStorage {
         let policyToStore = stored
         try await transaction { connection in
             // Policies change under the database's clock row, like every write a user's
-            // visibility depends on (PostgresRowVisibility).
+            // visibility depends on (RowSecurity).
             try await Self.lockClock(database, connection: connection, logger: logger)
             for statement in PostgresLayout.rowLevelSecurityStatements(schema: database.schemaName) {
                 try await connection.query(PostgresQuery(unsafeSQL: statement), logger: logger)
@@ -35,7 +35,7 @@ extension PostgresStorage {
                   update_expr = EXCLUDED.update_expr, delete_expr = EXCLUDED.delete_expr, enabled = true, epoch = EXCLUDED.epoch
                 """, logger: logger)
         }
-        logger.info("set row-level security policy", metadata: ["database": "\(name)", "table": "\(table.name)"])
+        AuditLog(logger: logger).setPolicy(database: name, table: table.name)
     }
 
     public func policies(database name: String, table: String?) async throws -> [TablePolicy] {
@@ -46,7 +46,7 @@ extension PostgresStorage {
             """).map { row in
             let (table, select, insert, update, delete) = try row.decode((String, String?, String?, String?, String?).self)
             return TablePolicy(table: table, select: select, insert: insert, update: update, delete: delete)
-        }.filter { table == nil || $0.table.lowercased() == table!.lowercased() }
+        }.filter { $0.isShown(for: table) }
     }
 
     public func disablePolicy(database name: String, table: String) async throws {
@@ -61,9 +61,9 @@ extension PostgresStorage {
                 """, logger: logger).collect().isEmpty
         }
         guard disabled else {
-            throw SyncStorageError(.invalidPolicy, "table \(table) has no enabled Row-Level Security policy")
+            throw TablePolicy.noEnabledPolicy(table)
         }
-        logger.info("disabled row-level security policy", metadata: ["database": "\(name)", "table": "\(table)"])
+        AuditLog(logger: logger).disabledPolicy(database: name, table: table)
     }
 
     // MARK: Helpers

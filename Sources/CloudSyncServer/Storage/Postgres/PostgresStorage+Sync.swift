@@ -58,12 +58,11 @@ extension PostgresStorage {
                     before[table.name, default: [:]][pk] = state
                 }
             }
-            if let claims = principal.claims,
-               let visibility = try await PostgresRowVisibility.load(database, claims: claims, storage: self, connection: connection) {
+            if let claims = principal.claims, let security = try await self.rowSecurity(database, claims: claims, connection: connection) {
                 try await Self.setSession(database, claims: claims, connection: connection, logger: logger)
-                return try await Self.guardedMerge(
-                    changes, keys: keysByTable, loaded: before, replica: replica, version: version,
-                    visibility: visibility, connection: connection, logger: logger)
+                let merger = try PostgresRowMerger(
+                    keys: keysByTable, loaded: before, replica: replica, version: version, database: database, connection: connection, logger: logger)
+                return try await security.merge(changes, with: merger)
             }
             let report = try replica.merge(changes, version: version)
             for table in database.schema.tables {
@@ -146,12 +145,11 @@ extension PostgresStorage {
             return try await transaction { connection in
                 try await Self.lockClock(database, connection: connection, logger: logger)
                 try await Self.setSession(database, claims: claims, connection: connection, logger: logger)
-                guard let visibility = try await PostgresRowVisibility.load(database, claims: claims, storage: self, connection: connection) else {
+                guard let security = try await self.rowSecurity(database, claims: claims, connection: connection) else {
                     return try await Self.page(database, excluding: site, after: cursor, limit: limit, connection: connection, logger: logger)
                 }
-                try await visibility.refresh()
-                try await visibility.flush()
-                return try await Self.filteredPage(visibility, excluding: site, after: cursor, limit: limit, connection: connection, logger: logger)
+                try await security.refresh()
+                return try await security.page(excluding: site, after: cursor, limit: limit)
             }
         }
         return try await transaction { connection in

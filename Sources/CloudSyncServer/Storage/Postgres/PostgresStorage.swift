@@ -137,7 +137,7 @@ public final class PostgresStorage: SyncStorage {
         try DatabaseName.validate(name)
         let translated = try PostgresSchema(sqlite: schema, tables: tables)
         let schemaName = Self.schemaName(for: name)
-        let site = (0..<16).map { _ in UInt8.random(in: 0...255) }
+        let site = UUIDv7.generate()
         let logger = logger
         try await transaction { connection in
             try await connection.query("SELECT pg_advisory_xact_lock(727274002)", logger: logger)
@@ -191,7 +191,9 @@ public final class PostgresStorage: SyncStorage {
     public func createAPIKey(database name: String) async throws -> String {
         guard try await databaseExists(name) else { throw SyncStorageError(.unknownDatabase, "database \(name) does not exist") }
         let key = APIKey.generate()
-        _ = try await rows("INSERT INTO cloudsync.api_keys(key_hash, database) VALUES (\(APIKey.hash(key)), \(name))")
+        let hash = APIKey.hash(key)
+        _ = try await rows("INSERT INTO cloudsync.api_keys(key_hash, database) VALUES (\(hash), \(name))")
+        AuditLog(logger: logger).createdAPIKey(database: name, hash: hash)
         return key
     }
 
@@ -200,6 +202,7 @@ public final class PostgresStorage: SyncStorage {
         guard !(try await rows("UPDATE cloudsync.api_keys SET revoked_at = COALESCE(revoked_at, now()) WHERE key_hash = \(hash) RETURNING 1")).isEmpty else {
             throw SyncStorageError(.unknownKey, "no such API key")
         }
+        AuditLog(logger: logger).revokedAPIKey(hash: hash)
     }
 
     public func verifyAPIKey(_ key: String) async throws -> APIKeyGrant? {
@@ -227,12 +230,14 @@ public final class PostgresStorage: SyncStorage {
             INSERT INTO cloudsync.access_tokens(token_id, database, user_id, name, expires_at)
             VALUES (\(claims.tokenID), \(claims.database), \(claims.userID), \(claims.name), \(claims.expiresAt))
             """)
+        AuditLog(logger: logger).issuedToken(claims)
     }
 
     public func revokeToken(id tokenID: String) async throws {
         guard !(try await rows("UPDATE cloudsync.access_tokens SET revoked_at = COALESCE(revoked_at, now()) WHERE token_id = \(tokenID) RETURNING 1")).isEmpty else {
             throw SyncStorageError(.unknownToken, "no such access token")
         }
+        AuditLog(logger: logger).revokedToken(id: tokenID)
     }
 
     public func isTokenRevoked(id tokenID: String) async throws -> Bool {

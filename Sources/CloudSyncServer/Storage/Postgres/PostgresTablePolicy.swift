@@ -15,8 +15,8 @@ import PostgresNIO
 ///
 /// An operation without an expression is denied; a disabled policy allows everything but
 /// keeps the table on the filtered download path, as on the embedded storage.
-struct PostgresTablePolicy: Sendable {
-    typealias Operation = CompiledTablePolicy.Operation
+struct PostgresTablePolicy: ProtectedTablePolicy, Sendable {
+    typealias Operation = PolicyOperation
 
     struct WriteCheck: Sendable {
         /// The expression, its references rewritten to `cloudsync_images.cloudsync_rN`.
@@ -30,14 +30,13 @@ struct PostgresTablePolicy: Sendable {
     /// A condition on the stored row: `true`, `false`, or the select expression.
     let visible: String
     let writes: [Operation: WriteCheck]
-    /// Tables the select expression reads (lowercased).
     let selectDependencies: Set<String>
     /// Tables the write expressions read (lowercased): their pending writes must be in
     /// PostgreSQL before a check runs, as the embedded storage's checks see them.
     let writeDependencies: Set<String>
-    /// The select expression reads a table without clocks: visibility is recomputed on every
-    /// download.
     let dependsOnUntrackedTable: Bool
+
+    var tableName: String { table.name }
 
     /// Compiles `policy` for `table` of `database`.
     /// - Parameter relations: lowercased names of the tables and views the expressions may
@@ -46,33 +45,15 @@ struct PostgresTablePolicy: Sendable {
         self.policy = policy
         self.table = table
         self.isEnabled = isEnabled
-        let synchronized = Set(database.schema.tables.map { $0.name.lowercased() })
-        var visible = "false"
-        var selectDependencies: Set<String> = []
-        if !isEnabled {
-            visible = "true"
-        } else if let source = policy.select {
-            let expression = try PolicyExpression(policyOf: table.name, .select, source, columns: table.allColumns.map(\.name), allowsCasts: true)
-            visible = "(\(expression.rewritten))"
-            selectDependencies = expression.names.intersection(relations)
-        }
-        self.visible = visible
-        self.selectDependencies = selectDependencies
-        dependsOnUntrackedTable = !selectDependencies.subtracting(synchronized).isEmpty
-
-        var writes: [Operation: WriteCheck] = [:]
-        var writeDependencies: Set<String> = []
-        for operation in [Operation.insert, .update, .delete] {
-            let source = isEnabled ? policy.expression(for: operation) : "true"
-            guard let source else { continue }
-            let expression = try PolicyExpression(policyOf: table.name, operation, source, columns: table.allColumns.map(\.name), allowsCasts: true) { number, _ in
-                "cloudsync_images.cloudsync_r\(number)"
-            }
-            writeDependencies.formUnion(expression.names.intersection(relations))
-            writes[operation] = WriteCheck(expression: expression.rewritten, references: expression.references)
-        }
-        self.writes = writes
-        self.writeDependencies = writeDependencies
+        let scanned = try ScannedPolicy(
+            policy, table: table.name, columns: table.allColumns.map(\.name), isEnabled: isEnabled,
+            synchronizedTables: Set(database.schema.tables.map { $0.name.lowercased() }), relations: relations,
+            dialect: .init(allow: "true", deny: "false", allowsCasts: true) { number, _ in "cloudsync_images.cloudsync_r\(number)" })
+        visible = scanned.visible
+        selectDependencies = scanned.selectDependencies
+        writeDependencies = scanned.writeDependencies
+        dependsOnUntrackedTable = scanned.dependsOnUntrackedTable
+        writes = scanned.writes.mapValues { WriteCheck(expression: $0.rewritten, references: $0.references) }
     }
 
     /// Checks `rows` changes: `SELECT index, allowed` for the tuples `bind` appended, in order.
@@ -119,7 +100,7 @@ struct PostgresTablePolicy: Sendable {
     /// the caller's transaction, which a failure aborts.
     func validate(database: PostgresDatabase, connection: PostgresConnection, logger: Logger) async throws {
         var statements: [(Operation, String, Int)] = [(.select, "SELECT 1 FROM \(database.qualified(table.name)) WHERE \(visible)", 0)]
-        for operation in [Operation.insert, .update, .delete] {
+        for operation in Operation.writes {
             if let write = writes[operation] { statements.append((operation, checkSQL(write, rows: 1), checkWidth(write))) }
         }
         for (operation, sql, parameters) in statements {

@@ -80,24 +80,20 @@ final class ScratchReplica {
     func merge(_ changes: [Change], version: Int64) throws -> SyncContext.MergeReport {
         // The replica's next transaction version is max(clocks, floor) + 1 = version: every
         // loaded clock is older than the version PostgreSQL just gave out.
-        try context.setSetting("db_version_floor", .integer(version - 1))
+        try context.setSetting(SyncContext.EngineSetting.versionFloor, .integer(version - 1))
         return try context.merge(changes)
     }
 
-    /// Merges in steps, for checks between them (`PostgresStorage.guardedMerge`): every
-    /// `context.merge` inside `body` stamps with `version`.
-    func mergeInSteps<T>(version: Int64, _ body: () async throws -> T) async throws -> T {
-        try context.setSetting("db_version_floor", .integer(version - 1))
-        let sql = connection.connection
-        try sql.execute("BEGIN")
-        do {
-            let result = try await body()
-            try sql.execute("COMMIT")
-            return result
-        } catch {
-            if !sql.isAutocommit { try? sql.execute("ROLLBACK") }
-            throw error
-        }
+    /// Starts merging in steps, for checks between them (`PostgresRowMerger`): every
+    /// `context.merge` until `commitSteps()` stamps with `version`. A replica whose steps
+    /// fail is thrown away.
+    func beginSteps(version: Int64) throws {
+        try context.setSetting(SyncContext.EngineSetting.versionFloor, .integer(version - 1))
+        try connection.connection.execute("BEGIN")
+    }
+
+    func commitSteps() throws {
+        try connection.connection.execute("COMMIT")
     }
 
     /// Puts a row and its clocks back as `state` (a merge of it was refused).
