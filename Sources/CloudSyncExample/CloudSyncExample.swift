@@ -141,9 +141,10 @@ func printRefused(_ result: SyncResult) {
 }
 
 struct Watch: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "Sync in the background and print the list whenever it changes.")
+    static let configuration = CommandConfiguration(
+        abstract: "Sync in the background and print the list whenever it changes: live (within a second) on a server that holds checks.")
     @OptionGroup var connection: ServerOptions
-    @Option(help: "Seconds between syncs.") var interval: Double = 5
+    @Option(help: "Seconds between syncs when the live channel is not available.") var interval: Double = 30
     @Option(help: "Stop after this many seconds (default: until interrupted).") var seconds: Double?
 
     func run() async throws {
@@ -153,17 +154,19 @@ struct Watch: AsyncParsableCommand {
             .removeDuplicates()
         let cancellable = observation.start(
             in: store.writer, scheduling: .async(onQueue: DispatchQueue(label: "watch")),
-            onError: { print("observation failed: \($0)") },
-            onChange: { todos in print("\(timestamp()) todos:\n\(format(todos))") })
+            onError: { printNow("observation failed: \($0)") },
+            onChange: { todos in printNow("\(timestamp()) todos:\n\(format(todos))") })
         defer { cancellable.cancel() }
 
         let events = Task {
             for await event in client.events() {
                 switch event {
                 case .completed(_, let result) where result.sent > 0 || result.received > 0:
-                    print("\(timestamp()) synced: sent \(result.sent), received \(result.received)")
+                    printNow("\(timestamp()) synced: sent \(result.sent), received \(result.received)")
                 case .failed(let error, let retryIn):
-                    print("\(timestamp()) sync failed: \(error.message)" + (retryIn.map { ", retrying in \($0)" } ?? ""))
+                    printNow("\(timestamp()) sync failed: \(error.message)" + (retryIn.map { ", retrying in \($0)" } ?? ""))
+                case .channel(let state):
+                    printNow("\(timestamp()) channel: \(state.rawValue)")
                 default: break
                 }
             }
@@ -178,6 +181,12 @@ struct Watch: AsyncParsableCommand {
         background.cancel()
         await background.value
     }
+}
+
+/// Prints at once, unbuffered, so that `watch` shows each line as it happens even into a pipe
+/// (`watch | tee`): it runs until interrupted, and buffered lines would appear only at the end.
+func printNow(_ line: String) {
+    FileHandle.standardOutput.write(Data((line + "\n").utf8))
 }
 
 struct Schema: ParsableCommand {

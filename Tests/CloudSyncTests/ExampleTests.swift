@@ -1,4 +1,5 @@
 import CloudSyncTestSupport
+import CloudSyncCore
 import Foundation
 import Testing
 
@@ -46,5 +47,44 @@ struct ExampleTests {
         let refused = try run(["sync", "--db", db, "--server", server.url, "--apikey", "csk_wrong"])
         #expect(refused.status == 1)
         #expect(refused.output.contains("[unauthorized]"))
+    }
+
+    /// `watch` on one device shows a todo another device adds, through the live channel.
+    @Test func watchShowsAnotherDevicesTodoWithinASecond() async throws {
+        let server = try ServerProcess()
+        let key = try server.createDatabase("todo.sqlite", schema: todoSchema)
+        try server.start()
+        defer { server.stop() }
+        let directory = try TemporaryDirectory()
+        guard let executable = exampleExecutable else { return }
+
+        let watch = Process()
+        watch.executableURL = executable
+        watch.arguments = ["watch", "--db", directory.path("laptop.sqlite"), "--server", server.url, "--apikey", key, "--seconds", "60"]
+        let pipe = Pipe()
+        watch.standardOutput = pipe
+        watch.standardError = pipe
+        let output = Locked("")
+        pipe.fileHandleForReading.readabilityHandler = { handle in
+            let chunk = String(decoding: handle.availableData, as: UTF8.self)
+            output.withLock { $0 += chunk }
+        }
+        try watch.run()
+        defer {
+            watch.interrupt()
+            watch.waitUntilExit()
+            pipe.fileHandleForReading.readabilityHandler = nil
+        }
+        let live = await eventually { output.withLock { $0.contains("channel: live") } }
+        #expect(live, "\(output.withLock { $0 })")
+
+        let added = try run(["add", "written on the phone", "--db", directory.path("phone.sqlite"), "--server", server.url, "--apikey", key])
+        #expect(added.status == 0, "\(added.output)")
+        let start = ContinuousClock.now
+        let shown = await eventually { output.withLock { $0.contains("written on the phone") } }
+        let elapsed = ContinuousClock.now - start
+        #expect(shown, "\(output.withLock { $0 })")
+        // The "within a second", with room for a busy machine.
+        #expect(elapsed < .seconds(2))
     }
 }
