@@ -48,7 +48,9 @@ struct WaitingCheckEndToEndTests {
         let b = try await waiting.value
         #expect(b.received > 0)
         #expect(b.rows == [[.string("1"), .string("written on A"), .integer(0)]])
-        // The loose bound for a busy machine; the benchmark has the real figure.
-        #expect(b.returned - synced < .seconds(2))
+        // Without the waiting check B's single check would have returned empty long before;
+        // with it, B answers as A's change lands, well within its 30 s. Loose because the
+        // suite runs in parallel on two cores; a benchmark carries the real figure.
+        #expect(b.returned - synced < .seconds(10))
     }
 }

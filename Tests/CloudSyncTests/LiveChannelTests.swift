@@ -26,8 +26,10 @@ struct LiveChannelTests {
         let elapsed = ContinuousClock.now - synced
         await live.stopBackgroundSync()
         #expect(arrived)
-        // The loose bound for a busy machine; the load test carries the real figure.
-        #expect(elapsed < .seconds(2))
+        // Only the live channel can bring it this soon: the interval is an hour and a held
+        // check lasts 25 s. The bound is loose because the suite runs in parallel on two
+        // cores (2.5 s was seen in CI); a benchmark, not a test, carries the real figure.
+        #expect(elapsed < .seconds(10))
         #expect(try await todos(watcher) == [Todo(id: "1", title: "written on the other device", done: false)])
         #expect(!log.all.contains { $0.isFailure })
     }
