@@ -17,11 +17,11 @@ struct ChangeNotifierTests {
         async let other = notifier.wait("b", after: notifier.epoch(of: "b"), timeout: .seconds(60))
         try await Self.waiters(notifier, 2)
         notifier.changed("a")
-        #expect(await woken)
+        #expect(await woken == .changed)
         #expect(notifier.waiting == 1)
         #expect(notifier.epoch(of: "a") == epoch + 1)
         notifier.changed("b")
-        #expect(await other)
+        #expect(await other == .changed)
         #expect(notifier.waiting == 0)
     }
 
@@ -29,14 +29,14 @@ struct ChangeNotifierTests {
         let notifier = ChangeNotifier()
         let epoch = notifier.epoch(of: "a")
         notifier.changed("a")
-        #expect(await notifier.wait("a", after: epoch, timeout: .seconds(60)))
+        #expect(await notifier.wait("a", after: epoch, timeout: .seconds(60)) == .changed)
         #expect(notifier.waiting == 0)
     }
 
     @Test func nothingChangingEndsInATimeout() async {
         let notifier = ChangeNotifier()
-        #expect(await notifier.wait("a", after: notifier.epoch(of: "a"), timeout: .milliseconds(20)) == false)
-        #expect(await notifier.wait("a", after: 0, timeout: .zero) == false)
+        #expect(await notifier.wait("a", after: notifier.epoch(of: "a"), timeout: .milliseconds(20)) == .timedOut)
+        #expect(await notifier.wait("a", after: 0, timeout: .zero) == .timedOut)
         #expect(notifier.waiting == 0)
     }
 
@@ -45,7 +45,7 @@ struct ChangeNotifierTests {
         let task = Task { await notifier.wait("a", after: 0, timeout: .seconds(60)) }
         try await Self.waiters(notifier, 1)
         task.cancel()
-        #expect(await task.value == false)
+        #expect(await task.value == .refused)
         #expect(notifier.waiting == 0)
     }
 
@@ -55,10 +55,20 @@ struct ChangeNotifierTests {
         async let two = notifier.wait("b", after: 0, timeout: .seconds(60))
         try await Self.waiters(notifier, 2)
         // A third answers at once instead of holding memory.
-        #expect(await notifier.wait("a", after: 0, timeout: .seconds(60)) == false)
+        #expect(await notifier.wait("a", after: 0, timeout: .seconds(60)) == .refused)
         notifier.changedEverywhere()
-        #expect(await one)
-        #expect(await two)
+        #expect(await one == .changed)
+        #expect(await two == .changed)
+        #expect(notifier.waiting == 0)
+    }
+
+    @Test func closingEndsEveryWaitAndRefusesLaterOnes() async throws {
+        let notifier = ChangeNotifier()
+        async let held = notifier.wait("a", after: 0, timeout: .seconds(60))
+        try await Self.waiters(notifier, 1)
+        notifier.close()
+        #expect(await held == .refused)
+        #expect(await notifier.wait("a", after: 0, timeout: .seconds(60)) == .refused)
         #expect(notifier.waiting == 0)
     }
 }

@@ -202,12 +202,13 @@ struct SyncRoutes: Sendable {
             while page == nil {
                 let left = deadline - ContinuousClock.now
                 guard left > .zero else { return nil }
-                let moved = await notifier.wait(target.database, after: epoch, timeout: min(left, Self.credentialRecheck))
-                if notifier.isClosed { return nil }
+                let result = await notifier.wait(target.database, after: epoch, timeout: min(left, Self.credentialRecheck))
+                // Too many waiting, shutting down, or cancelled: answer as an old server would.
+                if result == .refused { return nil }
                 // A credential revoked while the check waits ends it: at the next change, or
                 // within `credentialRecheck` when nothing changes.
                 _ = try await authorizedTarget(request, context)
-                guard moved else { continue }
+                guard result == .changed else { continue }
                 epoch = notifier.epoch(of: target.database)
                 page = try await storage.changes(
                     database: target.database, excludingSite: target.site, after: cursor, limit: configuration.maxChangesPerPage, as: target.principal)

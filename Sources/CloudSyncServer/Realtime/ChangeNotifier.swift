@@ -15,13 +15,13 @@ public final class ChangeNotifier: Sendable {
     private struct State {
         var epochs: [String: UInt64] = [:]
         /// Waiters by database, then by id.
-        var waiters: [String: [UInt64: CheckedContinuation<Bool, Never>]] = [:]
+        var waiters: [String: [UInt64: CheckedContinuation<WaitResult, Never>]] = [:]
         /// The database each waiter waits on, by id.
         var databases: [UInt64: String] = [:]
         var nextID: UInt64 = 0
         var closed = false
 
-        mutating func remove(_ id: UInt64) -> CheckedContinuation<Bool, Never>? {
+        mutating func remove(_ id: UInt64) -> CheckedContinuation<WaitResult, Never>? {
             guard let database = databases.removeValue(forKey: id) else { return nil }
             let continuation = waiters[database]?.removeValue(forKey: id)
             if waiters[database]?.isEmpty == true { waiters[database] = nil }
@@ -42,19 +42,19 @@ public final class ChangeNotifier: Sendable {
 
     /// Records that `database` changed and wakes everything waiting on it.
     public func changed(_ database: String) {
-        let woken = state.withLock { state -> [CheckedContinuation<Bool, Never>] in
+        let woken = state.withLock { state -> [CheckedContinuation<WaitResult, Never>] in
             state.epochs[database, default: 0] += 1
             guard let waiting = state.waiters.removeValue(forKey: database) else { return [] }
             for id in waiting.keys { state.databases[id] = nil }
             return Array(waiting.values)
         }
-        for continuation in woken { continuation.resume(returning: true) }
+        for continuation in woken { continuation.resume(returning: .changed) }
     }
 
     /// Wakes every waiter of every database: when changes may have been missed (the
     /// PostgreSQL listener reconnecting), they all look again.
     public func changedEverywhere() {
-        let woken = state.withLock { state -> [CheckedContinuation<Bool, Never>] in
+        let woken = state.withLock { state -> [CheckedContinuation<WaitResult, Never>] in
             for database in state.epochs.keys { state.epochs[database]! += 1 }
             defer {
                 state.waiters.removeAll()
@@ -62,13 +62,13 @@ public final class ChangeNotifier: Sendable {
             }
             return state.waiters.values.flatMap(\.values)
         }
-        for continuation in woken { continuation.resume(returning: true) }
+        for continuation in woken { continuation.resume(returning: .changed) }
     }
 
     /// Ends every wait and makes later ones return at once: the server is shutting down, and
     /// a graceful shutdown must not wait for checks held open.
     public func close() {
-        let woken = state.withLock { state -> [CheckedContinuation<Bool, Never>] in
+        let woken = state.withLock { state -> [CheckedContinuation<WaitResult, Never>] in
             state.closed = true
             defer {
                 state.waiters.removeAll()
@@ -76,7 +76,7 @@ public final class ChangeNotifier: Sendable {
             }
             return state.waiters.values.flatMap(\.values)
         }
-        for continuation in woken { continuation.resume(returning: false) }
+        for continuation in woken { continuation.resume(returning: .refused) }
     }
 
     /// Whether ``close()`` was called.
@@ -85,19 +85,29 @@ public final class ChangeNotifier: Sendable {
     /// How many requests wait now.
     public var waiting: Int { state.withLock { $0.databases.count } }
 
-    /// Waits until `database`'s epoch moves past `epoch`, at most `timeout`. Returns true when it
-    /// moved, false on timeout, cancellation, or when `maxWaiters` already wait.
-    public func wait(_ database: String, after epoch: UInt64, timeout: Duration) async -> Bool {
-        guard timeout > .zero else { return false }
+    /// How a ``wait(_:after:timeout:)`` ended.
+    public enum WaitResult: Sendable, Equatable {
+        /// The database changed.
+        case changed
+        /// The time was up.
+        case timedOut
+        /// Not waited: `maxWaiters` already wait, the notifier is closed, or the task was
+        /// cancelled. The caller should not wait again.
+        case refused
+    }
+
+    /// Waits until `database`'s epoch moves past `epoch`, at most `timeout`.
+    public func wait(_ database: String, after epoch: UInt64, timeout: Duration) async -> WaitResult {
+        guard timeout > .zero else { return .timedOut }
         let id = state.withLock { state -> UInt64 in
             state.nextID += 1
             return state.nextID
         }
         return await withTaskCancellationHandler {
-            await withCheckedContinuation { (continuation: CheckedContinuation<Bool, Never>) in
-                let immediate: Bool? = state.withLock { state in
-                    if state.epochs[database, default: 0] > epoch { return true }
-                    if Task.isCancelled || state.closed || state.databases.count >= maxWaiters { return false }
+            await withCheckedContinuation { (continuation: CheckedContinuation<WaitResult, Never>) in
+                let immediate: WaitResult? = state.withLock { state in
+                    if state.epochs[database, default: 0] > epoch { return .changed }
+                    if Task.isCancelled || state.closed || state.databases.count >= maxWaiters { return .refused }
                     state.waiters[database, default: [:]][id] = continuation
                     state.databases[id] = database
                     return nil
@@ -109,15 +119,15 @@ public final class ChangeNotifier: Sendable {
                 // The timer: whoever removes the waiter resumes it, exactly once.
                 Task { [weak self] in
                     try? await Task.sleep(for: timeout)
-                    self?.expire(id)
+                    self?.end(id, .timedOut)
                 }
             }
         } onCancel: {
-            expire(id)
+            end(id, .refused)
         }
     }
 
-    private func expire(_ id: UInt64) {
-        state.withLock { $0.remove(id) }?.resume(returning: false)
+    private func end(_ id: UInt64, _ result: WaitResult) {
+        state.withLock { $0.remove(id) }?.resume(returning: result)
     }
 }
