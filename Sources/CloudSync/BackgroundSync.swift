@@ -1,6 +1,5 @@
 import GRDB
 import CloudSyncCore
-import Synchronization
 
 /// How a ``SyncClient`` syncs in the background.
 public struct BackgroundSyncOptions: Sendable {

@@ -1,8 +1,8 @@
-import Synchronization
+import CloudSyncCore
 
 /// A FIFO lock for async code: one sync operation of a client at a time.
 final class AsyncLock: Sendable {
-    private let state = Mutex<(locked: Bool, waiters: [CheckedContinuation<Void, Never>])>((false, []))
+    private let state = Locked<(locked: Bool, waiters: [CheckedContinuation<Void, Never>])>((false, []))
 
     func lock() async {
         await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
@@ -42,7 +42,7 @@ final class WakeSignal: Sendable {
         var pending = false
         var waiter: CheckedContinuation<Void, Never>?
     }
-    private let state = Mutex(State())
+    private let state = Locked(State())
 
     func signal() {
         let waiter = state.withLock { state -> CheckedContinuation<Void, Never>? in
@@ -99,7 +99,7 @@ final class WakeSignal: Sendable {
 
 /// Counts this client's merges in progress: their commits are not local writes.
 final class MergeTracker: Sendable {
-    private let count = Mutex(0)
+    private let count = Locked(0)
 
     var inProgress: Bool { count.withLock { $0 > 0 } }
 
@@ -112,7 +112,7 @@ final class MergeTracker: Sendable {
 
 /// A count shared between the database observer and whoever reads it.
 final class Counter: Sendable {
-    private let count = Mutex(0)
+    private let count = Locked(0)
 
     var value: Int { count.withLock { $0 } }
 

@@ -1,7 +1,6 @@
 import CloudSyncCore
 import CloudSyncNetwork
 import GRDB
-import Synchronization
 
 /// Syncs a GRDB database with a `cloudsync-server`: sends local changes, receives and merges
 /// everyone else's.
@@ -47,7 +46,7 @@ public final class SyncClient: Sendable {
     public let endpoint: ConnectionString
     let options: Options
     let credential: SyncCredential
-    let bearer: Mutex<String>
+    let bearer: Locked<String>
     let http: HTTPExecutor
     /// The live channel's waiting checks go on their own transport, so that a check held open
     /// at the server never delays a sync.
@@ -59,7 +58,7 @@ public final class SyncClient: Sendable {
     /// > 0 while this client writes merged changes, so that its own merges do not wake the
     /// background loop as local writes do.
     let merges = MergeTracker()
-    let background = Mutex<Task<Void, Never>?>(nil)
+    let background = Locked<Task<Void, Never>?>(nil)
     /// Commits of others than this client's merges seen by the background loop's observer:
     /// what tests wait on to know a write did (or did not) wake the loop.
     let localWriteSignals = Counter()
@@ -88,7 +87,7 @@ public final class SyncClient: Sendable {
         self.database = database
         self.endpoint = parsed
         self.credential = credential
-        self.bearer = Mutex(credential.initialBearer)
+        self.bearer = Locked(credential.initialBearer)
         self.options = options
         let connect = options.connectTimeout, request = options.requestTimeout
         let makeTransport: @Sendable () throws -> any HTTPTransport = options.makeTransport ?? {

@@ -1,5 +1,3 @@
-import Synchronization
-
 /// How a ``SyncClient`` authenticates to the server.
 ///
 /// ```swift

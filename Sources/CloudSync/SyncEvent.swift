@@ -1,4 +1,4 @@
-import Synchronization
+import CloudSyncCore
 
 /// Which operation of a ``SyncClient``.
 public enum SyncOperation: String, Sendable, Equatable {
@@ -58,7 +58,7 @@ public enum SyncEvent: Sendable, Equatable {
 
 /// Fans events out to every subscriber.
 final class EventBroadcaster: Sendable {
-    private let subscribers = Mutex<(next: Int, continuations: [Int: AsyncStream<SyncEvent>.Continuation])>((0, [:]))
+    private let subscribers = Locked<(next: Int, continuations: [Int: AsyncStream<SyncEvent>.Continuation])>((0, [:]))
 
     func subscribe(bufferingNewest limit: Int) -> AsyncStream<SyncEvent> {
         let (stream, continuation) = AsyncStream<SyncEvent>.makeStream(bufferingPolicy: .bufferingNewest(max(1, limit)))
