@@ -9,7 +9,7 @@ import Synchronization
 // changes per second and sync latency percentiles, then checks that every device converged.
 //
 //   scripts/loadtest [--devices 50] [--rounds 10] [--postgres URL] [--instances 1] [--rls USERS]
-//                    [--server URL --apikey KEY --database NAME]
+//                    [--server URL --apikey KEY --database NAME] [--propagation WRITES]
 //
 // Without --server it starts `cloudsync-server` (next to this binary) on a fresh data directory,
 // or with --postgres on that PostgreSQL (a fresh managed database); --instances N starts N
@@ -157,12 +157,19 @@ let serverURLs = option("--server").map { [$0] } ?? local!.urls
 let apiKey = option("--apikey") ?? local!.key
 let database = option("--database") ?? local!.database
 
-print("load test: \(deviceCount) devices x \(rounds) rounds of 20-200 changes against \(serverURLs.joined(separator: ", ")) (\(postgres == nil ? "embedded SQLite storage" : "PostgreSQL storage")\(rlsUsers.map { ", Row-Level Security, \($0) users" } ?? ""))")
+print("load test: \(deviceCount) devices\(option("--propagation") == nil ? " x \(rounds) rounds of 20-200 changes" : ", propagation") against \(serverURLs.joined(separator: ", ")) (\(postgres == nil ? "embedded SQLite storage" : "PostgreSQL storage")\(rlsUsers.map { ", Row-Level Security, \($0) users" } ?? ""))")
 /// The owner a device writes: its user with --rls, else itself.
 func owner(_ device: Int) -> Int { rlsUsers.map { device % $0 } ?? device }
 let devices = try (0..<deviceCount).map { index in
     try SimulatedDevice(servers: serverURLs, database: database, credential: local?.tokens.isEmpty == false ? .token(local!.tokens[owner(index)]) : .apiKey(apiKey))
 }
+if let writes = option("--propagation").map({ Int($0)! }) {
+    // Propagation latency instead of throughput (Propagation.swift).
+    let reached = runPropagation(devices: devices, writes: writes)
+    local?.stop()
+    exit(reached ? 0 : 1)
+}
+
 let latencies = Mutex<[Double]>([])
 let written = Mutex(0)
 let failures = Mutex<[String]>([])
