@@ -8,3 +8,10 @@
 // unchanged. CloudSyncNetwork's public surface is only these types (and `CurlTransport`, the
 // default transport); its protocol machinery is `package`.
 @_exported import CloudSyncNetwork
+
+// `SyncError` is the engine's `CloudSyncError` and `SyncCursor` the engine's cursor: an app that
+// reads `error.message` or `error.code` must see CloudSyncCore's declarations. Its public API is
+// what app and extension authors use (server-only parts are `package`), so it is re-exported
+// too: `import CloudSync` is the only import an app needs (the example app checks this, with
+// MemberImportVisibility on).
+@_exported import CloudSyncCore

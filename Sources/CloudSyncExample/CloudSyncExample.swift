@@ -3,7 +3,6 @@ import CloudSync
 import Dispatch
 import Foundation
 import GRDB
-import CloudSyncCore
 
 @main
 struct CloudSyncExample: AsyncParsableCommand {

@@ -7,7 +7,7 @@ import Testing
 struct ChangeNotifierTests {
     /// Waits until `notifier` has `count` waiters (a condition, not a fixed sleep).
     static func waiters(_ notifier: ChangeNotifier, _ count: Int) async throws {
-        try await WaitingCheckTests.eventually { notifier.waiting == count }
+        try await waitUntil("\(count) waiters") { notifier.waiting == count }
     }
 
     @Test func aChangeWakesWaitersOfItsDatabaseOnly() async throws {

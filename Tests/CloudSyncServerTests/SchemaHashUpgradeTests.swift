@@ -36,8 +36,7 @@ struct SchemaHashUpgradeTests {
                 }
             }
             // A server started on the old data.
-            let server = try await data.openAnother()
-            do {
+            try await data.withAnotherStorage { server in
                 let device = try Device(schema: Self.schema, table: "*")
                 try device.execute("INSERT INTO notes(id, body) VALUES ('n1', 'written by a 0.8 client')")
                 let upload = try #require(try device.pendingUpload())
@@ -50,11 +49,7 @@ struct SchemaHashUpgradeTests {
                 let other = try #require(SiteID(hex: String(repeating: "3", count: 32)))
                 let page = try #require(try await server.changes(database: "notes", excludingSite: other, after: .start, limit: 100, as: .administrator))
                 #expect(try PayloadHeader(parsing: page.payload).schemaHash == Self.creationOrderedHash)
-            } catch {
-                await server.close()
-                throw error
             }
-            await server.close()
         }
     }
 }

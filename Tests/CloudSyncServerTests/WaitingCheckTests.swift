@@ -26,24 +26,14 @@ struct WaitingCheckTests {
     }
 
     static func waiters(_ notifier: ChangeNotifier, _ count: Int) async throws {
-        try await eventually { notifier.waiting == count }
-    }
-
-    /// Waits for `condition`, failing after `limit` (a bound against hangs, not a timing).
-    static func eventually(_ limit: Duration = .seconds(60), _ condition: () -> Bool) async throws {
-        let deadline = ContinuousClock.now + limit
-        while !condition() {
-            guard ContinuousClock.now < deadline else { throw TestFailure("condition not met within \(limit)") }
-            await Task.yield()
-        }
+        try await waitUntil("\(count) checks wait") { notifier.waiting == count }
     }
 
     @Test("a waiting check answers with the change another device sends meanwhile", arguments: StorageBackend.allCases)
     func wakesOnUpload(backend: StorageBackend) async throws {
-        let fixture = try await ServerFixture.make(backend)
-        let notifier = ChangeNotifier()
-        let alice = try Device(), bob = try Device()
-        do {
+        try await ServerFixture.with(backend) { fixture in
+            let notifier = ChangeNotifier()
+            let alice = try Device(), bob = try Device()
             try await buildApplication(configuration: fixture.configuration, storage: fixture.storage, logger: quietLogger, notifier: notifier).test(.router) { client in
                 let sync = SyncClient(client: client, key: fixture.key)
                 // Nothing to return, no wait asked: an empty answer at once, which advertises waiting.
@@ -63,38 +53,28 @@ struct WaitingCheckTests {
                 #expect(try bob.snapshot() == alice.snapshot())
                 #expect(try bob.count() == 2)
             }
-        } catch {
-            await fixture.shutdown()
-            throw error
         }
-        await fixture.shutdown()
     }
 
     @Test("a waiting check with nothing arriving answers empty when its time is up, within the server's limit")
     func timesOut() async throws {
-        let fixture = try await ServerFixture.make(.embedded) { $0.maxCheckWait = .milliseconds(50) }
-        let notifier = ChangeNotifier()
-        let bob = try Device()
-        do {
+        try await ServerFixture.with(.embedded, { $0.maxCheckWait = .milliseconds(50) }) { fixture in
+            let notifier = ChangeNotifier()
+            let bob = try Device()
             try await buildApplication(configuration: fixture.configuration, storage: fixture.storage, logger: quietLogger, notifier: notifier).test(.router) { client in
                 // Asks for an hour; the server's limit of 50 ms applies.
                 let answer = try await Self.check(SyncClient(client: client, key: fixture.key), bob, waiting: 3_600_000)
                 #expect(answer.status == .ok && answer.text.isEmpty)
                 #expect(notifier.waiting == 0)
             }
-        } catch {
-            await fixture.shutdown()
-            throw error
         }
-        await fixture.shutdown()
     }
 
     @Test("a revoked key ends a waiting check at the next change")
     func revokedKeyEndsTheWait() async throws {
-        let fixture = try await ServerFixture.make(.embedded)
-        let notifier = ChangeNotifier()
-        let alice = try Device(), bob = try Device()
-        do {
+        try await ServerFixture.with(.embedded) { fixture in
+            let notifier = ChangeNotifier()
+            let alice = try Device(), bob = try Device()
             let other = try await fixture.storage.createAPIKey(database: ServerFixture.database)
             try await buildApplication(configuration: fixture.configuration, storage: fixture.storage, logger: quietLogger, notifier: notifier).test(.router) { client in
                 async let waited = Self.check(SyncClient(client: client, key: other), bob, waiting: 60_000)
@@ -104,21 +84,16 @@ struct WaitingCheckTests {
                 try await SyncClient(client: client, key: fixture.key).send(alice)
                 #expect(try await waited.status == .unauthorized)
             }
-        } catch {
-            await fixture.shutdown()
-            throw error
         }
-        await fixture.shutdown()
     }
 
     /// A token user is answered only for rows it may see: a change it cannot see wakes the
     /// wait, finds nothing for this user, and the check goes on waiting.
     @Test("a token user's waiting check ignores changes it cannot see", arguments: StorageBackend.allCases)
     func invisibleChangesDoNotAnswer(backend: StorageBackend) async throws {
-        let fixture = try await ServerFixture.make(backend)
-        let notifier = ChangeNotifier()
-        let admin = try Device(), user = try Device()
-        do {
+        try await ServerFixture.with(backend) { fixture in
+            let notifier = ChangeNotifier()
+            let admin = try Device(), user = try Device()
             try await fixture.storage.setPolicy(
                 TablePolicy(table: "todo", select: "title NOT LIKE 'secret%'", insert: "1 = 1", update: "1 = 1", delete: "1 = 1"),
                 database: ServerFixture.database)
@@ -132,7 +107,7 @@ struct WaitingCheckTests {
                 try admin.execute("INSERT INTO todo(id, title) VALUES ('s', 'secret plans')")
                 try await viaAdmin.send(admin)
                 // Woken, looked, found nothing it may see, waiting again.
-                try await Self.eventually { notifier.epoch(of: ServerFixture.database) != epoch && notifier.waiting == 1 }
+                try await waitUntil("the check woke and waits again") { notifier.epoch(of: ServerFixture.database) != epoch && notifier.waiting == 1 }
                 try admin.execute("INSERT INTO todo(id, title) VALUES ('v', 'visible')")
                 try await viaAdmin.send(admin)
                 let answer = try await waited
@@ -140,58 +115,48 @@ struct WaitingCheckTests {
                 _ = try await viaUser.receiveAll(user)
                 #expect(try user.snapshot() == [[.string("v"), .string("visible"), .integer(0)]])
             }
-        } catch {
-            await fixture.shutdown()
-            throw error
         }
-        await fixture.shutdown()
     }
 
     /// Two instances on one PostgreSQL: a check waiting on the second wakes for an upload
     /// through the first and for a program's direct write, through LISTEN/NOTIFY.
     @Test("on PostgreSQL, writes through another instance or by a program wake a waiting check")
     func otherInstancesAndProgramsWake() async throws {
-        let fixture = try await ServerFixture.make(.postgres)
-        let secondStorage = try await fixture.openAnotherStorage()
-        let notifier = ChangeNotifier()
-        let alice = try Device(), bob = try Device()
-        do {
-            let second = buildApplication(configuration: fixture.configuration, storage: secondStorage, logger: quietLogger, notifier: notifier)
-            try await second.test(.live) { two in
-                try await fixture.application().test(.router) { one in
-                    let viaOne = SyncClient(client: one, key: fixture.key)
-                    let viaTwo = SyncClient(client: two, key: fixture.key)
-                    // The second instance knows the database (its waiters can only be on loaded ones).
-                    _ = try await Self.check(viaTwo, bob, waiting: nil)
+        try await ServerFixture.with(.postgres) { fixture in
+            try await fixture.withAnotherStorage { secondStorage in
+                let notifier = ChangeNotifier()
+                let alice = try Device(), bob = try Device()
+                let second = buildApplication(configuration: fixture.configuration, storage: secondStorage, logger: quietLogger, notifier: notifier)
+                try await second.test(.live) { two in
+                    try await fixture.application().test(.router) { one in
+                        let viaOne = SyncClient(client: one, key: fixture.key)
+                        let viaTwo = SyncClient(client: two, key: fixture.key)
+                        // The second instance knows the database (its waiters can only be on loaded ones).
+                        _ = try await Self.check(viaTwo, bob, waiting: nil)
 
-                    async let waited = Self.check(viaTwo, bob, waiting: 60_000)
-                    try await Self.waiters(notifier, 1)
-                    try alice.insertTodos(1, prefix: "a")
-                    try await viaOne.send(alice)
-                    let answer = try await waited
-                    #expect(answer.status == .ok && !answer.text.isEmpty)
-                    _ = try await viaTwo.receiveAll(bob)
-                    #expect(try bob.count() == 1)
+                        async let waited = Self.check(viaTwo, bob, waiting: 60_000)
+                        try await Self.waiters(notifier, 1)
+                        try alice.insertTodos(1, prefix: "a")
+                        try await viaOne.send(alice)
+                        let answer = try await waited
+                        #expect(answer.status == .ok && !answer.text.isEmpty)
+                        _ = try await viaTwo.receiveAll(bob)
+                        #expect(try bob.count() == 1)
 
-                    async let direct = Self.check(viaTwo, bob, waiting: 60_000)
-                    try await Self.waiters(notifier, 1)
-                    let database = try fixture.data.postgres
-                    try await database.withConnection { connection in
-                        let schema = try await TestStorage.schemaName(of: ServerFixture.database, connection: connection)
-                        _ = try await connection.query(PostgresQuery(unsafeSQL: "INSERT INTO \(SQLText.identifier(schema)).todo(id, title) VALUES ('p', 'from a program')"), logger: PostgresTestDatabase.logger)
+                        async let direct = Self.check(viaTwo, bob, waiting: 60_000)
+                        try await Self.waiters(notifier, 1)
+                        let database = try fixture.data.postgres
+                        try await database.withConnection { connection in
+                            let schema = try await TestStorage.schemaName(of: ServerFixture.database, connection: connection)
+                            _ = try await connection.query(PostgresQuery(unsafeSQL: "INSERT INTO \(SQLText.identifier(schema)).todo(id, title) VALUES ('p', 'from a program')"), logger: PostgresTestDatabase.logger)
+                        }
+                        let programAnswer = try await direct
+                        #expect(programAnswer.status == .ok && !programAnswer.text.isEmpty)
+                        _ = try await viaTwo.receiveAll(bob)
+                        #expect(try bob.snapshot().contains([.string("p"), .string("from a program"), .integer(0)]))
                     }
-                    let programAnswer = try await direct
-                    #expect(programAnswer.status == .ok && !programAnswer.text.isEmpty)
-                    _ = try await viaTwo.receiveAll(bob)
-                    #expect(try bob.snapshot().contains([.string("p"), .string("from a program"), .integer(0)]))
                 }
             }
-        } catch {
-            await secondStorage.close()
-            await fixture.shutdown()
-            throw error
         }
-        await secondStorage.close()
-        await fixture.shutdown()
     }
 }

@@ -3,7 +3,6 @@ import Foundation
 import GRDB
 import Testing
 import CloudSyncCore
-import CloudSyncNetwork
 
 /// Registration, migrations and sync state, without a server.
 @Suite struct GRDBIntegrationTests {

@@ -1,6 +1,6 @@
 import Logging
+import Metrics
 import Synchronization
-import CoreMetrics
 
 /// What the sync endpoints report beyond their responses: metrics, the device bookkeeping of
 /// the dashboard (last seen, how far behind) and the refused rows it lists.
