@@ -9,9 +9,14 @@ import Testing
 @Suite(.serialized, .enabled(if: ServerProcess.isAvailable, "cloudsync-server is not built"), .timeLimit(.minutes(2)))
 struct RefusedRowsTests {
     /// A server whose todo policy refuses inserting a todo titled "not allowed", and a token.
-    func startPolicyServer() throws -> (server: ServerProcess, endpoint: String, token: String) {
+    /// `example`: the example app's todo table, notes in block mode (`createExampleDatabase`).
+    func startPolicyServer(example: Bool = false) throws -> (server: ServerProcess, endpoint: String, token: String) {
         let server = try ServerProcess()
-        _ = try server.createDatabase("todo.sqlite", schema: todoSchema)
+        if example {
+            _ = try createExampleDatabase(server)
+        } else {
+            _ = try server.createDatabase("todo.sqlite", schema: todoSchema)
+        }
         try server.setPolicy(database: "todo.sqlite", table: "todo", select: "1 = 1", insert: "NEW.title <> 'not allowed'", update: "1 = 1", delete: "1 = 1")
         let token = try server.createToken(database: "todo.sqlite", user: "alice")
         try server.start()
@@ -56,7 +61,7 @@ struct RefusedRowsTests {
 
     @Test func exampleSyncPrintsHowManyRowsTheServerRefusedAndInWhichTable() async throws {
         let executable = try #require(exampleExecutable, "cloudsync-example is not built")
-        let (server, _, token) = try startPolicyServer()
+        let (server, _, token) = try startPolicyServer(example: true)
         defer { server.stop() }
         let directory = try TemporaryDirectory()
         let db = directory.path("cli.sqlite")

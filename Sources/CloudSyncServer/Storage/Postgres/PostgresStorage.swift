@@ -272,6 +272,10 @@ struct PostgresDatabase: Sendable {
     var schema: PostgresSchema
     var knownHashes: Set<UInt64>
     var siteID: [UInt8]
+    /// Block columns (block-text.md) by table, then column, with their delimiters. Read from
+    /// `cloudsync.block_columns` in each request's transaction (`withBlockColumns`), so that a
+    /// `column set` by another process is seen at once; empty in the cached entry.
+    var blockColumns: [String: [String: String]] = [:]
 
     func table(_ name: String) -> PostgresTable? {
         schema.tables.first { $0.name.lowercased() == name.lowercased() }
