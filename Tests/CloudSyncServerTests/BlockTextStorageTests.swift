@@ -175,6 +175,38 @@ struct BlockTextStorageTests {
         }
     }
 
+    /// A table whose only other column is a block column, written by another program in
+    /// PostgreSQL: its insert (a sentinel and blocks), an update merged with a device's edit
+    /// of another line, a key change and a delete all reach the device.
+    @Test func directInsertKeyChangeAndDeleteOfABlockOnlyTableOnPostgres() async throws {
+        let schema = "CREATE TABLE docs(id TEXT PRIMARY KEY NOT NULL, body TEXT)"
+        try await withStorage(.postgres) { data in
+            try await data.storage.createDatabase(name: "docs.sqlite", schema: schema, tables: nil)
+            try await data.storage.setBlockColumn(database: "docs.sqlite", table: "docs", column: "body", delimiter: "\n")
+            let device = try RLSDevice(.administrator, schema: schema, table: "docs")
+            try device.execute("SELECT cloudsync_set_column('docs', 'body', 'algo', 'block')")
+            func rows() throws -> [[SQLValue]] { try device.device.context.connection.rows("SELECT id, body FROM docs ORDER BY id") }
+            func direct(_ sql: String) async throws { _ = try await data.query(sql, database: "docs.sqlite") }
+
+            try await direct("INSERT INTO docs(id, body) VALUES ('d1', 'a\nb')")
+            try await device.sync(data.storage, "docs.sqlite")
+            #expect(try rows() == [[.string("d1"), .string("a\nb")]])
+            try device.execute("UPDATE docs SET body = 'a\nB' WHERE id = 'd1'")
+            try await direct("UPDATE docs SET body = 'A\nb' WHERE id = 'd1'")
+            try await device.sync(data.storage, "docs.sqlite")
+            try await device.sync(data.storage, "docs.sqlite")
+            #expect(try rows() == [[.string("d1"), .string("A\nB")]])
+            #expect(try await data.query("SELECT body FROM docs", database: "docs.sqlite") == [[.string("A\nB")]])
+
+            try await direct("UPDATE docs SET id = 'd2' WHERE id = 'd1'")
+            try await device.sync(data.storage, "docs.sqlite")
+            #expect(try rows() == [[.string("d2"), .string("A\nB")]])
+            try await direct("DELETE FROM docs WHERE id = 'd2'")
+            try await device.sync(data.storage, "docs.sqlite")
+            #expect(try rows().isEmpty)
+        }
+    }
+
     /// Several replicas edit lines of shared notes at random (and another program writes the
     /// text in PostgreSQL), sync through the PostgreSQL storage in random order, with uploads
     /// sent twice and pages received again; at the end every replica and PostgreSQL hold the
