@@ -43,6 +43,9 @@ import CloudSyncCore
 ///   when larger), in declaration order.
 /// - DELETE: the sentinel moves to the next even causal length (2 first); the key's other
 ///   clocks are dropped.
+/// - A column in block mode gets no clock of its own: an INSERT, a key change, or an UPDATE
+///   that changes it queues the row in `T_cloudsync_pending` for the server to diff
+///   (`blockColumns` of `tableSQL`; docs/postgres.md, "Block columns").
 ///
 /// Writes that record nothing (an UPDATE to the same values) take no version. The triggers do
 /// nothing while the server merges: `current_setting('cloudsync.merging', true) = 'on'`
