@@ -90,15 +90,16 @@ extension PostgresStorage {
             let n = table.key.count
             let keySelect = table.key.enumerated().map { PostgresValues.select("k\($0.offset + 1)", $0.element.type) }.joined(separator: ", ")
             let sql = "DELETE FROM \(database.qualified(PostgresTriggers.pendingTable(table.name))) RETURNING \(keySelect), col_name, is_insert"
-            var rows: [ScratchReplica.BlockWrite] = []
+            var rows: [(order: String, write: ScratchReplica.BlockWrite)] = []
             for row in try await connection.query(PostgresQuery(unsafeSQL: sql), logger: logger).collect() {
                 let cells = row.makeRandomAccess()
                 let key = try table.key.enumerated().map { try PostgresValues.value(cells[$0.offset], $0.element.type) }
-                rows.append(ScratchReplica.BlockWrite(
-                    table: table, key: key, column: try cells[n].decode(String.self), isInsert: try cells[n + 1].decode(Bool.self)))
+                let column = try cells[n].decode(String.self)
+                rows.append((Hex.encode(try PrimaryKeyCodec.encode(key)) + "\u{0}" + column, ScratchReplica.BlockWrite(
+                    table: table, key: key, column: column, isInsert: try cells[n + 1].decode(Bool.self))))
             }
             // A stable order: the seqs the writes take do not depend on the heap's.
-            writes += rows.sorted { (Hex.encode((try? PrimaryKeyCodec.encode($0.key)) ?? []), $0.column) < (Hex.encode((try? PrimaryKeyCodec.encode($1.key)) ?? []), $1.column) }
+            writes += rows.sorted { $0.order < $1.order }.map(\.write)
         }
         return writes
     }

@@ -1,7 +1,9 @@
 import CloudSyncCore
 
 /// An in-memory SQLite replica holding just the rows an upload touches, loaded from
-/// PostgreSQL, so that the upload is merged by the engine itself.
+/// PostgreSQL, so that the upload is merged by the engine itself. Block columns are in block
+/// mode here too, their blocks loaded and read back with the rows (`RowState.blocks`), and
+/// other programs' writes of them are recorded as block changes here (`recordBlockWrites`).
 ///
 /// The replica takes the PostgreSQL database's site id (so "local" means the same thing on
 /// both sides) and merges with the version PostgreSQL gave the transaction. Afterwards
