@@ -211,7 +211,7 @@ struct BlockTextStorageTests {
     /// text in PostgreSQL), sync through the PostgreSQL storage in random order, with uploads
     /// sent twice and pages received again; at the end every replica and PostgreSQL hold the
     /// same texts.
-    @Test(arguments: [UInt64(1), 2, 3])
+    @Test(arguments: Array(UInt64(1)...UInt64(5)))
     func randomizedConvergenceThroughPostgres(_ seed: UInt64) async throws {
         try await withNotes(.postgres) { data in
             var random = SeededGenerator(seed: seed)
