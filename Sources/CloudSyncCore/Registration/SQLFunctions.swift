@@ -21,6 +21,23 @@ enum SQLFunctions {
         try add("cloudsync_uuid", 0) { _, _, result in
             result.set(.string(UUIDv7.format(UUIDv7.generate())))
         }
+        for count: Int32 in 1...2 {
+            try add("cloudsync_uuid_text", count, flags: pure) { _, arguments, result in
+                if arguments.type(0) == SQLITE_NULL { return result.set(.null) }
+                guard case .blob(let bytes) = arguments.value(0), bytes.count == 16 else {
+                    throw CloudSyncError(.misuse, "cloudsync_uuid_text takes a 16-byte BLOB (from cloudsync_uuid_blob or a uuid column)")
+                }
+                let dashes = arguments.count < 2 || arguments.type(1) == SQLITE_NULL || arguments.value(1).isTrue
+                result.set(.string(UUIDText.format(bytes, dashes: dashes)))
+            }
+        }
+        try add("cloudsync_uuid_blob", 1, flags: pure) { _, arguments, result in
+            if arguments.type(0) == SQLITE_NULL { return result.set(.null) }
+            guard let text = arguments.string(0), let bytes = UUIDText.parse(text) else {
+                throw CloudSyncError(.misuse, "cloudsync_uuid_blob takes a UUID as text: 32 hex digits, with or without dashes (found \(arguments.value(0)))")
+            }
+            result.set(.blob(bytes))
+        }
         for count: Int32 in 1...3 {
             try add("cloudsync_init", count) { context, arguments, result in
                 let table = try arguments.requireString(0, "table", of: "cloudsync_init")
@@ -32,10 +49,20 @@ enum SQLFunctions {
                     }
                     algorithm = parsed
                 }
-                let force = arguments.count > 2 && arguments.value(2).isTrue
-                let site = try context.initialize(table: table, algorithm: algorithm, force: force)
+                let flags = arguments.count > 2 ? try Self.initFlags(arguments.value(2)) : []
+                let site = try context.initialize(table: table, algorithm: algorithm, flags: flags)
                 result.set(.string(Hex.encode(site)))
             }
+        }
+        try add("cloudsync_set_filter", 2) { context, arguments, result in
+            let table = try arguments.requireString(0, "table", of: "cloudsync_set_filter")
+            let expression = try arguments.requireString(1, "expression", of: "cloudsync_set_filter")
+            try context.setFilter(table: table, expression: expression)
+            result.set(.integer(1))
+        }
+        try add("cloudsync_clear_filter", 1) { context, arguments, result in
+            try context.clearFilter(table: try arguments.requireString(0, "table", of: "cloudsync_clear_filter"))
+            result.set(.integer(1))
         }
         try add("cloudsync_enable", 1) { context, arguments, result in
             try context.setTracking(true, table: try arguments.requireString(0, "table", of: "cloudsync_enable"))
@@ -100,11 +127,14 @@ enum SQLFunctions {
             }
             result.setRaw(value)
         }
-        try add("cloudsync_payload_decode", 1) { context, arguments, result in
-            guard case .blob(let payload) = arguments.value(0) else {
-                throw CloudSyncError(.misuse, "cloudsync_payload_decode takes a payload BLOB (from cloudsync_payload_encode)")
+        // `cloudsync_payload_apply` is 1.x's name for the same function.
+        for name in ["cloudsync_payload_decode", "cloudsync_payload_apply"] {
+            try add(name, 1) { context, arguments, result in
+                guard case .blob(let payload) = arguments.value(0) else {
+                    throw CloudSyncError(.misuse, "\(name) takes a payload BLOB (from cloudsync_payload_encode)")
+                }
+                result.set(.integer(Int64(try context.applyPayload(payload).changes)))
             }
-            result.set(.integer(Int64(try context.applyPayload(payload).changes)))
         }
         try add("cloudsync_begin_alter", 1) { context, arguments, result in
             try context.beginAlter(table: try arguments.requireString(0, "table", of: "cloudsync_begin_alter"))
@@ -135,6 +165,28 @@ enum SQLFunctions {
             try context.triggerKeyChange(arguments)
             result.set(.null)
         }
+    }
+}
+
+extension SQLFunctions {
+    /// `cloudsync_init`'s third argument: the 1.x bitmask, where 0.8's booleans (`0`, `1`,
+    /// `'true'`, `'false'`) keep their meaning.
+    static func initFlags(_ value: SQLValue) throws(CloudSyncError) -> InitFlags {
+        let raw: Int64
+        switch value {
+        case .null: raw = 0
+        case .integer(let v): raw = v
+        case .real(let v) where v.rounded() == v && abs(v) < 9.0e15: raw = Int64(v)
+        case .text(let bytes):
+            let text = String(decoding: bytes, as: UTF8.self).trimmed
+            raw = Int64(text) ?? (value.isTrue ? 1 : 0)
+        default:
+            throw CloudSyncError(.misuse, "cloudsync_init: the third argument is a bitmask of init flags (1, 2, 4), found \(value)")
+        }
+        guard raw >= 0 else {
+            throw CloudSyncError(.misuse, "cloudsync_init: init flags cannot be negative (found \(raw))")
+        }
+        return InitFlags(rawValue: raw)
     }
 }
 
