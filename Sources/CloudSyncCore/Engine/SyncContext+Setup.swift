@@ -217,12 +217,16 @@ extension SyncContext {
 
     /// Makes the current schema's hash the newest known one. A hash known already moves to the
     /// newest `seq` (a schema changed and changed back is the current schema again).
+    ///
+    /// Both hashes are recorded, the 0.8 text hash and then the 1.x structural hash, so that
+    /// payloads of either generation made against this schema are recognised (wire-format §9).
     func recordSchemaHash() throws(CloudSyncError) {
-        let hash = try currentSchemaHash()
-        try connection.run("""
-            INSERT INTO cloudsync_schema_versions(hash, seq) VALUES (?1, (SELECT COALESCE(max(seq), 0) + 1 FROM cloudsync_schema_versions))
-              ON CONFLICT(hash) DO UPDATE SET seq = excluded.seq
-            """, [.integer(SchemaHash.signed(hash))])
+        for hash in [try currentSchemaHash(), try currentStructuralSchemaHash()] {
+            try connection.run("""
+                INSERT INTO cloudsync_schema_versions(hash, seq) VALUES (?1, (SELECT COALESCE(max(seq), 0) + 1 FROM cloudsync_schema_versions))
+                  ON CONFLICT(hash) DO UPDATE SET seq = excluded.seq
+                """, [.integer(SchemaHash.signed(hash))])
+        }
     }
 
     /// Whether a payload made against schema `hash` may be applied here: a hash this database

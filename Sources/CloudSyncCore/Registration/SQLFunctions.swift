@@ -85,7 +85,12 @@ enum SQLFunctions {
             result.set(.integer(0))
         }
         try add("cloudsync_set", 2) { context, arguments, result in
-            try context.setSetting(try arguments.requireString(0, "key", of: "cloudsync_set"), arguments.value(1))
+            let key = try arguments.requireString(0, "key", of: "cloudsync_set")
+            if key.lowercased() == SyncContext.EngineSetting.payloadVersion,
+               Self.integerLike(arguments.value(1)).flatMap(PayloadFormat.init(rawValue:)) == nil {
+                throw CloudSyncError(.misuse, "cloudsync_set: payload_version is 1 (for sqlite-sync 0.8 peers) or 2 (checksummed, the default), not \(arguments.value(1))")
+            }
+            try context.setSetting(key, arguments.value(1))
             result.set(.null)
         }
         try add("cloudsync_set_table", 3) { context, arguments, result in
@@ -175,18 +180,28 @@ extension SQLFunctions {
         let raw: Int64
         switch value {
         case .null: raw = 0
-        case .integer(let v): raw = v
-        case .real(let v) where v.rounded() == v && abs(v) < 9.0e15: raw = Int64(v)
-        case .text(let bytes):
-            let text = String(decoding: bytes, as: UTF8.self).trimmed
-            raw = Int64(text) ?? (value.isTrue ? 1 : 0)
+        case .text: raw = integerLike(value) ?? (value.isTrue ? 1 : 0)
         default:
-            throw CloudSyncError(.misuse, "cloudsync_init: the third argument is a bitmask of init flags (1, 2, 4), found \(value)")
+            guard let number = integerLike(value) else {
+                throw CloudSyncError(.misuse, "cloudsync_init: the third argument is a bitmask of init flags (1, 2, 4), found \(value)")
+            }
+            raw = number
         }
         guard raw >= 0 else {
             throw CloudSyncError(.misuse, "cloudsync_init: init flags cannot be negative (found \(raw))")
         }
         return InitFlags(rawValue: raw)
+    }
+
+    /// An integer given as INTEGER, integral REAL or decimal TEXT, as shells and bindings pass
+    /// numbers; nil otherwise.
+    static func integerLike(_ value: SQLValue) -> Int64? {
+        switch value {
+        case .integer(let v): v
+        case .real(let v) where v.rounded() == v && abs(v) < 9.0e15: Int64(v)
+        case .text(let bytes): Int64(String(decoding: bytes, as: UTF8.self).trimmed)
+        default: nil
+        }
     }
 }
 
