@@ -10,6 +10,8 @@ extension SyncContext {
         /// `db_version` and `seq` of the last change, in the sender's clock: a receive cursor.
         public var lastDbVersion: Int64 = 0
         public var lastSeq: Int64 = 0
+        /// The tables the changes belong to, in order of first appearance.
+        public var tables: [String] = []
     }
 
     /// Decodes `payload` and merges it in one transaction (savepoint). A payload that cannot be
@@ -89,6 +91,9 @@ extension SyncContext {
         siteOrdinals.removeAll()
         let version = try transactionVersion()
         var report = MergeReport(changes: changes.count)
+        for run in runs where report.tables.last != run.table.name && !report.tables.contains(run.table.name) {
+            report.tables.append(run.table.name)
+        }
         if let last = changes.last {
             report.lastDbVersion = last.dbVersion
             report.lastSeq = last.seq

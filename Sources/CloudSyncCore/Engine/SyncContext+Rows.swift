@@ -7,6 +7,27 @@ extension SyncContext {
         /// A `db_version` every later transaction must exceed (engine.md): raised by
         /// `reserveVersion()`, and by a server that stamps a merge with a version it chose.
         package static let versionFloor = "db_version_floor"
+        /// The payload format this database writes (`PayloadFormat`, 1 or 2; 2 when unset):
+        /// `cloudsync_set('payload_version', 1)` for peers of the 0.8 generation.
+        package static let payloadVersion = "payload_version"
+    }
+
+    /// The format `cloudsync_payload_encode` and uploads write: the `payload_version` setting.
+    public func payloadFormat() throws(CloudSyncError) -> PayloadFormat {
+        guard let stored = try integerSetting(EngineSetting.payloadVersion) else { return .v2 }
+        guard let format = PayloadFormat(rawValue: stored) else {
+            throw CloudSyncError(.misuse, "the payload_version setting is \(stored); it must be 1 (for sqlite-sync 0.8 peers) or 2 (checksummed, the default)")
+        }
+        return format
+    }
+
+    /// The schema hash a payload of `format` carries: the text hash for 0.8 peers, the
+    /// structural hash for 1.x peers.
+    package func schemaHash(for format: PayloadFormat) throws(CloudSyncError) -> UInt64 {
+        switch format {
+        case .v1: try currentSchemaHash()
+        case .v2: try currentStructuralSchemaHash()
+        }
     }
 
     /// The synchronized table called `name` (case-insensitively), or nil.

@@ -181,7 +181,7 @@ public final class PostgresStorage: SyncStorage {
         // hash followed creation order stored only the name-ordered one (wire-format §11).
         let database = PostgresDatabase(
             name: name, schemaName: schemaName, schema: schema,
-            knownHashes: Set(hashes.map { UInt64(bitPattern: $0) }).union([schema.schemaHash]), siteID: Array(site.readableBytesView))
+            knownHashes: Set(hashes.map { UInt64(bitPattern: $0) }).union([schema.schemaHash, schema.structuralHash]), siteID: Array(site.readableBytesView))
         databases.withLock { $0[name] = database }
         return database
     }
