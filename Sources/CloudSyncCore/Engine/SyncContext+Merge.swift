@@ -12,13 +12,17 @@ extension SyncContext {
         public var lastSeq: Int64 = 0
         /// The tables the changes belong to, in order of first appearance.
         public var tables: [String] = []
+        /// False for a version-3 fragment payload: its changes are staged or reassembled
+        /// out of order, so it must not move a receive cursor (wire-format §8).
+        public var movesCursor = true
     }
 
     /// Decodes `payload` and merges it in one transaction (savepoint). A payload that cannot be
     /// decoded, or was made against an unknown schema, changes nothing.
     @discardableResult
     public func applyPayload(_ payload: [UInt8]) throws(CloudSyncError) -> MergeReport {
-        try merge(try decodePayload(payload))
+        let (header, changes) = try decodeCheckedPayload(payload)
+        return header.version == 3 ? try applyFragments(changes) : try merge(changes)
     }
 
     /// Merges `changes` atomically: all rows are written, or, when one fails on a constraint,

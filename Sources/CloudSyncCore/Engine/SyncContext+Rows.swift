@@ -64,20 +64,33 @@ extension SyncContext {
     }
 
     /// Decodes `payload` and checks that it was made against a schema this database had.
-    /// Nothing is written.
+    /// Nothing is written. Version-3 fragment payloads are refused: only a device applies them
+    /// (``applyPayload(_:)``), staging their pieces.
     package func decodePayload(_ payload: [UInt8]) throws(CloudSyncError) -> [Change] {
+        let (header, changes) = try decodeCheckedPayload(payload)
+        guard header.version != 3 else {
+            throw CloudSyncError(.malformedPayload, "a version-3 payload holds fragments of a large value (sqlite-sync 1.1); it is applied on a device with cloudsync_payload_apply, not merged here")
+        }
+        return changes
+    }
+
+    /// Decodes `payload` and checks its schema hash (not for version 3, whose hash readers
+    /// ignore, wire-format §9).
+    func decodeCheckedPayload(_ payload: [UInt8]) throws(CloudSyncError) -> (header: PayloadHeader, changes: [Change]) {
         let (header, changes) = try PayloadDecoder.decode(payload, limits: payloadLimits)
+        let result = (header, changes)
+        if header.version == 3 { return result }
         if header.version >= 2 {
             // 1.x peers stamp the structural hash (wire-format §9, §10).
-            if try integerSetting("skip_schema_hash_check") ?? 0 != 0 { return changes }
-            if try isKnownSchemaHash(header.schemaHash) { return changes }
+            if try integerSetting("skip_schema_hash_check") ?? 0 != 0 { return result }
+            if try isKnownSchemaHash(header.schemaHash) { return result }
             guard try currentStructuralSchemaHash() == header.schemaHash else {
                 throw CloudSyncError.unknownSchema(header.schemaHash)
             }
-            return changes
+            return result
         }
         guard try isKnownSchemaHash(header.schemaHash) else { throw CloudSyncError.unknownSchema(header.schemaHash) }
-        return changes
+        return result
     }
 }
 

@@ -23,6 +23,9 @@ package enum PayloadDecoder {
         let header = try PayloadHeader(parsing: payload)
         let ncols = Int(header.columnCount)
         let nrows = Int(header.rowCount)
+        guard header.version != 3 || ncols == PayloadBuilder.columnCount else {
+            throw malformed("a version-3 (fragment) payload has exactly \(PayloadBuilder.columnCount) values per row, not \(ncols)")
+        }
         guard ncols >= PayloadBuilder.columnCount else {
             throw malformed("payload has \(ncols) values per row; at least \(PayloadBuilder.columnCount) are required")
         }
