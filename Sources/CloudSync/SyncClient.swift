@@ -14,9 +14,9 @@ import GRDB
 /// print("sent \(result.sent), received \(result.received)")
 /// ```
 ///
-/// Network requests go through `URLSession` (see ``SyncTransport``); the database is only accessed for short
-/// writes (encoding a payload, moving a cursor, merging a downloaded payload), so the app keeps
-/// reading and writing while a sync waits on the network. Operations of one client run one at
+/// Network requests go through `URLSession` unless another ``SyncTransport`` is given; the
+/// database is only accessed for short writes (encoding a payload, moving a cursor, merging a
+/// downloaded payload), so the app keeps reading and writing while a sync waits on the network. Operations of one client run one at
 /// a time, in call order.
 ///
 /// After a merge, GRDB observers (`ValueObservation`, `DatabaseRegionObservation`) of the
