@@ -201,4 +201,10 @@ if Context.environment["CLOUDSYNC_SWIFT_API_ONLY"] != nil {
     ]
     package.targets.removeAll { !swiftAPI.contains($0.name) }
     package.products.removeAll { !["CloudSyncCore", "CloudSyncNetwork", "CloudSyncCurl", "CloudSync", "cloudsync-example"].contains($0.name) }
+    // Only what those targets use is fetched.
+    let used = ["GRDB.swift", "swift-argument-parser", "postgres-nio", "swift-log"]
+    package.dependencies.removeAll { dependency in
+        guard case .sourceControl(_, let location, _) = dependency.kind else { return false }
+        return !used.contains { location.hasSuffix("/\($0).git") }
+    }
 }

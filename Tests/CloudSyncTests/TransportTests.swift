@@ -69,6 +69,24 @@ struct TransportTests {
         }
     }
 
+    /// The live channel's check, held at the server, must not hold up a sync: a transport
+    /// sends concurrent requests at once, on connections of their own.
+    @Test(arguments: Transport.allCases)
+    func concurrentRequestsTravelAtOnce(transport: Transport) async throws {
+        let listener = try SilentListener()
+        let sender = transport.make(requestTimeout: .seconds(60))
+        let first = Task { try await sender.send(HTTPRequest(method: "GET", url: listener.url)) }
+        let second = Task { try await sender.send(HTTPRequest(method: "GET", url: listener.url)) }
+        defer {
+            first.cancel()
+            second.cancel()
+        }
+        // Neither request is answered: a transport that sent one after the other would never
+        // open the second connection.
+        #expect(await listener.nextConnection() != nil)
+        #expect(await listener.nextConnection() != nil)
+    }
+
     @Test(.enabled(if: ServerProcess.isAvailable, "cloudsync-server is not built"), arguments: Transport.allCases)
     func anyStatusIsAnAnswerWithItsHeaders(transport: Transport) async throws {
         let (server, endpoint, _) = try startTodoServer()
