@@ -23,7 +23,9 @@ package enum NetworkFunctions {
     }
 
     /// Registers the functions; registering again on the same connection does nothing.
-    package static func register(on context: SyncContext) throws(CloudSyncError) {
+    /// `cloudsync_network_init` makes its session's transport with `makeTransport` (libcurl in
+    /// the extension: this module has no HTTP client of its own, so that it builds for iOS).
+    package static func register(on context: SyncContext, makeTransport: @escaping () throws(CloudSyncError) -> any HTTPTransport) throws(CloudSyncError) {
         guard context.attachments[registeredKey] == nil else { return }
         context.attachments[registeredKey] = context.connection // any marker object
 
@@ -39,7 +41,7 @@ package enum NetworkFunctions {
         }
 
         func connect(_ context: SyncContext, to endpoint: ConnectionString) throws {
-            install(NetworkSession(context: context, endpoint: endpoint, transport: try CurlTransport()), on: context)
+            install(NetworkSession(context: context, endpoint: endpoint, transport: try makeTransport()), on: context)
         }
         try add("cloudsync_network_init", 1) { context, arguments in
             let text = try arguments.requireString(0, "connection_string", of: "cloudsync_network_init")

@@ -23,12 +23,12 @@ struct RefusedRowsTests {
         return (server, "\(server.url)/todo.sqlite", token)
     }
 
-    @Test func swiftAPIReportsRefusedRowsPerTableInTheResultAndAsAnEvent() async throws {
+    @Test(arguments: Transport.allCases) func swiftAPIReportsRefusedRowsPerTableInTheResultAndAsAnEvent(over transport: Transport) async throws {
         let (server, endpoint, token) = try startPolicyServer()
         defer { server.stop() }
         let directory = try TemporaryDirectory()
         let queue = try makeQueue(directory)
-        let client = try SyncClient(database: queue, endpoint: endpoint, credential: .token(token))
+        let client = try SyncClient(database: queue, endpoint: endpoint, credential: .token(token), over: transport)
         let log = EventLog(client)
 
         try await insert(queue, id: "1", title: "allowed")
@@ -50,7 +50,7 @@ struct RefusedRowsTests {
 
         // Another device with the same token sees only the accepted row.
         let other = try makePool(directory)
-        let received = try await SyncClient(database: other, endpoint: endpoint, credential: .token(token)).sync()
+        let received = try await SyncClient(database: other, endpoint: endpoint, credential: .token(token), over: transport).sync()
         #expect(received.refusedRows.isEmpty)
         #expect(try await todos(other) == [Todo(id: "1", title: "allowed", done: false)])
 
