@@ -6,17 +6,6 @@ import Testing
 /// `cloudsync_payload_apply`.
 @Suite("SQL functions of sqlite-sync 1.x")
 struct SQLAPIv2Tests {
-    func error(_ db: TestDatabase, _ sql: String) -> String? {
-        do {
-            try db.execute(sql)
-            return nil
-        } catch let error as CloudSyncError {
-            return error.message
-        } catch {
-            return "\(error)"
-        }
-    }
-
     // MARK: init flags
 
     @Test("init flags skip exactly the checks they name", arguments: [
@@ -26,11 +15,11 @@ struct SQLAPIv2Tests {
     func initFlags(schema: String, accepting: Int, notAccepting: Int) throws {
         let db = try TestDatabase()
         try db.execute(schema)
-        #expect(error(db, "SELECT cloudsync_init('t', 'cls', \(notAccepting))") != nil)
+        #expect(db.errorMessage("SELECT cloudsync_init('t', 'cls', \(notAccepting))") != nil)
         #expect(try db.integer("SELECT count(*) FROM sqlite_master WHERE name = 't_cloudsync'") == 0)
-        #expect(error(db, "SELECT cloudsync_init('t', 'cls', \(accepting))") == nil)
+        #expect(db.errorMessage("SELECT cloudsync_init('t', 'cls', \(accepting))") == nil)
         // Accepted once, accepted again without flags, and after an ALTER.
-        #expect(error(db, "SELECT cloudsync_init('t')") == nil)
+        #expect(db.errorMessage("SELECT cloudsync_init('t')") == nil)
         try db.execute("SELECT cloudsync_begin_alter('t'); ALTER TABLE t ADD COLUMN c TEXT; SELECT cloudsync_commit_alter('t')")
         #expect(try db.integer("SELECT count(*) FROM sqlite_master WHERE type = 'trigger' AND tbl_name = 't'") ?? 0 > 0)
     }
@@ -38,15 +27,15 @@ struct SQLAPIv2Tests {
     @Test func initFlagsKeepThe08Booleans() throws {
         let db = try TestDatabase()
         try db.execute("CREATE TABLE a(id INTEGER PRIMARY KEY); CREATE TABLE b(id INTEGER PRIMARY KEY); CREATE TABLE c(id INTEGER PRIMARY KEY)")
-        #expect(error(db, "SELECT cloudsync_init('a', 'cls', 'true')") == nil)
-        #expect(error(db, "SELECT cloudsync_init('b', 'cls', 7)") == nil)
-        #expect(error(db, "SELECT cloudsync_init('c', 'cls', 'false')")?.contains("INTEGER primary key") == true)
-        #expect(error(db, "SELECT cloudsync_init('c', 'cls', 8)")?.contains("unknown init flags 8") == true)
-        #expect(error(db, "SELECT cloudsync_init('c', 'cls', -1)")?.contains("negative") == true)
+        #expect(db.errorMessage("SELECT cloudsync_init('a', 'cls', 'true')") == nil)
+        #expect(db.errorMessage("SELECT cloudsync_init('b', 'cls', 7)") == nil)
+        #expect(db.errorMessage("SELECT cloudsync_init('c', 'cls', 'false')")?.contains("INTEGER primary key") == true)
+        #expect(db.errorMessage("SELECT cloudsync_init('c', 'cls', 8)")?.contains("unknown init flags 8") == true)
+        #expect(db.errorMessage("SELECT cloudsync_init('c', 'cls', -1)")?.contains("negative") == true)
         #expect(try db.integer("SELECT count(*) FROM sqlite_master WHERE name = 'c_cloudsync'") == 0)
         // Flag 4 is accepted but, as in 1.0.12, does not let a nullable key through.
         try db.execute("CREATE TABLE d(id TEXT PRIMARY KEY, v TEXT)")
-        #expect(error(db, "SELECT cloudsync_init('d', 'cls', 4)")?.contains("can be NULL") == true)
+        #expect(db.errorMessage("SELECT cloudsync_init('d', 'cls', 4)")?.contains("can be NULL") == true)
     }
 
     // MARK: UUID helpers
@@ -63,10 +52,10 @@ struct SQLAPIv2Tests {
         #expect(try db.scalar("SELECT length(cloudsync_uuid_blob(cloudsync_uuid()))") == .integer(16))
         #expect(try db.scalar("SELECT cloudsync_uuid_text(NULL)") == .null)
         #expect(try db.scalar("SELECT cloudsync_uuid_blob(NULL)") == .null)
-        #expect(error(db, "SELECT cloudsync_uuid_text(x'0102')")?.contains("16-byte BLOB") == true)
-        #expect(error(db, "SELECT cloudsync_uuid_text('018f3a4b-5c6d-7e8f-90a1-b2c3d4e5f607')")?.contains("16-byte BLOB") == true)
+        #expect(db.errorMessage("SELECT cloudsync_uuid_text(x'0102')")?.contains("16-byte BLOB") == true)
+        #expect(db.errorMessage("SELECT cloudsync_uuid_text('018f3a4b-5c6d-7e8f-90a1-b2c3d4e5f607')")?.contains("16-byte BLOB") == true)
         for bad in ["018f3a4b-5c6d-7e8f-90a1-b2c3d4e5f60", "018f3a4b5-c6d-7e8f-90a1-b2c3d4e5f607", "018f3a4b-5c6d-7e8f-90a1-b2c3d4e5f6zz", ""] {
-            #expect(error(db, "SELECT cloudsync_uuid_blob('\(bad)')")?.contains("UUID as text") == true, "\(bad)")
+            #expect(db.errorMessage("SELECT cloudsync_uuid_blob('\(bad)')")?.contains("UUID as text") == true, "\(bad)")
         }
     }
 
@@ -137,7 +126,7 @@ struct SQLAPIv2Tests {
         try db.execute("INSERT INTO t VALUES ('a', 'me', 1), ('b', 'you', 0)")
         try db.execute("SELECT cloudsync_init('t')")
         let triggers = try db.rows("SELECT name, sql FROM sqlite_master WHERE type = 'trigger' ORDER BY name")
-        let message = try #require(error(db, "SELECT cloudsync_set_filter('t', '\(expression.replacingOccurrences(of: "'", with: "''"))')"))
+        let message = try #require(db.errorMessage("SELECT cloudsync_set_filter('t', '\(expression.replacingOccurrences(of: "'", with: "''"))')"))
         #expect(message.contains(reason), "\(message)")
         #expect(try db.rows("SELECT name, sql FROM sqlite_master WHERE type = 'trigger' ORDER BY name") == triggers)
         #expect(try db.integer("SELECT count(*) FROM cloudsync_table_settings WHERE key = 'filter'") == 0)
@@ -147,8 +136,8 @@ struct SQLAPIv2Tests {
 
     @Test func filtersNeedASynchronizedTable() throws {
         let db = try TestDatabase()
-        #expect(error(db, "SELECT cloudsync_set_filter('nope', 'x = 1')")?.contains("not synchronized") == true)
-        #expect(error(db, "SELECT cloudsync_clear_filter('nope')")?.contains("not synchronized") == true)
+        #expect(db.errorMessage("SELECT cloudsync_set_filter('nope', 'x = 1')")?.contains("not synchronized") == true)
+        #expect(db.errorMessage("SELECT cloudsync_clear_filter('nope')")?.contains("not synchronized") == true)
     }
 
     /// Rows that arrive from another replica are merged whatever the filter: it decides what
@@ -176,7 +165,7 @@ struct SQLAPIv2Tests {
         let payload = try #require(try a.payload())
         #expect(try b.scalar("SELECT cloudsync_payload_apply(?1)", [.blob(payload)])?.integerValue ?? 0 > 0)
         #expect(try b.snapshot("todo") == a.snapshot("todo"))
-        #expect(error(b, "SELECT cloudsync_payload_apply('text')")?.contains("cloudsync_payload_apply takes a payload BLOB") == true)
+        #expect(b.errorMessage("SELECT cloudsync_payload_apply('text')")?.contains("cloudsync_payload_apply takes a payload BLOB") == true)
     }
 
     @Test func aMergeReportsItsTablesInOrder() throws {

@@ -140,9 +140,21 @@ extension PostgresStorage {
     ) async throws -> [String: [[UInt8]: [SQLValue]]] {
         var keys: [String: [[UInt8]: [SQLValue]]] = [:]
         for write in writes { keys[write.table.name, default: [:]][try PrimaryKeyCodec.encode(write.key)] = write.key }
+        try await loadMissingRows(keys, into: replica, loaded: &loaded, database: database, connection: connection, logger: logger)
+        try replica.beginSteps(version: version)
+        try replica.recordBlockWrites(writes)
+        try await writeChangedRows(keys, of: replica, loaded: &loaded, database: database, connection: connection, logger: logger)
+        return keys
+    }
+
+    /// Loads into `replica` the rows of `keys` that `loaded` does not hold yet, and records
+    /// their states there.
+    static func loadMissingRows(
+        _ keys: [String: [[UInt8]: [SQLValue]]], into replica: ScratchReplica, loaded: inout [String: [[UInt8]: ScratchReplica.RowState]],
+        database: PostgresDatabase, connection: PostgresConnection, logger: Logger
+    ) async throws {
         for table in database.schema.tables {
-            guard let tableKeys = keys[table.name] else { continue }
-            let missing = tableKeys.filter { loaded[table.name]?[$0.key] == nil }
+            guard let missing = keys[table.name]?.filter({ loaded[table.name]?[$0.key] == nil }), !missing.isEmpty else { continue }
             let rows = try await load(table, keys: Array(missing.values), database: database, connection: connection, logger: logger)
             for (pk, key) in missing {
                 let state = rows[pk] ?? ScratchReplica.RowState(values: nil, clocks: [:])
@@ -150,8 +162,14 @@ extension PostgresStorage {
                 loaded[table.name, default: [:]][pk] = state
             }
         }
-        try replica.beginSteps(version: version)
-        try replica.recordBlockWrites(writes)
+    }
+
+    /// Writes to PostgreSQL the rows of `keys` whose state in `replica` differs from the one in
+    /// `loaded`, and leaves their new states in `loaded`.
+    static func writeChangedRows(
+        _ keys: [String: [[UInt8]: [SQLValue]]], of replica: ScratchReplica, loaded: inout [String: [[UInt8]: ScratchReplica.RowState]],
+        database: PostgresDatabase, connection: PostgresConnection, logger: Logger
+    ) async throws {
         for table in database.schema.tables {
             guard let tableKeys = keys[table.name] else { continue }
             var writer = PostgresRowWriter(table: table, database: database)
@@ -163,7 +181,6 @@ extension PostgresStorage {
             }
             if !writer.isEmpty { try await writer.flush(connection, logger: logger) }
         }
-        return keys
     }
 
     /// Turns other programs' writes of block columns into block changes before a download, in

@@ -65,15 +65,7 @@ extension PostgresStorage {
                 }
             }
             try replica.beginSteps(version: version)
-            for table in database.schema.tables {
-                guard let tableKeys = uploadKeys[table.name]?.filter({ before[table.name]?[$0.key] == nil }), !tableKeys.isEmpty else { continue }
-                let loaded = try await Self.load(table, keys: Array(tableKeys.values), database: database, connection: connection, logger: logger)
-                for (pk, values) in tableKeys {
-                    let state = loaded[pk] ?? ScratchReplica.RowState(values: nil, clocks: [:])
-                    try replica.load(table, key: values, state)
-                    before[table.name, default: [:]][pk] = state
-                }
-            }
+            try await Self.loadMissingRows(uploadKeys, into: replica, loaded: &before, database: database, connection: connection, logger: logger)
             if let claims = principal.claims, let security = try await self.rowSecurity(database, claims: claims, connection: connection) {
                 try await Self.setSession(database, claims: claims, connection: connection, logger: logger)
                 let merger = try PostgresRowMerger(
@@ -82,16 +74,7 @@ extension PostgresStorage {
             }
             let report = try replica.context.merge(changes)
             try replica.commitSteps()
-            for table in database.schema.tables {
-                guard let tableKeys = keysByTable[table.name] else { continue }
-                var writer = PostgresRowWriter(table: table, database: database)
-                for (pk, key) in tableKeys {
-                    let after = try replica.state(of: table, key: key)
-                    guard let old = before[table.name]?[pk], old != after else { continue }
-                    writer.add(key: key, from: old, to: after)
-                }
-                if !writer.isEmpty { try await writer.flush(connection, logger: logger) }
-            }
+            try await Self.writeChangedRows(keysByTable, of: replica, loaded: &before, database: database, connection: connection, logger: logger)
             try await Self.recordLastSeq(replica, version: version, database: database, connection: connection, logger: logger)
             return MergeResult(changes: report.changes, failedRows: report.failedRows)
         }
