@@ -13,7 +13,7 @@ extension RowSecurity {
     /// Both the outbox and the feed are read in bounded steps: at most `limit + 1` events (one
     /// more tells whether there are others), and the feed a chunk at a time until the page is
     /// full.
-    func page(excluding site: SiteID, after cursor: SyncCursor, limit: Int) async throws -> ChangesPage? {
+    func page(excluding site: SiteID, after cursor: SyncCursor, limit: Int, options: ChangesPageOptions = .v1Clients) async throws -> ChangesPage? {
         let limit = max(1, limit)
         let outbox = try await store.outbox(user: claims.userID, after: cursor, limit: limit + 1)
         let events = Array(outbox.prefix(limit))
@@ -24,7 +24,7 @@ extension RowSecurity {
             source.add(rows: try await store.rowChanges(table: table, pks: shown), table: table)
         }
 
-        var builder = FilteredPageBuilder(events: events, complete: outbox.count <= limit, site: site, serverSite: store.serverSite, limit: limit)
+        var builder = FilteredPageBuilder(events: events, complete: outbox.count <= limit, site: site, serverSite: store.serverSite, limit: limit, options: options)
         var position = cursor
         var feedEnded = false
         let chunk = Self.feedChunk(limit: limit)
@@ -54,6 +54,6 @@ extension RowSecurity {
                 }
             }
         }
-        return builder.finish(schemaHash: try await store.schemaHash())
+        return builder.finish(schemaHash: try await store.schemaHash(for: options.format))
     }
 }
