@@ -31,10 +31,18 @@ struct ProtocolV2ConvergenceTests {
             self.v2 = v2
         }
 
-        func sync() async throws {
+        /// One sync call; at the end (`settle`), a 1.0.12 client, which makes one check per
+        /// call, is called until nothing more comes, as an app polling it would.
+        func sync(settle: Bool = false) async throws {
             if let v2 {
                 try await v2.send(http)
-                try await v2.receive(http)
+                var rows = try await v2.receive(http)
+                var calls = 1
+                while settle, rows > 0 {
+                    guard calls < 1000 else { throw TestFailure("still receiving after 1000 calls") }
+                    rows = try await v2.receive(http)
+                    calls += 1
+                }
             } else if let v1 {
                 try await v1.send(device.device)
                 _ = try await v1.receiveAll(device.device)
@@ -56,7 +64,18 @@ struct ProtocolV2ConvergenceTests {
 
     @Test("v1 devices and v2 clients converge under Row-Level Security", arguments: StorageBackend.allCases, [1, 2, 3] as [UInt64])
     func converges(backend: StorageBackend, seed: UInt64) async throws {
-        try await ServerFixture.with(backend) { fixture in
+        try await run(backend, seed: seed, pageSize: nil)
+    }
+
+    /// Pages of a few changes: v2 pages then pass the limit to end on whole versions, and
+    /// streams take many checks.
+    @Test("the same with small pages", arguments: StorageBackend.allCases, [4, 5] as [UInt64])
+    func smallPages(backend: StorageBackend, seed: UInt64) async throws {
+        try await run(backend, seed: seed, pageSize: 4)
+    }
+
+    private func run(_ backend: StorageBackend, seed: UInt64, pageSize: Int?) async throws {
+        try await ServerFixture.with(backend, { if let pageSize { $0.maxChangesPerPage = pageSize } }) { fixture in
             try await fixture.storage.createDatabase(name: "shared", schema: rlsSchema, tables: nil)
             try await fixture.storage.setPolicy(RowLevelSecurityTests.personal, database: "shared")
             let adminKey = try await fixture.storage.createAPIKey(database: "shared")
@@ -74,7 +93,7 @@ struct ProtocolV2ConvergenceTests {
                 }
                 try await play(peers, seed: seed, random: &random)
                 for _ in 0..<3 {
-                    for peer in peers.shuffled(using: &random) { try await peer.sync() }
+                    for peer in peers.shuffled(using: &random) { try await peer.sync(settle: true) }
                 }
                 let server = try await serverTasks(fixture.data)
                 #expect(!server.isEmpty)
