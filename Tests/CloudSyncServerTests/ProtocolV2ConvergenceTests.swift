@@ -19,11 +19,11 @@ struct ProtocolV2ConvergenceTests {
     final class Peer: @unchecked Sendable {
         let device: RLSDevice
         let user: String?
-        let http: any TestClientProtocol
+        let http: HummingbirdV2Transport
         let v1: SyncClient?
         let v2: V2TestClient?
 
-        init(device: RLSDevice, user: String?, http: any TestClientProtocol, v1: SyncClient? = nil, v2: V2TestClient? = nil) {
+        init(device: RLSDevice, user: String?, http: HummingbirdV2Transport, v1: SyncClient? = nil, v2: V2TestClient? = nil) {
             self.device = device
             self.user = user
             self.http = http
@@ -79,16 +79,17 @@ struct ProtocolV2ConvergenceTests {
             try await fixture.storage.createDatabase(name: "shared", schema: rlsSchema, tables: nil)
             try await fixture.storage.setPolicy(RowLevelSecurityTests.personal, database: "shared")
             let adminKey = try await fixture.storage.createAPIKey(database: "shared")
-            try await fixture.application().test(.router) { http in
+            try await fixture.application().test(.router) { client in
+                let http = HummingbirdV2Transport(client)
                 var random = SeededGenerator(seed: seed)
                 var peers: [Peer] = []
                 for user in ["u0", "u1", nil as String?] {
                     let credential = if let user { try await fixture.token(for: user, database: "shared") } else { adminKey }
                     let principal: Principal = user.map { claims($0) } ?? .administrator
-                    peers.append(Peer(device: try RLSDevice(principal), user: user, http: http, v1: SyncClient(client: http, database: "shared", key: credential)))
+                    peers.append(Peer(device: try RLSDevice(principal), user: user, http: http, v1: SyncClient(client: client, database: "shared", key: credential)))
                     for generation in V2TestClient.Generation.allCases {
                         let device = try RLSDevice(principal)
-                        peers.append(Peer(device: device, user: user, http: http, v2: V2TestClient(device.device, generation, database: "shared", credential: credential)))
+                        peers.append(Peer(device: device, user: user, http: http, v2: try V2TestClient(device.device.context, generation, database: "shared", credential: credential)))
                     }
                 }
                 try await play(peers, seed: seed, random: &random)

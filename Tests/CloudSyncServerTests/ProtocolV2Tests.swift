@@ -11,8 +11,8 @@ import Testing
 /// both storages, spoken by `V2TestClient`.
 @Suite("Sync protocol v2")
 struct ProtocolV2Tests {
-    func client(_ fixture: ServerFixture, _ generation: V2TestClient.Generation, _ device: Device? = nil) throws -> V2TestClient {
-        V2TestClient(try device ?? Device(), generation, database: ServerFixture.database, credential: fixture.key)
+    func client(_ fixture: ServerFixture, _ generation: V2TestClient.Generation, _ device: Device? = nil) throws -> DeviceV2Client {
+        try DeviceV2Client(try device ?? Device(), generation, database: ServerFixture.database, credential: fixture.key)
     }
 
     /// The number of change rows (clocks) of `device` after `version`: what a peer receives.
@@ -33,10 +33,11 @@ struct ProtocolV2Tests {
             try alice.device.insertTodos(3, prefix: "a")
             try alice.device.execute("UPDATE todo SET done = 1 WHERE id = 'a-1'")
             let aliceVersion = try alice.device.context.databaseVersion()
-            try await fixture.application().test(.router) { http in
-                let upload = try await alice.call(http, "upload", .get)
-                #expect(upload.status == .ok)
-                #expect(upload.headers[.contentType] == "application/json")
+            try await fixture.application().test(.router) { client in
+                let http = HummingbirdV2Transport(client)
+                let upload = try await alice.call(http, "upload", "GET")
+                #expect(upload.status == 200)
+                #expect(upload.header("Content-Type") == "application/json")
                 #expect(V2Fields.string("url", in: upload.text)?.hasPrefix(ServerFixture.publicURL + "/v1/blobs/") == true)
 
                 let answer = try #require(try await alice.send(http))
@@ -45,8 +46,8 @@ struct ProtocolV2Tests {
                 #expect(try await fixture.serverRows() == alice.device.snapshot())
 
                 // The check answer is a URL to a version-2 payload with the structural hash.
-                let check = try await bob.call(http, "check", .post, json: #"{"dbVersion":0, "seq":0}"#)
-                #expect(check.status == .ok)
+                let check = try await bob.call(http, "check", "POST", json: #"{"dbVersion":0, "seq":0}"#)
+                #expect(check.status == 200)
                 let url = try #require(V2Fields.string("url", in: check.text))
                 let payload = try await bob.download(http, url)
                 #expect(payload[4] == 2)
@@ -56,14 +57,14 @@ struct ProtocolV2Tests {
                 #expect(try bob.device.snapshot() == alice.device.snapshot())
                 #expect(bob.checkVersion > 0)
                 // Nothing new: an empty 200, as 1.0.12 reads it.
-                let nothing = try await bob.call(http, "check", .post, json: #"{"dbVersion":\#(bob.checkVersion), "seq":\#(bob.checkSeq)}"#)
-                #expect(nothing.status == .ok)
+                let nothing = try await bob.call(http, "check", "POST", json: #"{"dbVersion":\#(bob.checkVersion), "seq":\#(bob.checkSeq)}"#)
+                #expect(nothing.status == 200)
                 #expect(nothing.text.isEmpty)
                 #expect(try await bob.receive(http) == 0)
 
-                let status = try await alice.call(http, "status", .get)
+                let status = try await alice.call(http, "status", "GET")
                 #expect(V2Fields.integer("lastOptimisticVersion", in: status.text) == aliceVersion)
-                #expect(V2Fields.integer("lastOptimisticVersion", in: try await bob.call(http, "status", .get).text) == 0)
+                #expect(V2Fields.integer("lastOptimisticVersion", in: try await bob.call(http, "status", "GET").text) == 0)
                 // Nothing more to send: the status keeps the cursor.
                 try await alice.send(http)
                 #expect(alice.sendVersion == aliceVersion)
@@ -77,19 +78,20 @@ struct ProtocolV2Tests {
             let alice = try client(fixture, .v1_1)
             let bob = try client(fixture, .v1_1)
             try alice.device.insertTodos(2, prefix: "a")
-            try await fixture.application().test(.router) { http in
+            try await fixture.application().test(.router) { client in
+                let http = HummingbirdV2Transport(client)
                 try await alice.send(http)
                 #expect(alice.sendVersion == (try alice.device.context.databaseVersion()))
                 #expect(try await fixture.serverRows() == alice.device.snapshot())
 
-                let inline = try await bob.call(http, "check", .post, json: #"{"dbVersion":0, "seq":0, "cursor":0}"#, check: true)
-                #expect(inline.status == .ok)
+                let inline = try await bob.call(http, "check", "POST", json: #"{"dbVersion":0, "seq":0, "cursor":0}"#, check: true)
+                #expect(inline.status == 200)
                 #expect(inline.text.hasPrefix(#"{"data":{"final":true,"nextCursor":0,"chunks":[{"cursor":0,"payload":""#))
                 #expect(try await bob.receive(http) == changeCount(alice.device))
                 #expect(try bob.device.snapshot() == alice.device.snapshot())
 
-                let nothing = try await bob.call(http, "check", .post, json: #"{"dbVersion":\#(bob.checkVersion), "seq":0, "cursor":0}"#, check: true)
-                #expect(nothing.status == .accepted)
+                let nothing = try await bob.call(http, "check", "POST", json: #"{"dbVersion":\#(bob.checkVersion), "seq":0, "cursor":0}"#, check: true)
+                #expect(nothing.status == 202)
                 #expect(V2Fields.integer("lastOptimisticVersion", in: nothing.text) == 0)
 
                 // Incompressible titles: over 128 KiB, so the page travels by URL (and the
@@ -104,13 +106,13 @@ struct ProtocolV2Tests {
                 let bigVersion = try alice.device.context.databaseVersion()
                 try await alice.send(http)
                 #expect(try await fixture.serverRows() == alice.device.snapshot())
-                let big = try await bob.call(http, "check", .post, json: #"{"dbVersion":\#(bob.checkVersion), "seq":0, "cursor":0}"#, check: true)
+                let big = try await bob.call(http, "check", "POST", json: #"{"dbVersion":\#(bob.checkVersion), "seq":0, "cursor":0}"#, check: true)
                 #expect(big.text.contains(#""chunks":[{"cursor":0,"url":"http://sync.test/v1/blobs/"#))
                 #expect(try await bob.receive(http) == changeCount(alice.device, after: bigVersion - 1))
                 #expect(try bob.device.snapshot() == alice.device.snapshot())
                 // The 1.1.x page cursor is never announced past 0.
-                let unknown = try await bob.call(http, "check", .post, json: #"{"dbVersion":0, "seq":0, "cursor":2}"#, check: true)
-                #expect(unknown.status == .badRequest)
+                let unknown = try await bob.call(http, "check", "POST", json: #"{"dbVersion":0, "seq":0, "cursor":2}"#, check: true)
+                #expect(unknown.status == 400)
             }
         }
     }
@@ -121,7 +123,8 @@ struct ProtocolV2Tests {
             let alice = try client(fixture, .v1_1)
             let legacy = try client(fixture, .v1_0_12)
             let chunked = try client(fixture, .v1_1)
-            try await fixture.application().test(.router) { http in
+            try await fixture.application().test(.router) { client in
+                let http = HummingbirdV2Transport(client)
                 // Two uploads: two server versions.
                 try alice.device.insertTodos(4, prefix: "a")
                 try await alice.send(http)
@@ -150,18 +153,19 @@ struct ProtocolV2Tests {
             try alice.device.insertTodos(2, prefix: "a")
             let payload = try #require(try alice.device.context.encodePayload(format: .v2)).payload
             let blob = Data(payload).base64EncodedString()
-            try await fixture.application().test(.router) { http in
-                let later = try await alice.call(http, "apply", .post, json: #"{"blob":"\#(blob)", "dbVersionMin":3, "dbVersionMax":4}"#)
+            try await fixture.application().test(.router) { client in
+                let http = HummingbirdV2Transport(client)
+                let later = try await alice.call(http, "apply", "POST", json: #"{"blob":"\#(blob)", "dbVersionMin":3, "dbVersionMax":4}"#)
                 #expect(V2Fields.integer("lastOptimisticVersion", in: later.text) == 0)
                 let rows = try await fixture.serverRows()
                 let clocks = try await fixture.serverClocks()
                 #expect(rows.count == 2)
-                let first = try await alice.call(http, "apply", .post, json: #"{"blob":"\#(blob)", "dbVersionMin":1, "dbVersionMax":2}"#)
+                let first = try await alice.call(http, "apply", "POST", json: #"{"blob":"\#(blob)", "dbVersionMin":1, "dbVersionMax":2}"#)
                 #expect(V2Fields.integer("lastOptimisticVersion", in: first.text) == 4)
                 #expect(V2Fields.integer("lastConfirmedVersion", in: first.text) == 4)
                 #expect(try await fixture.serverRows() == rows)
                 #expect(try await fixture.serverClocks() == clocks, "the same payload again is a no-op")
-                #expect(V2Fields.integer("lastOptimisticVersion", in: try await alice.call(http, "status", .get).text) == 4)
+                #expect(V2Fields.integer("lastOptimisticVersion", in: try await alice.call(http, "status", "GET").text) == 4)
             }
         }
     }
@@ -172,41 +176,42 @@ struct ProtocolV2Tests {
             let alice = try client(fixture, .v1_1)
             try alice.device.insertTodos(2, prefix: "a")
             let blob = Data(try #require(try alice.device.context.encodePayload(format: .v2)).payload).base64EncodedString()
-            try await fixture.application().test(.router) { http in
-                let cases: [(String, HTTPResponse.Status, String)] = [
-                    ("not json", .badRequest, "expected a JSON object"),
-                    (#"{"blob":"not base64!", "dbVersionMin":1, "dbVersionMax":2}"#, .badRequest, "not standard base64"),
-                    (#"{"blob":"\#(blob)", "dbVersionMin":2, "dbVersionMax":1}"#, .badRequest, "above"),
-                    (#"{"blob":"\#(blob)"}"#, .badRequest, "missing \"dbVersionMin\""),
-                    (#"{"blob":"AAAA", "dbVersionMin":1, "dbVersionMax":1}"#, .badRequest, "payload"),
-                    (#"{"url":"http://sync.test/v1/blobs/\#(String(repeating: "ab", count: 32))", "dbVersionMin":1, "dbVersionMax":1}"#, .notFound, "unknown blob URL"),
-                    (#"{"url":"http://elsewhere/x", "dbVersionMin":1, "dbVersionMax":1}"#, .badRequest, "not a blob URL"),
+            try await fixture.application().test(.router) { client in
+                let http = HummingbirdV2Transport(client)
+                let cases: [(String, Int, String)] = [
+                    ("not json", 400, "expected a JSON object"),
+                    (#"{"blob":"not base64!", "dbVersionMin":1, "dbVersionMax":2}"#, 400, "not standard base64"),
+                    (#"{"blob":"\#(blob)", "dbVersionMin":2, "dbVersionMax":1}"#, 400, "above"),
+                    (#"{"blob":"\#(blob)"}"#, 400, "missing \"dbVersionMin\""),
+                    (#"{"blob":"AAAA", "dbVersionMin":1, "dbVersionMax":1}"#, 400, "payload"),
+                    (#"{"url":"http://sync.test/v1/blobs/\#(String(repeating: "ab", count: 32))", "dbVersionMin":1, "dbVersionMax":1}"#, 404, "unknown blob URL"),
+                    (#"{"url":"http://elsewhere/x", "dbVersionMin":1, "dbVersionMax":1}"#, 400, "not a blob URL"),
                 ]
                 for (body, status, message) in cases {
-                    let answer = try await alice.call(http, "apply", .post, json: body)
+                    let answer = try await alice.call(http, "apply", "POST", json: body)
                     #expect(answer.status == status, "\(body.prefix(60))")
                     #expect(answer.text.contains(message), "\(body.prefix(60)): \(answer.text)")
                 }
-                let badCheck = try await alice.call(http, "check", .post, json: #"{"dbVersion":"x"}"#, check: true)
-                #expect(badCheck.status == .badRequest)
+                let badCheck = try await alice.call(http, "check", "POST", json: #"{"dbVersion":"x"}"#, check: true)
+                #expect(badCheck.status == 400)
 
                 let good = #"{"blob":"\#(blob)", "dbVersionMin":1, "dbVersionMax":2}"#
                 alice.credential = "wrong key"
-                #expect(try await alice.call(http, "apply", .post, json: good).status == .unauthorized)
-                #expect(try await alice.call(http, "status", .get).status == .unauthorized)
+                #expect(try await alice.call(http, "apply", "POST", json: good).status == 401)
+                #expect(try await alice.call(http, "status", "GET").status == 401)
                 alice.credential = nil
-                #expect(try await alice.call(http, "upload", .get).status == .unauthorized)
-                let stranger = V2TestClient(alice.device, .v1_1, database: "nope.sqlite", credential: fixture.key)
-                let unknown = try await stranger.call(http, "apply", .post, json: good)
-                #expect(unknown.status == .notFound)
+                #expect(try await alice.call(http, "upload", "GET").status == 401)
+                let stranger = try DeviceV2Client(alice.device, .v1_1, database: "nope.sqlite", credential: fixture.key)
+                let unknown = try await stranger.call(http, "apply", "POST", json: good)
+                #expect(unknown.status == 404)
                 #expect(unknown.text.contains("does not exist"))
-                let badSite = try await http.executeRequest(
+                let badSite = try await client.executeRequest(
                     uri: "/v2/cloudsync/databases/\(ServerFixture.database)/xyz/status", method: .get, headers: [.authorization: "Bearer \(fixture.key)"], body: nil)
                 #expect(badSite.status == .badRequest)
 
                 #expect(try await fixture.serverRows().isEmpty)
                 alice.credential = fixture.key
-                #expect(V2Fields.integer("lastOptimisticVersion", in: try await alice.call(http, "status", .get).text) == 0)
+                #expect(V2Fields.integer("lastOptimisticVersion", in: try await alice.call(http, "status", "GET").text) == 0)
             }
         }
     }
@@ -216,11 +221,12 @@ struct ProtocolV2Tests {
         try await ServerFixture.with(backend) { fixture in
             try await fixture.storage.createDatabase(name: "shared", schema: rlsSchema, tables: nil)
             try await fixture.storage.setPolicy(RowLevelSecurityTests.personal, database: "shared")
-            let alice = V2TestClient(try RLSDevice(.administrator).device, .v1_1, database: "shared", credential: try await fixture.token(for: "alice", database: "shared"))
-            let bob = V2TestClient(try RLSDevice(.administrator).device, .v1_0_12, database: "shared", credential: try await fixture.token(for: "bob", database: "shared"))
+            let alice = try DeviceV2Client(try RLSDevice(.administrator).device, .v1_1, database: "shared", credential: try await fixture.token(for: "alice", database: "shared"))
+            let bob = try DeviceV2Client(try RLSDevice(.administrator).device, .v1_0_12, database: "shared", credential: try await fixture.token(for: "bob", database: "shared"))
             try alice.device.execute("INSERT INTO tasks(id, user_id, title) VALUES ('t1', 'alice', 'mine'), ('t2', 'bob', 'planted')")
             try bob.device.execute("INSERT INTO tasks(id, user_id, title) VALUES ('t3', 'bob', 'his')")
-            try await fixture.application().test(.router) { http in
+            try await fixture.application().test(.router) { client in
+                let http = HummingbirdV2Transport(client)
                 let answer = try #require(try await alice.send(http))
                 #expect(alice.sendVersion == (try alice.device.context.databaseVersion()), "refused rows still advance the cursor")
                 #expect(alice.lastSendFailure?["code"] as? String == "rls_denied", "\(answer)")
@@ -232,8 +238,8 @@ struct ProtocolV2Tests {
                 #expect(try alice.device.context.connection.rows("SELECT id FROM tasks ORDER BY id") == [[.string("t1")]])
                 #expect(try bob.device.context.connection.rows("SELECT id FROM tasks ORDER BY id") == [[.string("t3")]])
                 // A site is bound to the first user who used it.
-                let thief = V2TestClient(alice.device, .v1_1, database: "shared", credential: try await fixture.token(for: "mallory", database: "shared"))
-                #expect(try await thief.call(http, "status", .get).status == .forbidden)
+                let thief = try DeviceV2Client(alice.device, .v1_1, database: "shared", credential: try await fixture.token(for: "mallory", database: "shared"))
+                #expect(try await thief.call(http, "status", "GET").status == 403)
             }
         }
     }

@@ -1,95 +1,123 @@
 import CloudSyncCore
 import Foundation
-import HTTPTypes
-import Hummingbird
-import HummingbirdTesting
 
-@testable import CloudSyncServer
+/// One HTTP exchange of `V2TestClient`, whatever carries it (the Hummingbird test client, or
+/// libcurl to a server process).
+public protocol V2ClientTransport: Sendable {
+    /// Sends a request to `url`: an API URL (`address` + path) or a blob URL the server gave.
+    func send(method: String, url: String, headers: [(String, String)], body: [UInt8]?) async throws -> V2HTTPAnswer
+}
+
+/// An HTTP answer as `V2TestClient` reads it.
+public struct V2HTTPAnswer: Sendable {
+    public var status: Int
+    public var body: [UInt8]
+    public var headers: [(String, String)]
+
+    public init(status: Int, body: [UInt8], headers: [(String, String)] = []) {
+        self.status = status
+        self.body = body
+        self.headers = headers
+    }
+
+    public var text: String { String(decoding: body, as: UTF8.self) }
+
+    public func header(_ name: String) -> String? {
+        headers.last { $0.0.lowercased() == name.lowercased() }?.1
+    }
+}
 
 /// A sqlite-sync 1.x client written from sync-protocol-v2.md, not from the server: its
 /// requests (§5.1, §6.1), its way of reading answers (§4: the first occurrence of a field name
 /// anywhere in the document; at most 64 tokens for 1.0.12), and its cursors (§5.3, §6.3), over
-/// a local engine database (`Device`).
+/// a local engine database.
 ///
 /// Two generations: `.v1_0_12` (always an upload URL, legacy `/check` answers only, no
 /// version header) and `.v1_1` (inline payloads up to 128 KiB, `check-chunks` and
 /// `check-status-response`, drains every page).
-final class V2TestClient: @unchecked Sendable {
-    enum Generation: String, Sendable, CaseIterable { case v1_0_12, v1_1 }
+open class V2TestClient: @unchecked Sendable {
+    public enum Generation: String, Sendable, CaseIterable { case v1_0_12, v1_1 }
 
-    struct Failure: Error, CustomStringConvertible {
-        var description: String
+    public struct Failure: Error, CustomStringConvertible {
+        public var description: String
         init(_ description: String) { self.description = description }
     }
 
-    let device: Device
-    let generation: Generation
-    let database: String
-    var credential: String?
+    /// The local database (the engine registered on it, its tables synchronized).
+    public let context: SyncContext
+    public let generation: Generation
+    /// `cloudsync_network_init_custom(address, database)`.
+    public let address: String
+    public let database: String
+    public var credential: String?
     /// `send_dbversion`.
-    var sendVersion: Int64 = 0
+    public var sendVersion: Int64 = 0
     /// `check_dbversion`, `check_seq`.
-    var checkVersion: Int64 = 0
-    var checkSeq: Int64 = 0
+    public var checkVersion: Int64 = 0
+    public var checkSeq: Int64 = 0
     /// 1.1.x's in-memory page index.
-    var pageCursor: Int64 = 0
+    public var pageCursor: Int64 = 0
     /// The `failures.apply` object of the last `/apply` answer, as raw JSON, if any.
-    var lastSendFailure: [String: Any]?
+    public var lastSendFailure: [String: Any]?
+    private let siteID: [UInt8]
 
-    init(_ device: Device, _ generation: Generation, database: String, credential: String?) {
-        self.device = device
+    public init(_ context: SyncContext, _ generation: Generation, address: String = "", database: String, credential: String?) throws {
+        self.context = context
         self.generation = generation
+        self.address = address
         self.database = database
         self.credential = credential
+        siteID = try context.siteID()
     }
 
-    var site: String { device.siteHex }
-    var base: String { "/v2/cloudsync/databases/\(database)/\(site)" }
+    public var site: String { Hex.encode(siteID) }
+    var base: String { address + "/v2/cloudsync/databases/\(database)/\(site)" }
 
     // MARK: HTTP
 
-    func headers(json: Bool, check: Bool = false) -> HTTPFields {
-        var headers = HTTPFields()
-        if let credential { headers[.authorization] = "Bearer \(credential)" }
-        if json { headers[.contentType] = "application/json" }
+    func headers(json: Bool, check: Bool = false) -> [(String, String)] {
+        var headers: [(String, String)] = []
+        if let credential { headers.append(("Authorization", "Bearer \(credential)")) }
+        if json { headers.append(("Content-Type", "application/json")) }
         switch generation {
         case .v1_0_12:
-            headers[.accept] = "sqlc/plain"
+            headers.append(("Accept", "sqlc/plain"))
         case .v1_1:
-            headers[HTTPField.Name("X-CloudSync-Version")!] = "1.1.4"
-            if check { headers[HTTPField.Name("X-CloudSync-Capabilities")!] = "check-status-response, check-chunks" }
+            headers.append(("X-CloudSync-Version", "1.1.4"))
+            if check { headers.append(("X-CloudSync-Capabilities", "check-status-response, check-chunks")) }
         }
         return headers
     }
 
-    func call(_ client: any TestClientProtocol, _ action: String, _ method: HTTPRequest.Method, json: String? = nil, check: Bool = false) async throws -> TestResponse {
-        let response = try await client.executeRequest(
-            uri: base + "/" + action, method: method, headers: headers(json: json != nil, check: check), body: json.map { ByteBuffer(string: $0) })
+    /// One API request: `action` is upload, apply, check or status.
+    public func call(_ client: any V2ClientTransport, _ action: String, _ method: String, json: String? = nil, check: Bool = false) async throws -> V2HTTPAnswer {
+        let response = try await client.send(method: method, url: base + "/" + action, headers: headers(json: json != nil, check: check), body: json.map { Array($0.utf8) })
         // 1.0.12 cannot parse an answer of more than 64 tokens.
-        if generation == .v1_0_12, response.status.code < 400, !response.body.readableBytesView.isEmpty, JSONTokens.count(response.text) > 64 {
+        if generation == .v1_0_12, response.status < 400, !response.body.isEmpty, JSONTokens.count(response.text) > 64 {
             throw Failure("\(action): answer of \(JSONTokens.count(response.text)) tokens: \(response.text.prefix(200))")
         }
         return response
     }
 
-    func download(_ client: any TestClientProtocol, _ url: String) async throws -> [UInt8] {
+    /// GET of a download URL, without credential.
+    public func download(_ client: any V2ClientTransport, _ url: String) async throws -> [UInt8] {
         guard url.hasPrefix("http://") || url.hasPrefix("https://") else { throw Failure("download URL is not absolute: \(url)") }
-        let response = try await client.executeRequest(uri: path(of: url), method: .get, headers: [:], body: nil)
-        guard response.status.code < 400 else { throw Failure("download: \(response.status) \(response.text)") }
-        return response.bytes
+        let response = try await client.send(method: "GET", url: url, headers: [], body: nil)
+        guard response.status < 400 else { throw Failure("download: \(response.status) \(response.text)") }
+        return response.body
     }
 
     // MARK: Sending (§5)
 
     /// One `cloudsync_network_send_changes()`. Returns the answer the cursor came from, if any.
     @discardableResult
-    func send(_ client: any TestClientProtocol) async throws -> String? {
-        guard let pending = try device.context.encodePayload(
-            where: [.site(device.site, equal: true), .dbVersionAfter(sendVersion)], format: .v2)
+    public func send(_ client: any V2ClientTransport) async throws -> String? {
+        guard let pending = try context.encodePayload(
+            where: [.site(siteID, equal: true), .dbVersionAfter(sendVersion)], format: .v2)
         else {
             guard sendVersion > 0 else { return nil }
-            let status = try await call(client, "status", .get)
-            guard status.status.code < 400 else { throw Failure("status: \(status.status) \(status.text)") }
+            let status = try await call(client, "status", "GET")
+            guard status.status < 400 else { throw Failure("status: \(status.status) \(status.text)") }
             adoptCursor(from: status.text, fallback: sendVersion)
             return status.text
         }
@@ -103,17 +131,16 @@ final class V2TestClient: @unchecked Sendable {
         if generation == .v1_1, pending.payload.count <= 131_072 {
             body = #"{"blob":"\#(Data(pending.payload).base64EncodedString())", "dbVersionMin":\#(low), "dbVersionMax":\#(high), "batchId":"b\#(UUID().uuidString)", "chunkIndex":0, "isFinal":true}"#
         } else {
-            let upload = try await call(client, "upload", .get)
-            guard upload.status.code < 400 else { throw Failure("upload: \(upload.status) \(upload.text)") }
+            let upload = try await call(client, "upload", "GET")
+            guard upload.status < 400 else { throw Failure("upload: \(upload.status) \(upload.text)") }
             guard let url = V2Fields.string("url", in: upload.text) else { throw Failure("missing 'url' in upload response: \(upload.text)") }
-            let put = try await client.executeRequest(
-                uri: path(of: url), method: .put,
-                headers: [.accept: "text/plain", .contentType: "application/octet-stream"], body: ByteBuffer(bytes: pending.payload))
-            guard put.status.code < 400 else { throw Failure("PUT: \(put.status) \(put.text)") }
+            let put = try await client.send(
+                method: "PUT", url: url, headers: [("Accept", "text/plain"), ("Content-Type", "application/octet-stream")], body: pending.payload)
+            guard put.status < 400 else { throw Failure("PUT: \(put.status) \(put.text)") }
             body = #"{"url":"\#(url)", "dbVersionMin":\#(low), "dbVersionMax":\#(high)}"#
         }
-        let applied = try await call(client, "apply", .post, json: body)
-        guard applied.status.code < 400 else { throw Failure("apply: \(applied.status) \(applied.text)") }
+        let applied = try await call(client, "apply", "POST", json: body)
+        guard applied.status < 400 else { throw Failure("apply: \(applied.status) \(applied.text)") }
         adoptCursor(from: applied.text, fallback: high)
         let object = try? JSONSerialization.jsonObject(with: Data(applied.text.utf8)) as? [String: Any]
         lastSendFailure = (object?["failures"] as? [String: Any])?["apply"] as? [String: Any]
@@ -134,7 +161,7 @@ final class V2TestClient: @unchecked Sendable {
     /// One `cloudsync_network_check_changes()`: 1.0.12 makes one check; 1.1.x drains. Returns
     /// the number of change rows applied.
     @discardableResult
-    func receive(_ client: any TestClientProtocol) async throws -> Int {
+    public func receive(_ client: any V2ClientTransport) async throws -> Int {
         var rows = 0
         for _ in 0..<1000 {
             let (applied, more) = try await checkOnce(client)
@@ -145,19 +172,19 @@ final class V2TestClient: @unchecked Sendable {
     }
 
     /// One `/check` and what it leads to. `more` is true when a page was applied.
-    private func checkOnce(_ client: any TestClientProtocol) async throws -> (rows: Int, more: Bool) {
+    private func checkOnce(_ client: any V2ClientTransport) async throws -> (rows: Int, more: Bool) {
         let body = switch generation {
         case .v1_0_12: #"{"dbVersion":\#(checkVersion), "seq":\#(checkSeq)}"#
         case .v1_1: #"{"dbVersion":\#(checkVersion), "seq":\#(checkSeq), "cursor":\#(pageCursor)}"#
         }
-        let answer = try await call(client, "check", .post, json: body, check: true)
+        let answer = try await call(client, "check", "POST", json: body, check: true)
         do {
-            guard answer.status.code < 400 else { throw Failure("check: \(answer.status) \(answer.text)") }
+            guard answer.status < 400 else { throw Failure("check: \(answer.status) \(answer.text)") }
             let text = answer.text
             if text.isEmpty { return (0, false) }
             switch generation {
             case .v1_0_12:
-                guard answer.status == .ok, let url = V2Fields.string("url", in: text) else {
+                guard answer.status == 200, let url = V2Fields.string("url", in: text) else {
                     throw Failure("cloudsync_network_check_changes: missing 'url' in check response: \(answer.status) \(text.prefix(200))")
                 }
                 return (try applyLegacy(try await download(client, url)), true)
@@ -171,7 +198,7 @@ final class V2TestClient: @unchecked Sendable {
     }
 
     /// 1.1.x: a chunk batch, a single URL or payload, or nothing ready.
-    private func readAnswer(_ client: any TestClientProtocol, _ text: String) async throws -> (rows: Int, more: Bool) {
+    private func readAnswer(_ client: any V2ClientTransport, _ text: String) async throws -> (rows: Int, more: Bool) {
         guard let object = try JSONSerialization.jsonObject(with: Data(text.utf8)) as? [String: Any] else { throw Failure("not a JSON object: \(text)") }
         let root = (object["data"] as? [String: Any]) ?? object
         if let chunks = root["chunks"] as? [[String: Any]] {
@@ -208,7 +235,7 @@ final class V2TestClient: @unchecked Sendable {
         return (0, false)
     }
 
-    private func chunkPayload(_ client: any TestClientProtocol, _ object: [String: Any]) async throws -> [UInt8] {
+    private func chunkPayload(_ client: any V2ClientTransport, _ object: [String: Any]) async throws -> [UInt8] {
         if let url = object["url"] as? String { return try await download(client, url) }
         guard let text = object["payload"] as? String else { throw Failure("chunk without url or payload: \(object)") }
         let compact = text.filter { !$0.isWhitespace }
@@ -231,21 +258,21 @@ final class V2TestClient: @unchecked Sendable {
     private func applyChecked(_ payload: [UInt8]) throws -> [Change] {
         guard payload.count > 4, payload[4] == 2 else { throw Failure("payload version \(payload.count > 4 ? payload[4] : 0), expected 2") }
         let changes = try PayloadDecoder.decode(payload).changes
-        try device.context.applyPayload(payload)
+        try context.applyPayload(payload)
         return changes
     }
 }
 
 /// Field lookup as 1.0.12 does it (sync-protocol-v2.md §4): the first JSON string equal to the
 /// name, anywhere in the document, and the token after it.
-enum V2Fields {
-    static func integer(_ name: String, in json: String) -> Int64? {
+public enum V2Fields {
+    public static func integer(_ name: String, in json: String) -> Int64? {
         guard let value = valueStart(name, json) else { return nil }
         let digits = value.prefix { $0 == "-" || $0.isNumber }
         return Int64(digits)
     }
 
-    static func string(_ name: String, in json: String) -> String? {
+    public static func string(_ name: String, in json: String) -> String? {
         guard let value = valueStart(name, json), value.first == "\"" else { return nil }
         var out = ""
         var escaped = false
@@ -270,5 +297,35 @@ enum V2Fields {
         guard rest.first == ":" else { return nil }
         rest = rest.dropFirst().drop { $0 == " " }
         return rest
+    }
+}
+
+/// Counts JSON tokens as the 1.0.12 client's parser does (every object, array, key and scalar
+/// is one token; sync-protocol-v2.md §4). Assumes valid JSON.
+public enum JSONTokens {
+    public static func count(_ json: String) -> Int {
+        let bytes = Array(json.utf8)
+        var count = 0
+        var index = 0
+        while index < bytes.count {
+            switch bytes[index] {
+            case UInt8(ascii: "{"), UInt8(ascii: "["):
+                count += 1
+                index += 1
+            case UInt8(ascii: "\""):
+                count += 1
+                index += 1
+                while index < bytes.count, bytes[index] != UInt8(ascii: "\"") {
+                    index += bytes[index] == UInt8(ascii: "\\") ? 2 : 1
+                }
+                index += 1
+            case UInt8(ascii: "-"), UInt8(ascii: "0")...UInt8(ascii: "9"), UInt8(ascii: "t"), UInt8(ascii: "f"), UInt8(ascii: "n"):
+                count += 1
+                while index < bytes.count, ![UInt8(ascii: ","), UInt8(ascii: "}"), UInt8(ascii: "]"), UInt8(ascii: " ")].contains(bytes[index]) { index += 1 }
+            default:
+                index += 1
+            }
+        }
+        return count
     }
 }
