@@ -243,4 +243,29 @@ struct ProtocolV2Tests {
             }
         }
     }
+
+    @Test("Row-Level Security pages end on whole versions too: many rows hidden at once reach a chunked client", arguments: StorageBackend.allCases)
+    func hiddenTogether(backend: StorageBackend) async throws {
+        try await ServerFixture.with(backend, { $0.maxChangesPerPage = 2 }) { fixture in
+            try await fixture.storage.createDatabase(name: "shared", schema: rlsSchema, tables: nil)
+            try await fixture.storage.setPolicy(RowLevelSecurityTests.personal, database: "shared")
+            let key = try await fixture.storage.createAPIKey(database: "shared")
+            let admin = try DeviceV2Client(try RLSDevice(.administrator).device, .v1_1, database: "shared", credential: key)
+            let user = try DeviceV2Client(try RLSDevice(.administrator).device, .v1_1, database: "shared", credential: try await fixture.token(for: "u0", database: "shared"))
+            try await fixture.application().test(.router) { client in
+                let http = HummingbirdV2Transport(client)
+                try admin.device.execute("BEGIN")
+                for index in 0..<7 { try admin.device.execute("INSERT INTO tasks(id, user_id, title) VALUES ('t\(index)', 'u0', 'x')") }
+                try admin.device.execute("COMMIT")
+                try await admin.send(http)
+                try await user.receive(http)
+                #expect(try user.device.context.connection.rows("SELECT count(*) FROM tasks") == [[.integer(7)]])
+                // All seven leave u0 in one transaction: seven hides for u0's devices.
+                try admin.device.execute("UPDATE tasks SET user_id = 'u1'")
+                try await admin.send(http)
+                try await user.receive(http)
+                #expect(try user.device.context.connection.rows("SELECT count(*) FROM tasks") == [[.integer(0)]])
+            }
+        }
+    }
 }
