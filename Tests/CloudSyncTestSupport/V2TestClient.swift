@@ -1,32 +1,6 @@
 import CloudSyncCore
 import Foundation
 
-/// One HTTP exchange of `V2TestClient`, whatever carries it (the Hummingbird test client, or
-/// libcurl to a server process).
-public protocol V2ClientTransport: Sendable {
-    /// Sends a request to `url`: an API URL (`address` + path) or a blob URL the server gave.
-    func send(method: String, url: String, headers: [(String, String)], body: [UInt8]?) async throws -> V2HTTPAnswer
-}
-
-/// An HTTP answer as `V2TestClient` reads it.
-public struct V2HTTPAnswer: Sendable {
-    public var status: Int
-    public var body: [UInt8]
-    public var headers: [(String, String)]
-
-    public init(status: Int, body: [UInt8], headers: [(String, String)] = []) {
-        self.status = status
-        self.body = body
-        self.headers = headers
-    }
-
-    public var text: String { String(decoding: body, as: UTF8.self) }
-
-    public func header(_ name: String) -> String? {
-        headers.last { $0.0.lowercased() == name.lowercased() }?.1
-    }
-}
-
 /// A sqlite-sync 1.x client written from sync-protocol-v2.md, not from the server: its
 /// requests (§5.1, §6.1), its way of reading answers (§4: the first occurrence of a field name
 /// anywhere in the document; at most 64 tokens for 1.0.12), and its cursors (§5.3, §6.3), over
@@ -260,72 +234,5 @@ open class V2TestClient: @unchecked Sendable {
         let changes = try PayloadDecoder.decode(payload).changes
         try context.applyPayload(payload)
         return changes
-    }
-}
-
-/// Field lookup as 1.0.12 does it (sync-protocol-v2.md §4): the first JSON string equal to the
-/// name, anywhere in the document, and the token after it.
-public enum V2Fields {
-    public static func integer(_ name: String, in json: String) -> Int64? {
-        guard let value = valueStart(name, json) else { return nil }
-        let digits = value.prefix { $0 == "-" || $0.isNumber }
-        return Int64(digits)
-    }
-
-    public static func string(_ name: String, in json: String) -> String? {
-        guard let value = valueStart(name, json), value.first == "\"" else { return nil }
-        var out = ""
-        var escaped = false
-        for character in value.dropFirst() {
-            if escaped {
-                out.append(character == "n" ? "\n" : character)
-                escaped = false
-            } else if character == "\\" {
-                escaped = true
-            } else if character == "\"" {
-                return out
-            } else {
-                out.append(character)
-            }
-        }
-        return nil
-    }
-
-    private static func valueStart(_ name: String, _ json: String) -> Substring? {
-        guard let key = json.range(of: "\"\(name)\"") else { return nil }
-        var rest = json[key.upperBound...].drop { $0 == " " }
-        guard rest.first == ":" else { return nil }
-        rest = rest.dropFirst().drop { $0 == " " }
-        return rest
-    }
-}
-
-/// Counts JSON tokens as the 1.0.12 client's parser does (every object, array, key and scalar
-/// is one token; sync-protocol-v2.md §4). Assumes valid JSON.
-public enum JSONTokens {
-    public static func count(_ json: String) -> Int {
-        let bytes = Array(json.utf8)
-        var count = 0
-        var index = 0
-        while index < bytes.count {
-            switch bytes[index] {
-            case UInt8(ascii: "{"), UInt8(ascii: "["):
-                count += 1
-                index += 1
-            case UInt8(ascii: "\""):
-                count += 1
-                index += 1
-                while index < bytes.count, bytes[index] != UInt8(ascii: "\"") {
-                    index += bytes[index] == UInt8(ascii: "\\") ? 2 : 1
-                }
-                index += 1
-            case UInt8(ascii: "-"), UInt8(ascii: "0")...UInt8(ascii: "9"), UInt8(ascii: "t"), UInt8(ascii: "f"), UInt8(ascii: "n"):
-                count += 1
-                while index < bytes.count, ![UInt8(ascii: ","), UInt8(ascii: "}"), UInt8(ascii: "]"), UInt8(ascii: " ")].contains(bytes[index]) { index += 1 }
-            default:
-                index += 1
-            }
-        }
-        return count
     }
 }

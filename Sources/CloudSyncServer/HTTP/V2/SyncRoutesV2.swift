@@ -124,6 +124,8 @@ struct SyncRoutesV2: Sendable {
                 }
                 url = try usable(try v1.baseURL(request) + SyncRoutes.blobPathPrefix + token)
             }
+            // A URL is counted when it is fetched (v1's blob GET); an inline page now.
+            if url == nil { v1.activity.downloaded(bytes: page.payload.count) }
             answer = plan.answer(page: page.payload, url: url, watermark: page.last.dbVersion)
         } else {
             answer = plan.nothing(status: V2Answer.status(version: try await v1.storage.sendCursor(database: target.database, site: target.site)))
