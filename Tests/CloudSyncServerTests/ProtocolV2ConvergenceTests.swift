@@ -13,7 +13,10 @@ import Testing
 /// (including writes the policy refuses), sync in random order, reset their cursors (every
 /// change then arrives again, and uploads are merged again); afterwards every device holds
 /// exactly the server's rows its user may see.
-@Suite("Protocol v2 convergence")
+///
+/// Serialized: each case holds PostgreSQL connections of its own, and a test cluster serves every
+/// suite at once.
+@Suite("Protocol v2 convergence", .serialized)
 struct ProtocolV2ConvergenceTests {
     /// One device and the protocol it speaks.
     final class Peer: @unchecked Sendable {

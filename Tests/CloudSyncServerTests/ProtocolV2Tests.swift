@@ -9,7 +9,9 @@ import Testing
 
 /// The protocol-v2 endpoints (sync-protocol-v2.md §11.1 and the chunked answers of §11.2) on
 /// both storages, spoken by `V2TestClient`.
-@Suite("Sync protocol v2")
+///
+/// Serialized, as the convergence suite, to keep the PostgreSQL connections in use few.
+@Suite("Sync protocol v2", .serialized)
 struct ProtocolV2Tests {
     func client(_ fixture: ServerFixture, _ generation: V2TestClient.Generation, _ device: Device? = nil) throws -> DeviceV2Client {
         try DeviceV2Client(try device ?? Device(), generation, database: ServerFixture.database, credential: fixture.key)
