@@ -178,6 +178,10 @@ struct ProtocolV2Tests {
             let alice = try client(fixture, .v1_1)
             try alice.device.insertTodos(2, prefix: "a")
             let blob = Data(try #require(try alice.device.context.encodePayload(format: .v2)).payload).base64EncodedString()
+            // Version 3 (fragments of a large value, 1.1.x) is not read yet: refused by name.
+            var fragments = try #require(try alice.device.context.encodePayload(format: .v2)).payload
+            fragments[4] = 3
+            let v3 = Data(fragments).base64EncodedString()
             try await fixture.application().test(.router) { client in
                 let http = HummingbirdV2Transport(client)
                 let cases: [(String, Int, String)] = [
@@ -186,6 +190,7 @@ struct ProtocolV2Tests {
                     (#"{"blob":"\#(blob)", "dbVersionMin":2, "dbVersionMax":1}"#, 400, "above"),
                     (#"{"blob":"\#(blob)"}"#, 400, "missing \"dbVersionMin\""),
                     (#"{"blob":"AAAA", "dbVersionMin":1, "dbVersionMax":1}"#, 400, "payload"),
+                    (#"{"blob":"\#(v3)", "dbVersionMin":1, "dbVersionMax":2}"#, 400, "version 3"),
                     (#"{"url":"http://sync.test/v1/blobs/\#(String(repeating: "ab", count: 32))", "dbVersionMin":1, "dbVersionMax":1}"#, 404, "unknown blob URL"),
                     (#"{"url":"http://elsewhere/x", "dbVersionMin":1, "dbVersionMax":1}"#, 400, "not a blob URL"),
                 ]
