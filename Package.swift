@@ -145,6 +145,8 @@ let package = Package(
         .target(
             name: "CloudSyncTestSupport",
             dependencies: [
+                // The protocol-v2 test client (V2TestClient) runs over an engine database.
+                "CloudSyncCore",
                 .product(name: "PostgresNIO", package: "postgres-nio"),
                 .product(name: "Logging", package: "swift-log"),
             ],

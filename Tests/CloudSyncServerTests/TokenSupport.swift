@@ -84,10 +84,14 @@ final class RecordingStorage: SyncStorage {
         recorded.withLock { $0.append(principal) }
         return try await base.merge(database: database, site: site, payload: payload, as: principal)
     }
-    func changes(database: String, excludingSite site: SiteID, after cursor: SyncCursor, limit: Int, as principal: Principal) async throws -> ChangesPage? {
+    func changes(database: String, excludingSite site: SiteID, after cursor: SyncCursor, limit: Int, options: ChangesPageOptions, as principal: Principal) async throws -> ChangesPage? {
         recorded.withLock { $0.append(principal) }
-        return try await base.changes(database: database, excludingSite: site, after: cursor, limit: limit, as: principal)
+        return try await base.changes(database: database, excludingSite: site, after: cursor, limit: limit, options: options, as: principal)
     }
+    func recordSendWindow(database: String, site: SiteID, window: ClosedRange<Int64>) async throws -> Int64 {
+        try await base.recordSendWindow(database: database, site: site, window: window)
+    }
+    func sendCursor(database: String, site: SiteID) async throws -> Int64 { try await base.sendCursor(database: database, site: site) }
     func tokenSigningSecret() async throws -> [UInt8] { try await base.tokenSigningSecret() }
     func recordToken(_ claims: AccessClaims) async throws { try await base.recordToken(claims) }
     func revokeToken(id tokenID: String) async throws { try await base.revokeToken(id: tokenID) }

@@ -366,8 +366,9 @@ public func buildApplication(
     router.middlewares.add(ErrorAndLogMiddleware(logger: logger, maxBodySize: configuration.maxBodySize))
     let blobs = storage.makeBlobStorage(lifetime: configuration.blobLifetime, maxBytes: configuration.maxBlobBytes)
     let activity = SyncActivity(metrics: metrics, storage: storage, logger: logger)
-    SyncRoutes(storage: storage, tokens: TokenAuthority(storage: storage), blobs: blobs, configuration: configuration, logger: logger, activity: activity, notifier: notifier)
-        .register(on: router)
+    let routes = SyncRoutes(storage: storage, tokens: TokenAuthority(storage: storage), blobs: blobs, configuration: configuration, logger: logger, activity: activity, notifier: notifier)
+    routes.register(on: router)
+    SyncRoutesV2(v1: routes).register(on: router)
     metrics.register(on: router, storage: storage, notifier: notifier)
     if configuration.dashboard, let console = storage as? any ConsoleStorage {
         DashboardRoutes(storage: console, configuration: configuration, logger: logger).register(on: router)

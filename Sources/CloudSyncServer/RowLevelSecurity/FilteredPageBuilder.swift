@@ -42,7 +42,9 @@ struct FilteredPageBuilder {
     private let site: SiteID
     private let serverSite: [UInt8]
     private let limit: Int
-    private var builder = PayloadBuilder()
+    /// The page must end on a whole db_version (`ChangesPageOptions.wholeVersions`).
+    private let wholeVersions: Bool
+    private var builder: PayloadBuilder
     private var last: Position?
     private var lastExamined: Position?
     private var entries: [String: [[UInt8]: MirrorEntry?]] = [:]
@@ -53,15 +55,24 @@ struct FilteredPageBuilder {
     ///   - complete: `events` is the whole outbox after the cursor, not its first part.
     ///   - site: the asking device, whose own changes the feed already left out.
     ///   - serverSite: the server database's site id.
-    init(events: [OutboxEvent], complete: Bool, site: SiteID, serverSite: [UInt8], limit: Int) {
+    ///   - options: the payload format, and whether the page ends on a whole db_version.
+    init(events: [OutboxEvent], complete: Bool, site: SiteID, serverSite: [UInt8], limit: Int, options: ChangesPageOptions = .v1Clients) {
         self.events = events[...]
         horizon = complete ? nil : events.last.map { Position(version: $0.version, seq: $0.seq) }
         self.site = site
         self.serverSite = serverSite
         self.limit = max(1, limit)
+        wholeVersions = options.wholeVersions
+        builder = PayloadBuilder(format: options.format)
     }
 
-    private var isFull: Bool { builder.rowCount >= limit }
+    /// Whether the page takes nothing more at `position`: it holds `limit` rows, and (for
+    /// whole versions) `position` starts another version than its last row's.
+    private func isFull(before position: Position) -> Bool {
+        guard builder.rowCount >= limit else { return false }
+        guard wholeVersions, let last else { return true }
+        return position.version != last.version
+    }
 
     private mutating func entry(_ table: String, _ pk: [UInt8], _ source: some FilteredPageSource) throws(CloudSyncError) -> MirrorEntry? {
         if let cached = entries[table]?[pk] { return cached }
@@ -86,7 +97,7 @@ struct FilteredPageBuilder {
 
     private mutating func emitEvents(before position: Position?, _ source: some FilteredPageSource) throws(CloudSyncError) {
         while let event = events.first, position.map({ Position(version: event.version, seq: event.seq) < $0 }) ?? true {
-            guard !isFull else { return }
+            guard !isFull(before: Position(version: event.version, seq: event.seq)) else { return }
             events.removeFirst()
             switch event.event.kind {
             case .hide:
@@ -110,7 +121,7 @@ struct FilteredPageBuilder {
         let position = Position(version: change.dbVersion, seq: change.seq)
         if let horizon, horizon < position { return false }
         try emitEvents(before: position, source)
-        guard !isFull else { return false }
+        guard !isFull(before: position) else { return false }
         lastExamined = position
         guard source.isProtected(change.table) else {
             emit(change)

@@ -11,12 +11,19 @@ extension RowSecurity {
     /// (`FilteredPageBuilder`), or nil when it has received everything. Call after `refresh()`.
     ///
     /// Both the outbox and the feed are read in bounded steps: at most `limit + 1` events (one
-    /// more tells whether there are others), and the feed a chunk at a time until the page is
-    /// full.
-    func page(excluding site: SiteID, after cursor: SyncCursor, limit: Int) async throws -> ChangesPage? {
+    /// more tells whether there are others; for whole versions, more until a version ends),
+    /// and the feed a chunk at a time until the page is full.
+    func page(excluding site: SiteID, after cursor: SyncCursor, limit: Int, options: ChangesPageOptions = .v1Clients) async throws -> ChangesPage? {
         let limit = max(1, limit)
-        let outbox = try await store.outbox(user: claims.userID, after: cursor, limit: limit + 1)
-        let events = Array(outbox.prefix(limit))
+        var loaded = limit
+        var outbox = try await store.outbox(user: claims.userID, after: cursor, limit: loaded + 1)
+        // A page for whole versions must not stop inside a version of events: load on until
+        // the loaded part ends on a version boundary (or the outbox ends).
+        while options.wholeVersions, outbox.count > loaded, outbox[loaded].version == outbox[loaded - 1].version {
+            loaded *= 2
+            outbox = try await store.outbox(user: claims.userID, after: cursor, limit: loaded + 1)
+        }
+        let events = Array(outbox.prefix(loaded))
         var source = PrefetchedPageSource(protected: Set(policies.keys))
         for (table, tableEvents) in Dictionary(grouping: events, by: \.table) {
             try await source.add(entries: entries(table: table, pks: tableEvents.map(\.pk)), table: table)
@@ -24,7 +31,7 @@ extension RowSecurity {
             source.add(rows: try await store.rowChanges(table: table, pks: shown), table: table)
         }
 
-        var builder = FilteredPageBuilder(events: events, complete: outbox.count <= limit, site: site, serverSite: store.serverSite, limit: limit)
+        var builder = FilteredPageBuilder(events: events, complete: outbox.count <= loaded, site: site, serverSite: store.serverSite, limit: limit, options: options)
         var position = cursor
         var feedEnded = false
         let chunk = Self.feedChunk(limit: limit)
@@ -54,6 +61,6 @@ extension RowSecurity {
                 }
             }
         }
-        return builder.finish(schemaHash: try await store.schemaHash())
+        return builder.finish(schemaHash: try await store.schemaHash(for: options.format))
     }
 }

@@ -13,8 +13,8 @@ protocol RowSecurityStore: AnyObject {
 
     /// The site id of the database.
     var serverSite: [UInt8] { get }
-    /// The schema hash a page is stamped with.
-    func schemaHash() async throws -> UInt64
+    /// The schema hash a page of `format` is stamped with.
+    func schemaHash(for format: PayloadFormat) async throws -> UInt64
     /// The database's current `db_version`.
     func databaseVersion() async throws -> Int64
     /// Whether the synchronized table `table` (lowercased name) has a clock newer than

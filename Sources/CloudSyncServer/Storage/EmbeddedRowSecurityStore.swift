@@ -47,8 +47,8 @@ final class EmbeddedRowSecurityStore: RowSecurityStore {
         return info.clockTable
     }
 
-    func schemaHash() throws -> UInt64 {
-        try context.currentSchemaHash()
+    func schemaHash(for format: PayloadFormat) throws -> UInt64 {
+        try context.schemaHash(for: format)
     }
 
     func databaseVersion() throws -> Int64 {

@@ -66,6 +66,11 @@ public final class EmbeddedStorage: SyncStorage {
                       user_id TEXT NOT NULL,
                       bound_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now')),
                       PRIMARY KEY(database, site));
+                    CREATE TABLE IF NOT EXISTS send_windows(
+                      database TEXT NOT NULL,
+                      site TEXT NOT NULL,
+                      windows TEXT NOT NULL,
+                      PRIMARY KEY(database, site));
                     """ + Self.consoleCatalogSQL)
                 return connection
             },
@@ -232,7 +237,7 @@ public final class EmbeddedStorage: SyncStorage {
         }
     }
 
-    public func changes(database name: String, excludingSite site: SiteID, after cursor: SyncCursor, limit: Int, as principal: Principal) async throws -> ChangesPage? {
+    public func changes(database name: String, excludingSite site: SiteID, after cursor: SyncCursor, limit: Int, options: ChangesPageOptions, as principal: Principal) async throws -> ChangesPage? {
         let database = try await managedDatabase(name)
         if let claims = principal.claims, try await database.readers.run({ connection in try Self.engineCall { try PolicyStore.hasPolicies(connection.connection) } }) {
             // A token user of a database with policies: visibility is brought up to date and
@@ -241,28 +246,40 @@ public final class EmbeddedStorage: SyncStorage {
                 try await Self.engineCall {
                     try await Self.inWriteTransaction(connection) { () async throws -> ChangesPage? in
                         guard let security = try Self.rowSecurity(connection, claims) else {
-                            return try Self.page(connection, excludingSite: site, after: cursor, limit: limit)
+                            return try Self.page(connection, excludingSite: site, after: cursor, limit: limit, options: options)
                         }
                         return try await connection.auth!.with(claims) { () async throws -> ChangesPage? in
                             try await security.refresh()
-                            return try await security.page(excluding: site, after: cursor, limit: limit)
+                            return try await security.page(excluding: site, after: cursor, limit: limit, options: options)
                         }
                     }
                 }
             }
         }
         return try await database.readers.run { connection in
-            try Self.engineCall { try Self.page(connection, excludingSite: site, after: cursor, limit: limit) }
+            try Self.engineCall { try Self.page(connection, excludingSite: site, after: cursor, limit: limit, options: options) }
         }
     }
 
     /// An unfiltered page of the feed.
-    private static func page(_ connection: SQLiteConnection, excludingSite site: SiteID, after cursor: SyncCursor, limit: Int) throws -> ChangesPage? {
-        guard let page = try connection.engine.encodePayload(
-            where: [.after(dbVersion: cursor.dbVersion, seq: cursor.seq), .site(site.bytes, equal: false)],
-            // Version 1: protocol-v1 clients include sqlite-sync 0.8, which reads only that.
-            maxChanges: max(1, limit), format: .v1)
-        else { return nil }
+    private static func page(_ connection: SQLiteConnection, excludingSite site: SiteID, after cursor: SyncCursor, limit: Int, options: ChangesPageOptions) throws -> ChangesPage? {
+        let context = try connection.engine
+        let feed: [ChangesFeedConstraint] = [.after(dbVersion: cursor.dbVersion, seq: cursor.seq), .site(site.bytes, equal: false)]
+        // The format is the client's: protocol-v1 clients include sqlite-sync 0.8, which reads
+        // only version 1.
+        guard var page = try context.encodePayload(where: feed, maxChanges: max(1, limit), format: options.format) else { return nil }
+        if options.wholeVersions, page.count >= max(1, limit) {
+            // A full page may have cut its last version: count the rest and take them too.
+            var rest = 0
+            try context.forEachChange(where: [.after(dbVersion: page.lastDbVersion, seq: page.lastSeq), .site(site.bytes, equal: false)]) { change in
+                guard change.dbVersion == page.lastDbVersion else { return false }
+                rest += 1
+                return true
+            }
+            if rest > 0, let whole = try context.encodePayload(where: feed, maxChanges: page.count + rest, format: options.format) {
+                page = whole
+            }
+        }
         return ChangesPage(payload: page.payload, count: page.count, last: SyncCursor(dbVersion: page.lastDbVersion, seq: page.lastSeq))
     }
 

@@ -20,7 +20,7 @@ public struct SiteID: Sendable, Hashable, CustomStringConvertible {
     public var description: String { hex }
 }
 
-/// One bounded page of a database's changes, encoded as a v1 payload.
+/// One bounded page of a database's changes, encoded as a payload.
 public struct ChangesPage: Sendable {
     /// The payload (wire-format.md).
     public var payload: [UInt8]
@@ -140,9 +140,19 @@ public protocol SyncStorage: Sendable {
     /// rows the database's policies refuse are left out and reported.
     func merge(database: String, site: SiteID, payload: [UInt8], as principal: Principal) async throws -> MergeResult
     /// The changes of `database` after `cursor`, in feed order, leaving out those made at
-    /// `site`, at most `limit` of them (a page may exceed it to keep one row whole); nil when
-    /// there are none. A token user sees only what the policies let them see.
-    func changes(database: String, excludingSite site: SiteID, after cursor: SyncCursor, limit: Int, as principal: Principal) async throws -> ChangesPage?
+    /// `site`, at most `limit` of them (a page may exceed it to keep one row whole, or with
+    /// `options.wholeVersions` one db_version whole); nil when there are none. A token user
+    /// sees only what the policies let them see. The payload is written as `options.format`.
+    func changes(database: String, excludingSite site: SiteID, after cursor: SyncCursor, limit: Int, options: ChangesPageOptions, as principal: Principal) async throws -> ChangesPage?
+
+    // MARK: Protocol-v2 send cursors
+
+    /// Records that `site` announced `window` in an accepted `/apply` (sync-protocol-v2.md
+    /// §5.3) and returns the site's send cursor: the end of the contiguous prefix of its
+    /// recorded windows.
+    func recordSendWindow(database: String, site: SiteID, window: ClosedRange<Int64>) async throws -> Int64
+    /// The send cursor of `site` (0 for a site never seen).
+    func sendCursor(database: String, site: SiteID) async throws -> Int64
 
     // MARK: Access tokens
 
@@ -197,6 +207,11 @@ public protocol SyncStorage: Sendable {
 }
 
 extension SyncStorage {
+    /// A page for protocol-v1 clients (`ChangesPageOptions.v1Clients`).
+    public func changes(database: String, excludingSite site: SiteID, after cursor: SyncCursor, limit: Int, as principal: Principal) async throws -> ChangesPage? {
+        try await changes(database: database, excludingSite: site, after: cursor, limit: limit, options: .v1Clients, as: principal)
+    }
+
     public func makeBlobStorage(lifetime: Duration, maxBytes: Int) -> any BlobStorage {
         BlobStore(lifetime: lifetime, maxBytes: maxBytes)
     }

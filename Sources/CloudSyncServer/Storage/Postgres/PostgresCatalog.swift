@@ -24,6 +24,10 @@ enum PostgresCatalog {
           database TEXT NOT NULL, site BYTEA NOT NULL, user_id TEXT NOT NULL,
           bound_at TIMESTAMPTZ NOT NULL DEFAULT now(), PRIMARY KEY(database, site))
         """,
+        """
+        CREATE TABLE IF NOT EXISTS cloudsync.send_windows(
+          database TEXT NOT NULL, site BYTEA NOT NULL, windows TEXT NOT NULL, PRIMARY KEY(database, site))
+        """,
         "CREATE TABLE IF NOT EXISTS cloudsync.settings(key TEXT PRIMARY KEY, value BYTEA NOT NULL)",
         """
         CREATE TABLE IF NOT EXISTS cloudsync.blobs(

@@ -44,8 +44,8 @@ final class PostgresRowSecurityStore: RowSecurityStore {
         return binds
     }
 
-    func schemaHash() -> UInt64 {
-        database.schema.schemaHash
+    func schemaHash(for format: PayloadFormat) -> UInt64 {
+        database.schema.hash(for: format)
     }
 
     func databaseVersion() async throws -> Int64 {

@@ -165,3 +165,14 @@ struct PostgresSchema: Sendable, Equatable {
         return Int64(text) != nil || (value.rounded() == value && abs(value) < 9.2e18)
     }
 }
+
+extension PostgresSchema {
+    /// The hash a payload of `format` carries: the text hash for 0.8 peers, the structural
+    /// hash for 1.x peers.
+    func hash(for format: PayloadFormat) -> UInt64 {
+        switch format {
+        case .v1: schemaHash
+        case .v2: structuralHash
+        }
+    }
+}

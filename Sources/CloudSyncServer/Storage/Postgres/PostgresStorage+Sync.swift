@@ -144,7 +144,7 @@ extension PostgresStorage {
         return result
     }
 
-    public func changes(database name: String, excludingSite site: SiteID, after cursor: SyncCursor, limit: Int, as principal: Principal) async throws -> ChangesPage? {
+    public func changes(database name: String, excludingSite site: SiteID, after cursor: SyncCursor, limit: Int, options: ChangesPageOptions, as principal: Principal) async throws -> ChangesPage? {
         let cached = try await self.database(name)
         try await recordPendingBlockWrites(cached)
         let limit = max(1, limit)
@@ -158,33 +158,47 @@ extension PostgresStorage {
                 let database = try await Self.withBlockColumns(cached, connection: connection, logger: logger)
                 try await Self.setSession(database, claims: claims, connection: connection, logger: logger)
                 guard let security = try await self.rowSecurity(database, claims: claims, connection: connection) else {
-                    return try await Self.page(database, excluding: site, after: cursor, limit: limit, connection: connection, logger: logger)
+                    return try await Self.page(database, excluding: site, after: cursor, limit: limit, options: options, connection: connection, logger: logger)
                 }
                 try await security.refresh()
-                return try await security.page(excluding: site, after: cursor, limit: limit)
+                return try await security.page(excluding: site, after: cursor, limit: limit, options: options)
             }
         }
         return try await transaction { connection in
             // One snapshot for every table: a version seen in one table is complete in all.
             try await connection.query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY", logger: logger)
             let database = try await Self.withBlockColumns(cached, connection: connection, logger: logger)
-            return try await Self.page(database, excluding: site, after: cursor, limit: limit, connection: connection, logger: logger)
+            return try await Self.page(database, excluding: site, after: cursor, limit: limit, options: options, connection: connection, logger: logger)
         }
     }
 
     /// An unfiltered page of the feed, read in the caller's transaction.
-    static func page(_ database: PostgresDatabase, excluding site: SiteID, after cursor: SyncCursor, limit: Int, connection: PostgresConnection, logger: Logger) async throws -> ChangesPage? {
+    static func page(_ database: PostgresDatabase, excluding site: SiteID, after cursor: SyncCursor, limit: Int, options: ChangesPageOptions, connection: PostgresConnection, logger: Logger) async throws -> ChangesPage? {
         var changes: [Change] = []
         for table in database.schema.tables {
             changes += try await feed(table, database: database, excluding: site, after: cursor, limit: limit, connection: connection, logger: logger)
         }
-        let page = changes.sorted(by: feedOrder).prefix(limit)
+        var page = Array(changes.sorted(by: feedOrder).prefix(limit))
         guard let last = page.last else { return nil }
-        var builder = PayloadBuilder()
+        if options.wholeVersions, page.count >= limit {
+            // A full page may have cut its last version: the rest of it follows.
+            var rest: [Change] = []
+            for table in database.schema.tables {
+                var binds = PostgresBindings()
+                binds.append(last.dbVersion)
+                binds.append(last.seq)
+                binds.append(ByteBuffer(bytes: site.bytes))
+                rest += try await clockChanges(table, database: database, where: "c.db_version = $1 AND c.seq > $2 AND c.site_id <> $3",
+                                               binds: binds, connection: connection, logger: logger)
+            }
+            page += rest.sorted(by: feedOrder)
+        }
+        let end = page[page.count - 1]
+        var builder = PayloadBuilder(format: options.format)
         for change in page { builder.append(change) }
         return ChangesPage(
-            payload: builder.finish(schemaHash: database.schema.schemaHash, libraryVersion: SyncContext.version),
-            count: page.count, last: SyncCursor(dbVersion: last.dbVersion, seq: last.seq))
+            payload: builder.finish(schemaHash: database.schema.hash(for: options.format), libraryVersion: SyncContext.version),
+            count: page.count, last: SyncCursor(dbVersion: end.dbVersion, seq: end.seq))
     }
 
     /// The feed's order across tables.

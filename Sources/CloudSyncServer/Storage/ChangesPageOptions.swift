@@ -1,0 +1,23 @@
+import CloudSyncCore
+
+/// How a download page is shaped for the protocol of the client that asked.
+public struct ChangesPageOptions: Sendable, Equatable {
+    /// The payload format (and so the schema hash) the page is written in.
+    public var format: PayloadFormat
+    /// Whether the page must end on a whole server `db_version`: it may then pass the limit to
+    /// finish the version of its last change. sqlite-sync 1.1.x resumes on `db_version` alone
+    /// (sync-protocol-v2.md §6.4).
+    public var wholeVersions: Bool
+
+    public init(format: PayloadFormat = .v1, wholeVersions: Bool = false) {
+        self.format = format
+        self.wholeVersions = wholeVersions
+    }
+
+    /// Protocol-v1 clients (sqlite-sync 0.8 and this project's devices): version 1 with the
+    /// 0.8 text hash, the only format 0.8 reads.
+    public static let v1Clients = ChangesPageOptions()
+    /// Protocol-v2 clients (sqlite-sync 1.x): version 2 with the structural hash, whole
+    /// versions.
+    public static let v2Clients = ChangesPageOptions(format: .v2, wholeVersions: true)
+}
