@@ -1,3 +1,4 @@
+import CloudSyncCurl
 import CloudSyncTestSupport
 @testable import CloudSyncNetwork
 
