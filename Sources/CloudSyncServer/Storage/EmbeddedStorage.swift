@@ -215,6 +215,7 @@ public final class EmbeddedStorage: SyncStorage {
     // MARK: Sync
 
     public func merge(database name: String, site: SiteID, payload: [UInt8], as principal: Principal) async throws -> MergeResult {
+        try SyncStorageError.refuseFragments(payload)
         let database = try await managedDatabase(name)
         return try await database.writer.runAsync { connection in
             try await Self.engineCall {

@@ -109,6 +109,13 @@ public struct SyncStorageError: Error, Sendable, Equatable, CustomStringConverti
     }
 
     public var description: String { message }
+
+    /// Refuses a version-3 payload: its fragments are staged and joined by a device's engine;
+    /// the server has no staging of its own yet, so an upload of one is a clear 400.
+    static func refuseFragments(_ payload: [UInt8]) throws(SyncStorageError) {
+        guard payload.count > 4, payload[4] == 3 else { return }
+        throw SyncStorageError(.badPayload, "payload format version 3 (fragments of a large value, sqlite-sync 1.1) is not accepted by this server yet; upload values that fit in one payload")
+    }
 }
 
 /// Where the server keeps its managed databases and API keys.

@@ -8,6 +8,7 @@ extension PostgresStorage {
     static let loadBatch = 200
 
     public func merge(database name: String, site: SiteID, payload: [UInt8], as principal: Principal) async throws -> MergeResult {
+        try SyncStorageError.refuseFragments(payload)
         let database = try await self.database(name)
         let changes: [Change]
         do {
