@@ -103,7 +103,8 @@ let package = Package(
 
         .executableTarget(
             name: "CloudSyncLoadTest",
-            dependencies: ["CloudSyncCore", "CloudSyncNetwork", "CSQLiteLinked"],
+            // CloudSyncTestSupport: its NIO event stream client opens thousands of subscriptions.
+            dependencies: ["CloudSyncCore", "CloudSyncNetwork", "CSQLiteLinked", "CloudSyncTestSupport"],
             path: "Benchmarks/CloudSyncLoadTest",
             swiftSettings: leafImports
         ),
@@ -138,8 +139,14 @@ let package = Package(
         .target(
             name: "CloudSyncTestSupport",
             dependencies: [
+                "CloudSyncNetwork",
                 .product(name: "PostgresNIO", package: "postgres-nio"),
                 .product(name: "Logging", package: "swift-log"),
+                // EventStreamConnection: change subscriptions, in tests and the load tool.
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
             ],
             path: "Tests/CloudSyncTestSupport",
             swiftSettings: strictImports
