@@ -10,6 +10,7 @@ import Synchronization
 //
 //   scripts/loadtest [--devices 50] [--rounds 10] [--postgres URL] [--instances 1] [--rls USERS]
 //                    [--server URL --apikey KEY --database NAME] [--propagation WRITES]
+//                    [--subscriptions N [--writes W]]
 //
 // Without --server it starts `cloudsync-server` (next to this binary) on a fresh data directory,
 // or with --postgres on that PostgreSQL (a fresh managed database); --instances N starts N
@@ -17,7 +18,8 @@ import Synchronization
 // at random. --rls USERS signs the devices in with access tokens of USERS users (device i is
 // user i % USERS) under a personal policy on `owner`: every upload is checked and every
 // download filtered; devices of one user must converge to the same rows, and those are
-// exactly that user's rows.
+// exactly that user's rows. --propagation and --subscriptions measure the live channel instead
+// (Propagation.swift, Subscriptions.swift).
 
 let arguments = CommandLine.arguments
 func option(_ name: String) -> String? { arguments.firstIndex(of: name).map { arguments[$0 + 1] } }
@@ -158,6 +160,24 @@ let apiKey = option("--apikey") ?? local!.key
 let database = option("--database") ?? local!.database
 
 print("load test: \(deviceCount) devices\(option("--propagation") == nil ? " x \(rounds) rounds of 20-200 changes" : ", propagation") against \(serverURLs.joined(separator: ", ")) (\(postgres == nil ? "embedded SQLite storage" : "PostgreSQL storage")\(rlsUsers.map { ", Row-Level Security, \($0) users" } ?? ""))")
+if let count = option("--subscriptions").map({ Int($0)! }) {
+    // Idle subscriptions instead of throughput (Subscriptions.swift).
+    print("subscriptions: \(count) idle devices subscribed to \(serverURLs[0])")
+    let writer = try SimulatedDevice(servers: serverURLs, database: database, credential: .apiKey(apiKey))
+    let outcome = Mutex(false)
+    let finished = DispatchSemaphore(value: 0)
+    Task {
+        let told = await runSubscriptions(
+            count: count, writes: Int(option("--writes") ?? "3")!, server: serverURLs[0],
+            serverPID: local?.processes.first?.processIdentifier, database: database, apiKey: apiKey, writer: writer)
+        outcome.withLock { $0 = told }
+        finished.signal()
+    }
+    finished.wait()
+    local?.stop()
+    exit(outcome.withLock { $0 } ? 0 : 1)
+}
+
 /// The owner a device writes: its user with --rls, else itself.
 func owner(_ device: Int) -> Int { rlsUsers.map { device % $0 } ?? device }
 let devices = try (0..<deviceCount).map { index in

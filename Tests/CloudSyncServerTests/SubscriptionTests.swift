@@ -52,7 +52,7 @@ struct SubscriptionTests {
 
                 let stream = try await Self.subscribe(client, bob, credential: fixture.key)
                 #expect(stream.status == 200)
-                #expect(stream.headers.first(name: "Content-Type") == ChangeSubscription.contentType)
+                #expect(stream.header("Content-Type") == ChangeSubscription.contentType)
                 try await Self.subscribersWaiting(notifier, 1)
                 #expect(notifier.subscriptions == 1)
                 let scrape = try await client.executeRequest(uri: "/metrics", method: .get, headers: [:], body: nil)
@@ -188,22 +188,23 @@ struct SubscriptionTests {
         }
     }
 
+    static func status(_ client: some TestClientProtocol, _ path: String, _ credential: String?) async throws -> HTTPResponse.Status {
+        var headers = HTTPFields()
+        if let credential { headers[.authorization] = "Bearer \(credential)" }
+        return try await client.executeRequest(uri: path, method: .get, headers: headers, body: nil).status
+    }
+
     @Test("bad subscriptions get the check's errors")
     func validation() async throws {
         try await ServerFixture.with(.embedded) { fixture in
             let bob = try Device()
-            try await fixture.application().test(.router) { client in
-                func status(_ path: String, _ credential: String?) async throws -> HTTPResponse.Status {
-                    var headers = HTTPFields()
-                    if let credential { headers[.authorization] = "Bearer \(credential)" }
-                    return try await client.executeRequest(uri: path, method: .get, headers: headers, body: nil).status
-                }
+            try await fixture.application().test(.router) { client async throws in
                 let base = "/v1/cloudsync/\(ServerFixture.database)/\(bob.siteHex)"
-                #expect(try await status("/v1/cloudsync/\(ServerFixture.database)/nothex/0/0/subscribe", fixture.key) == .badRequest)
-                #expect(try await status(base + "/0/0/subscribe", nil) == .unauthorized)
-                #expect(try await status(base + "/0/0/subscribe", "wrong") == .unauthorized)
-                #expect(try await status("/v1/cloudsync/none.sqlite/\(bob.siteHex)/0/0/subscribe", fixture.key) == .notFound)
-                #expect(try await status(base + "/-1/0/subscribe", fixture.key) == .badRequest)
+                #expect(try await Self.status(client, "/v1/cloudsync/\(ServerFixture.database)/nothex/0/0/subscribe", fixture.key) == .badRequest)
+                #expect(try await Self.status(client, base + "/0/0/subscribe", nil) == .unauthorized)
+                #expect(try await Self.status(client, base + "/0/0/subscribe", "wrong") == .unauthorized)
+                #expect(try await Self.status(client, "/v1/cloudsync/none.sqlite/\(bob.siteHex)/0/0/subscribe", fixture.key) == .notFound)
+                #expect(try await Self.status(client, base + "/-1/0/subscribe", fixture.key) == .badRequest)
             }
         }
     }

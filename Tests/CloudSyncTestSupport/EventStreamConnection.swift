@@ -8,12 +8,15 @@ import NIOPosix
 /// arrives: for the server tests and the load tool. On NIO, so that thousands can be open on a
 /// few threads.
 package final class EventStreamConnection: Sendable {
-    package typealias Event = ServerSentEventParser.Event
+    /// One event of the stream.
+    package struct Event: Sendable, Equatable {
+        package var type: String
+        package var data: String
+    }
 
     /// The response's status code.
     package let status: Int
-    /// The response's headers.
-    package let headers: HTTPHeaders
+    private let headers: HTTPHeaders
     /// The events as they arrive; the stream finishes when the response ends or the connection
     /// closes.
     package let events: AsyncStream<Event>
@@ -39,6 +42,11 @@ package final class EventStreamConnection: Sendable {
         self.events = events
         self.state = state
         self.channel = channel
+    }
+
+    /// The response's header `name` (the first, if repeated).
+    package func header(_ name: String) -> String? {
+        headers.first(name: name)
     }
 
     /// Closes the connection.
@@ -86,7 +94,7 @@ package final class EventStreamConnection: Sendable {
                                         state.withLockedValue { $0.body += buffer.readableBytesView }
                                         continue
                                     }
-                                    for event in parser.feed(buffer.readableBytesView) { continuation.yield(event) }
+                                    for event in parser.feed(buffer.readableBytesView) { continuation.yield(Event(type: event.type, data: event.data)) }
                                     let comments = parser.comments
                                     state.withLockedValue { $0.comments = comments }
                                 case .end:

@@ -53,4 +53,50 @@ struct LiveChannelTests {
         })
         await client.stopBackgroundSync()
     }
+
+    /// Devices subscribed when the server restarts reconnect on their own and miss nothing: a
+    /// change sent while they are still away reaches them when they are back.
+    @Test func subscribedDevicesReconnectAfterAServerRestartAndMissNothing() async throws {
+        let (server, endpoint, key) = try startTodoServer()
+        defer { server.stop() }
+        let directory = try TemporaryDirectory()
+        let writer = try makeQueue(directory, "writer.sqlite")
+        // Only the channel can bring changes: the interval is an hour, local writes do not sync.
+        let options = BackgroundSyncOptions(
+            interval: .seconds(3600), syncOnLocalWrites: false, initialBackoff: .milliseconds(200), maxBackoff: .milliseconds(500))
+        var watchers: [(queue: DatabaseQueue, client: SyncClient, log: EventLog)] = []
+        for index in 0..<3 {
+            let queue = try makeQueue(directory, "watcher\(index).sqlite")
+            let client = try SyncClient(database: queue, endpoint: endpoint, credential: .apiKey(key))
+            let log = EventLog(client)
+            client.startBackgroundSync(options)
+            watchers.append((queue, client, log))
+        }
+        for watcher in watchers { #expect(await watcher.log.wait { $0.contains(.channel(.live)) }) }
+
+        try await insert(writer, id: "1", title: "before the restart")
+        try await SyncClient(database: writer, endpoint: endpoint, credential: .apiKey(key)).sync()
+        for watcher in watchers { #expect(try await eventually { try await todos(watcher.queue).count == 1 }) }
+
+        server.stop()
+        for watcher in watchers { #expect(await watcher.log.wait { $0.contains(.channel(.down)) }) }
+        try server.start()
+        // Sent as soon as the server is back, before (or while) the devices reconnect.
+        try await insert(writer, id: "2", title: "while they were away")
+        try await SyncClient(database: writer, endpoint: endpoint, credential: .apiKey(key)).sync()
+        for watcher in watchers {
+            #expect(try await eventually { try await todos(watcher.queue).count == 2 })
+            #expect(await watcher.log.wait { events in
+                guard let down = events.lastIndex(of: .channel(.down)) else { return false }
+                return events[down...].contains(.channel(.live))
+            })
+        }
+        // And the reopened channel carries the next change as the first one did.
+        try await insert(writer, id: "3", title: "after they are back")
+        try await SyncClient(database: writer, endpoint: endpoint, credential: .apiKey(key)).sync()
+        for watcher in watchers {
+            #expect(try await eventually { try await todos(watcher.queue).map(\.id) == ["1", "2", "3"] })
+            await watcher.client.stopBackgroundSync()
+        }
+    }
 }
