@@ -18,6 +18,10 @@ struct LiveChannelTests {
         let log = EventLog(live)
         live.startBackgroundSync(BackgroundSyncOptions(interval: .seconds(3600), syncOnLocalWrites: false))
         #expect(await log.wait { $0.contains(.channel(.live)) })
+        // The channel is a change subscription, not a waiting check.
+        let metrics = try String(contentsOf: URL(string: "\(server.url)/metrics")!, encoding: .utf8)
+        #expect(metrics.contains("cloudsync_subscriptions 1"))
+        #expect(metrics.contains("cloudsync_waiting_checks 0"))
 
         try await insert(writer, id: "1", title: "written on the other device")
         try await SyncClient(database: writer, endpoint: endpoint, credential: .apiKey(key)).sync()
