@@ -159,17 +159,18 @@ let serverURLs = option("--server").map { [$0] } ?? local!.urls
 let apiKey = option("--apikey") ?? local!.key
 let database = option("--database") ?? local!.database
 
-print("load test: \(deviceCount) devices\(option("--propagation") == nil ? " x \(rounds) rounds of 20-200 changes" : ", propagation") against \(serverURLs.joined(separator: ", ")) (\(postgres == nil ? "embedded SQLite storage" : "PostgreSQL storage")\(rlsUsers.map { ", Row-Level Security, \($0) users" } ?? ""))")
 if let count = option("--subscriptions").map({ Int($0)! }) {
     // Idle subscriptions instead of throughput (Subscriptions.swift).
-    print("subscriptions: \(count) idle devices subscribed to \(serverURLs[0])")
+    print("subscriptions: \(count) idle devices subscribed to \(serverURLs[0]) (\(postgres == nil ? "embedded SQLite storage" : "PostgreSQL storage"))")
     let writer = try SimulatedDevice(servers: serverURLs, database: database, credential: .apiKey(apiKey))
+    let serverPID = local?.processes.first?.processIdentifier
+    let writes = Int(option("--writes") ?? "3")!
     let outcome = Mutex(false)
     let finished = DispatchSemaphore(value: 0)
-    Task {
+    // Detached: top-level code is on the main actor, whose thread waits on the semaphore.
+    Task.detached {
         let told = await runSubscriptions(
-            count: count, writes: Int(option("--writes") ?? "3")!, server: serverURLs[0],
-            serverPID: local?.processes.first?.processIdentifier, database: database, apiKey: apiKey, writer: writer)
+            count: count, writes: writes, server: serverURLs[0], serverPID: serverPID, database: database, apiKey: apiKey, writer: writer)
         outcome.withLock { $0 = told }
         finished.signal()
     }
@@ -178,6 +179,7 @@ if let count = option("--subscriptions").map({ Int($0)! }) {
     exit(outcome.withLock { $0 } ? 0 : 1)
 }
 
+print("load test: \(deviceCount) devices\(option("--propagation") == nil ? " x \(rounds) rounds of 20-200 changes" : ", propagation") against \(serverURLs.joined(separator: ", ")) (\(postgres == nil ? "embedded SQLite storage" : "PostgreSQL storage")\(rlsUsers.map { ", Row-Level Security, \($0) users" } ?? ""))")
 /// The owner a device writes: its user with --rls, else itself.
 func owner(_ device: Int) -> Int { rlsUsers.map { device % $0 } ?? device }
 let devices = try (0..<deviceCount).map { index in
