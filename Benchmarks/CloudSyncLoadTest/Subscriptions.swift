@@ -99,9 +99,15 @@ func runSubscriptions(count: Int, writes: Int, server: String, serverPID: Int32?
         print(String(format: "server resident memory: %.1f MiB before, %.1f MiB with them open: %.1f KiB per subscription",
                      Double(before) / 1024, Double(after) / 1024, Double(after - before) / Double(count)))
     }
-    for (index, sample) in samples.enumerated() {
-        print(String(format: "write %d: %d of %d subscribers told; commit to median %.0f ms, to last %.0f ms", index + 1, sample.told, count, sample.median, sample.last))
+    if samples.count <= 10 {
+        for (index, sample) in samples.enumerated() {
+            print(String(format: "write %d: %d of %d subscribers told; commit to median %.1f ms, to last %.1f ms", index + 1, sample.told, count, sample.median, sample.last))
+        }
     }
+    let lasts = samples.map(\.last).sorted()
+    func percentile(_ p: Double) -> Double { lasts[min(lasts.count - 1, Int(Double(lasts.count) * p))] }
+    print(String(format: "commit to last subscriber told, %d writes: p50 %.1f ms, p99 %.1f ms, max %.1f ms; every subscriber told of every write: %@",
+                 lasts.count, percentile(0.5), percentile(0.99), lasts.last ?? 0, samples.allSatisfy { $0.told == count } ? "yes" : "NO"))
     return samples.allSatisfy { $0.told == count }
 }
 
