@@ -39,9 +39,10 @@ extension SyncClient {
         }
     }
 
-    /// Where this device subscribes: the check's path at its receive cursor.
+    /// Where this device subscribes: the check's path at its receive cursor. A write, as a
+    /// sync's start: a device that never synced gets its site id here.
     private func subscriptionURL() async throws -> URL {
-        let start = try await database.read { db in
+        let start = try await database.write { db in
             let context = try CloudSync.context(db)
             return (site: try context.siteID(), receive: try context.receiveCursor())
         }

@@ -24,13 +24,10 @@ package final class EventStreamConnection: Sendable {
     package var comments: Int { state.withLockedValue { $0.comments } }
     /// Whether the response has ended (the server closed the stream).
     package var ended: Bool { state.withLockedValue { $0.ended } }
-    /// The body of a response that is not a stream (an error's message).
-    package var text: String { state.withLockedValue { String(decoding: $0.body, as: UTF8.self) } }
 
     private struct State {
         var comments = 0
         var ended = false
-        var body: [UInt8] = []
     }
 
     private let state: NIOLockedValueBox<State>
@@ -90,10 +87,8 @@ package final class EventStreamConnection: Sendable {
                                     streaming = responseHead.status == .ok
                                     head.withLockedValue { $0.take() }?.resume(returning: responseHead)
                                 case .body(let buffer):
-                                    guard streaming else {
-                                        state.withLockedValue { $0.body += buffer.readableBytesView }
-                                        continue
-                                    }
+                                    // An error's body is not a stream.
+                                    guard streaming else { continue }
                                     for event in parser.feed(buffer.readableBytesView) { continuation.yield(Event(type: event.type, data: event.data)) }
                                     let comments = parser.comments
                                     state.withLockedValue { $0.comments = comments }
