@@ -11,15 +11,18 @@ let liblz4Platforms: [Platform] = [.linux, .android, .windows, .wasi, .openbsd]
 
 let package = Package(
     name: "sqlite-sync-swift",
-    // What the Swift API needs (GRDB 7 goes lower); the server and its tools run on Linux or a
-    // current macOS.
-    platforms: [.iOS(.v15), .macOS(.v12), .tvOS(.v15), .watchOS(.v8)],
+    // What the Swift API needs: its times are `Duration`s and it sleeps with `Task.sleep(for:)`,
+    // both new in iOS 16 / macOS 13 (GRDB 7 goes lower). The server and its tools run on Linux
+    // (docs/swift-api.md, "Apple platforms").
+    platforms: [.iOS(.v16), .macOS(.v13), .tvOS(.v16), .watchOS(.v9)],
     products: [
         // The SQLite loadable extension: `.load ./cloudsync` (see scripts/build-extension).
         .library(name: "cloudsync", type: .dynamic, targets: ["CloudSyncExtension"]),
         .library(name: "CloudSyncCore", targets: ["CloudSyncCore"]),
         // The sync protocol client and its HTTPTransport protocol (custom transports).
         .library(name: "CloudSyncNetwork", targets: ["CloudSyncNetwork"]),
+        // libcurl as an HTTPTransport: the extension's transport (Linux, macOS).
+        .library(name: "CloudSyncCurl", targets: ["CloudSyncCurl"]),
         .executable(name: "cloudsync-server", targets: ["CloudSyncServerCLI"]),
         .executable(name: "cloudsync-bench", targets: ["CloudSyncBench"]),
         .executable(name: "cloudsync-loadtest", targets: ["CloudSyncLoadTest"]),
@@ -59,11 +62,15 @@ let package = Package(
             dependencies: ["CSQLiteExtension", .target(name: "CLZ4", condition: .when(platforms: liblz4Platforms))],
             swiftSettings: strictImports
         ),
-        // The client side of the sync protocol, over a swappable HTTP transport (libcurl).
-        .target(name: "CloudSyncNetwork", dependencies: ["CloudSyncCore", "CSQLiteExtension", "CCurl"], swiftSettings: strictImports),
+        // The client side of the sync protocol, over a swappable HTTP transport. No libcurl here:
+        // CloudSync depends on this target and ships on iOS, which has no libcurl.
+        .target(name: "CloudSyncNetwork", dependencies: ["CloudSyncCore", "CSQLiteExtension"], swiftSettings: strictImports),
+        // The libcurl transport, for the loadable extension (SQL functions are synchronous) and
+        // the tools; the Swift API uses URLSession instead.
+        .target(name: "CloudSyncCurl", dependencies: ["CloudSyncCore", "CloudSyncNetwork", "CCurl"], swiftSettings: strictImports),
 
         // Ways in.
-        .target(name: "CloudSyncExtension", dependencies: ["CloudSyncCore", "CloudSyncNetwork", "CSQLiteExtension"], swiftSettings: strictImports),
+        .target(name: "CloudSyncExtension", dependencies: ["CloudSyncCore", "CloudSyncNetwork", "CloudSyncCurl", "CSQLiteExtension"], swiftSettings: strictImports),
         .target(
             name: "CloudSyncServer",
             dependencies: [
@@ -104,7 +111,7 @@ let package = Package(
         .executableTarget(
             name: "CloudSyncLoadTest",
             // CloudSyncTestSupport: its NIO event stream client opens thousands of subscriptions.
-            dependencies: ["CloudSyncCore", "CloudSyncNetwork", "CSQLiteLinked", "CloudSyncTestSupport"],
+            dependencies: ["CloudSyncCore", "CloudSyncNetwork", "CloudSyncCurl", "CSQLiteLinked", "CloudSyncTestSupport"],
             path: "Benchmarks/CloudSyncLoadTest",
             swiftSettings: leafImports
         ),
@@ -154,7 +161,7 @@ let package = Package(
         .testTarget(
             name: "CloudSyncNetworkTests",
             dependencies: [
-                "CloudSyncNetwork", "CloudSyncCore", "CSQLiteLinked", "CloudSyncTestSupport",
+                "CloudSyncNetwork", "CloudSyncCurl", "CloudSyncCore", "CSQLiteLinked", "CloudSyncTestSupport",
                 .product(name: "PostgresNIO", package: "postgres-nio"),
                 .product(name: "Logging", package: "swift-log"),
             ],
@@ -181,6 +188,8 @@ let package = Package(
             name: "CloudSyncTests",
             dependencies: [
                 "CloudSync", "CloudSyncCore", "CloudSyncTestSupport",
+                // The end-to-end suite runs over libcurl too, next to URLSession.
+                "CloudSyncCurl",
                 .product(name: "GRDB", package: "GRDB.swift"),
             ],
             swiftSettings: leafImports
@@ -188,3 +197,21 @@ let package = Package(
     ],
     swiftLanguageModes: [.v6]
 )
+
+// The Apple workflow (.github/workflows/apple.yml) builds and tests the Swift API on its own,
+// with CLOUDSYNC_SWIFT_API_ONLY=1: the server and its tools use Synchronization (macOS 15) and
+// are built and tested on Linux.
+if Context.environment["CLOUDSYNC_SWIFT_API_ONLY"] != nil {
+    let swiftAPI: Set<String> = [
+        "CSQLiteExtension", "CSQLiteLinked", "CLZ4", "CCurl", "CloudSyncCore", "CloudSyncNetwork", "CloudSyncCurl",
+        "CloudSync", "CloudSyncExample", "CloudSyncTestSupport", "CloudSyncCoreTests", "CloudSyncTests",
+    ]
+    package.targets.removeAll { !swiftAPI.contains($0.name) }
+    package.products.removeAll { !["CloudSyncCore", "CloudSyncNetwork", "CloudSyncCurl", "CloudSync", "cloudsync-example"].contains($0.name) }
+    // Only what those targets use is fetched.
+    let used = ["GRDB.swift", "swift-argument-parser", "postgres-nio", "swift-log"]
+    package.dependencies.removeAll { dependency in
+        guard case .sourceControl(_, let location, _) = dependency.kind else { return false }
+        return !used.contains { location.hasSuffix("/\($0).git") }
+    }
+}

@@ -1,4 +1,5 @@
 import CloudSyncCore
+import CloudSyncCurl
 import CloudSyncNetwork
 import CSQLiteLinked
 import Foundation

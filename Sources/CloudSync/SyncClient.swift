@@ -14,9 +14,9 @@ import GRDB
 /// print("sent \(result.sent), received \(result.received)")
 /// ```
 ///
-/// Network requests run on a dedicated thread; the database is only accessed for short
-/// writes (encoding a payload, moving a cursor, merging a downloaded payload), so the app keeps
-/// reading and writing while a sync waits on the network. Operations of one client run one at
+/// Network requests go through `URLSession` unless another ``SyncTransport`` is given; the
+/// database is only accessed for short writes (encoding a payload, moving a cursor, merging a
+/// downloaded payload), so the app keeps reading and writing while a sync waits on the network. Operations of one client run one at
 /// a time, in call order.
 ///
 /// After a merge, GRDB observers (`ValueObservation`, `DatabaseRegionObservation`) of the
@@ -30,12 +30,12 @@ public final class SyncClient: Sendable {
         /// call's work: the server pages its backlog, and what is left comes with the next
         /// operation. The extension's `NetworkSession` has the same knob under the same name.
         public var maxDownloadsPerCheck = SyncLimits.defaultMaxDownloadsPerCheck
-        /// Time allowed to connect, and for one whole request (libcurl transport).
-        public var connectTimeout: Duration = .seconds(10)
+        /// Time allowed for one whole request, connecting included. The live channel's waiting
+        /// checks get this much on top of the time the server may hold them.
         public var requestTimeout: Duration = .seconds(60)
-        /// Makes the HTTP transport (default: libcurl with the timeouts above). Called once, on
-        /// the client's network thread; the transport is used only there.
-        public var makeTransport: (@Sendable () throws -> any HTTPTransport)?
+        /// Sends the client's HTTP requests. nil (the default): a ``URLSessionTransport`` with
+        /// `requestTimeout`.
+        public var transport: (any SyncTransport)?
 
         public init() {}
     }
@@ -47,10 +47,9 @@ public final class SyncClient: Sendable {
     let options: Options
     let credential: SyncCredential
     let bearer: Locked<String>
-    let http: HTTPExecutor
-    /// The live channel's waiting checks go on their own transport, so that a check held open
-    /// at the server never delays a sync.
-    let watchHTTP: HTTPExecutor
+    /// Sends requests concurrently, so that the live channel's check held open at the server
+    /// never delays a sync.
+    package let transport: any SyncTransport
     /// The live channel's last reported state.
     let channelState = Locked<SyncChannel?>(nil)
     let operations = AsyncLock()
@@ -89,12 +88,7 @@ public final class SyncClient: Sendable {
         self.credential = credential
         self.bearer = Locked(credential.initialBearer)
         self.options = options
-        let connect = options.connectTimeout, request = options.requestTimeout
-        let makeTransport: @Sendable () throws -> any HTTPTransport = options.makeTransport ?? {
-            try CurlTransport(connectTimeout: connect, requestTimeout: request)
-        }
-        self.http = HTTPExecutor(makeTransport: makeTransport)
-        self.watchHTTP = HTTPExecutor(makeTransport: makeTransport)
+        self.transport = options.transport ?? URLSessionTransport(requestTimeout: options.requestTimeout)
     }
 
     deinit {
@@ -156,7 +150,7 @@ public final class SyncClient: Sendable {
     // MARK: Protocol (sync-protocol.md)
 
     /// Carries out the protocol state machine's actions: database work in short GRDB writes,
-    /// HTTP on the network thread, so the app keeps using the database while a sync waits.
+    /// HTTP through the transport, so the app keeps using the database while a sync waits.
     private func perform(_ operation: SyncOperation) async throws -> SyncResult {
         let start = try await database.write { db in
             let context = try CloudSync.context(db)
@@ -177,7 +171,7 @@ public final class SyncClient: Sendable {
                 let page = try await database.write { db in try CloudSync.context(db).uploadPage(after: cursor, maxChanges: maxChanges) }
                 action = machine.pageEncoded(page)
             case .send(let request):
-                action = try await send(request, over: http, to: &machine)
+                action = try await send(request, to: &machine)
             case .refreshCredential:
                 action = await refreshCredential(&machine)
             case .storeSendCursor(let cursor):
@@ -212,12 +206,17 @@ public final class SyncClient: Sendable {
         }
     }
 
-    /// Sends a request of the state machine and hands it the answer.
-    private func send(_ request: HTTPRequest, over executor: HTTPExecutor, to machine: inout SyncStateMachine) async throws -> SyncStateMachine.Action {
+    /// Sends a request of the state machine and hands it the answer. Cancellation ends the
+    /// operation; any other failure of the transport is a `.network` failure of the request.
+    private func send(_ request: HTTPRequest, to machine: inout SyncStateMachine) async throws -> SyncStateMachine.Action {
         do {
-            return machine.received(try await executor.send(request))
+            return machine.received(try await transport.send(request))
         } catch let error as CloudSyncError {
             return machine.transportFailed(error)
+        } catch let error as CancellationError {
+            throw error
+        } catch {
+            return machine.transportFailed(CloudSyncError(.network, "\(request.method) \(request.url) failed: \(error)"))
         }
     }
 
@@ -233,9 +232,10 @@ public final class SyncClient: Sendable {
         }
     }
 
-    /// One check of the live channel, outside the operations lock and on its own transport:
-    /// held at the server up to `wait`, it only tells whether changes are waiting and whether
-    /// the server holds checks at all. It downloads and stores nothing.
+    /// One check of the live channel, outside the operations lock and beside any sync in
+    /// flight: held at the server up to `wait` (its timeout is `requestTimeout` on top of that),
+    /// it only tells whether changes are waiting and whether the server holds checks at all. It
+    /// downloads and stores nothing.
     func watchForChanges(wait: Duration) async throws -> SyncStateMachine.Summary {
         let start = try await database.read { db in
             let context = try CloudSync.context(db)
@@ -249,7 +249,9 @@ public final class SyncClient: Sendable {
         while true {
             try Task.checkCancellation()
             switch action {
-            case .send(let request): action = try await send(request, over: watchHTTP, to: &machine)
+            case .send(var request):
+                request.timeout = options.requestTimeout + wait
+                action = try await send(request, to: &machine)
             case .refreshCredential: action = await refreshCredential(&machine)
             case .finish(let summary): return summary
             case .fail(let error): throw error

@@ -10,12 +10,13 @@ struct CloudSyncExample: AsyncParsableCommand {
         commandName: "cloudsync-example",
         abstract: "A small todo app that syncs its GRDB database through a cloudsync-server.",
         discussion: """
-            Create the server database first:
+            Create the server database first (notes merge line by line: block mode):
               cloudsync-example schema > schema.sql
               cloudsync-server database create todo.sqlite --schema schema.sql
+              cloudsync-server column set --database todo.sqlite --table todo --column notes --algo block
               cloudsync-server apikey create --database todo.sqlite
             """,
-        subcommands: [Add.self, Done.self, List.self, Sync.self, Watch.self, Schema.self, Demo.self, NotesDemo.self])
+        subcommands: [Add.self, Done.self, Notes.self, List.self, Sync.self, Watch.self, Schema.self, Demo.self, NotesDemo.self])
 }
 
 /// Options shared by the subcommands that open a database or talk to a server.
@@ -75,10 +76,11 @@ struct Add: AsyncParsableCommand {
     static let configuration = CommandConfiguration(abstract: "Add a todo (then sync, if --server is given).")
     @OptionGroup var connection: ServerOptions
     @Argument(help: "The title.") var title: String
+    @Option(help: "Notes, one or more lines (edit a line later with `notes ID --line N --set TEXT`).") var notes: String = ""
 
     func run() async throws {
         let store = try TodoStore(path: connection.db)
-        let todo = try await store.add(title)
+        let todo = try await store.add(title, notes: notes)
         print("added \(todo.id)")
         if connection.server != nil {
             let result = try await failing { try await connection.client(for: store).sync() }
@@ -103,6 +105,47 @@ struct Done: AsyncParsableCommand {
         if connection.server != nil {
             try await failing { try await connection.client(for: store).sync() }
         }
+    }
+}
+
+struct Notes: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Show a todo's notes, or change one line of them (then sync, if --server is given). Edits of different lines on two devices are both kept.")
+    @OptionGroup var connection: ServerOptions
+    @Argument(help: "The todo's id, or a prefix of it.") var id: String
+    @Option(help: "The line to change (1 = first; one past the last appends).") var line: Int?
+    @Option(help: "The line's new text (with --line).") var set: String?
+
+    func run() async throws {
+        let store = try TodoStore(path: connection.db)
+        guard (line == nil) == (set == nil) else { throw ValidationError("--line and --set go together") }
+        if let line, let set {
+            let text = set
+            let changed = try await store.update(id) { todo in
+                guard let notes = replacingLine(line, of: todo.notes, with: text) else {
+                    let count = todo.notes.isEmpty ? 0 : todo.notes.split(separator: "\n", omittingEmptySubsequences: false).count
+                    throw ValidationError("no line \(line): the notes have \(count) line\(count == 1 ? "" : "s") (\(count + 1) appends one)")
+                }
+                todo.notes = notes
+            }
+            guard let changed else {
+                FileHandle.standardError.write(Data("error: no single todo with id \(id)\n".utf8))
+                throw ExitCode(1)
+            }
+            print(changed.notes)
+            if connection.server != nil {
+                let result = try await failing { try await connection.client(for: store).sync() }
+                print("synced: sent \(result.sent), received \(result.received)")
+                printRefused(result)
+            }
+            return
+        }
+        let matches = try await store.all().filter { $0.id == id || $0.id.hasPrefix(id) }
+        guard matches.count == 1 else {
+            FileHandle.standardError.write(Data("error: no single todo with id \(id)\n".utf8))
+            throw ExitCode(1)
+        }
+        print(matches[0].notes)
     }
 }
 

@@ -1,4 +1,5 @@
 import CloudSyncCore
+import CloudSyncCurl
 import CloudSyncNetwork
 import CSQLiteExtension
 
@@ -13,7 +14,7 @@ public func sqlite3_cloudsync_init(
     let api = SQLiteAPI(routines: routines)
     do {
         let context = try CloudSyncEngine.register(database: database, api: api)
-        try NetworkFunctions.register(on: context)
+        try NetworkFunctions.register(on: context) { () throws(CloudSyncError) in try CurlTransport() }
         return SQLITE_OK
     } catch {
         // The host frees the message with sqlite3_free, so it must come from sqlite3_malloc.

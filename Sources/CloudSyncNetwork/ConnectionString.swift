@@ -73,6 +73,20 @@ public struct ConnectionString: Equatable, Sendable {
         }
     }
 
+    /// The managed database `database` on the server at `address` (`scheme://host[:port]`):
+    /// the two arguments of 1.x's `cloudsync_network_init_custom` (sql-api-v2.md §5).
+    public init(address: String, database: String) throws(CloudSyncError) {
+        var base = address.trimmed
+        while base.hasSuffix("/") { base.removeLast() }
+        guard let schemeEnd = base.firstRange(of: "://"), !base[schemeEnd.upperBound...].contains("/"), !base.contains("?") else {
+            throw CloudSyncError(.misuse, "invalid server address '\(address)'; expected scheme://host[:port], without a path")
+        }
+        guard !database.isEmpty, !database.contains("/"), !database.contains("?") else {
+            throw CloudSyncError(.misuse, "invalid database id '\(database)'; expected the name of a database on the server")
+        }
+        try self.init(parsing: base + "/" + database)
+    }
+
     /// `scheme://host:port/v1/cloudsync/DATABASE/SITE`.
     public func baseURL(site: [UInt8]) -> String {
         "\(scheme)://\(host):\(port)/v1/cloudsync/\(Self.percentEncoded(database))/\(Hex.encode(site))"

@@ -6,12 +6,16 @@ public struct HTTPRequest: Sendable {
     public var url: String
     public var headers: [(String, String)]
     public var body: [UInt8]
+    /// Time allowed for this request instead of the transport's own request timeout: a
+    /// waiting check is held at the server for longer than any other request takes.
+    public var timeout: Duration?
 
-    public init(method: String, url: String, headers: [(String, String)] = [], body: [UInt8] = []) {
+    public init(method: String, url: String, headers: [(String, String)] = [], body: [UInt8] = [], timeout: Duration? = nil) {
         self.method = method
         self.url = url
         self.headers = headers
         self.body = body
+        self.timeout = timeout
     }
 }
 
@@ -37,8 +41,10 @@ public struct HTTPResponse: Sendable {
     }
 }
 
-/// Sends HTTP requests for the network layer. The engine ships a libcurl transport; an
-/// application may install its own (a platform HTTP stack, a test harness) per connection.
+/// Sends HTTP requests for the network layer. The extension uses libcurl (`CurlTransport` in
+/// CloudSyncCurl); a test harness or another HTTP stack implements this protocol. The Swift
+/// API's transports are asynchronous (`SyncTransport` in CloudSync), and it runs one of these
+/// through `BlockingHTTPTransport`.
 ///
 /// Calls are synchronous because SQL functions are.
 public protocol HTTPTransport: AnyObject {

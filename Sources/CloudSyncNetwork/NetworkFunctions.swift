@@ -23,7 +23,9 @@ package enum NetworkFunctions {
     }
 
     /// Registers the functions; registering again on the same connection does nothing.
-    package static func register(on context: SyncContext) throws(CloudSyncError) {
+    /// `cloudsync_network_init` makes its session's transport with `makeTransport` (libcurl in
+    /// the extension: this module has no HTTP client of its own, so that it builds for iOS).
+    package static func register(on context: SyncContext, makeTransport: @escaping () throws(CloudSyncError) -> any HTTPTransport) throws(CloudSyncError) {
         guard context.attachments[registeredKey] == nil else { return }
         context.attachments[registeredKey] = context.connection // any marker object
 
@@ -38,10 +40,19 @@ package enum NetworkFunctions {
             }
         }
 
+        func connect(_ context: SyncContext, to endpoint: ConnectionString) throws {
+            install(NetworkSession(context: context, endpoint: endpoint, transport: try makeTransport()), on: context)
+        }
         try add("cloudsync_network_init", 1) { context, arguments in
             let text = try arguments.requireString(0, "connection_string", of: "cloudsync_network_init")
-            let endpoint = try ConnectionString(parsing: text)
-            install(NetworkSession(context: context, endpoint: endpoint, transport: try CurlTransport()), on: context)
+            try connect(context, to: try ConnectionString(parsing: text))
+            return .integer(0)
+        }
+        // 1.x: the server's address and the database's name as two arguments.
+        try add("cloudsync_network_init_custom", 2) { context, arguments in
+            let address = try arguments.requireString(0, "address", of: "cloudsync_network_init_custom")
+            let database = try arguments.requireString(1, "database_id", of: "cloudsync_network_init_custom")
+            try connect(context, to: try ConnectionString(address: address, database: database))
             return .integer(0)
         }
         try add("cloudsync_network_cleanup", 0) { context, _ in
@@ -67,6 +78,22 @@ package enum NetworkFunctions {
         }
         try add("cloudsync_network_check_changes", 0) { context, _ in
             .integer(Int64(try requireSession(context, "cloudsync_network_check_changes").checkChanges()))
+        }
+        // 1.x (sql-api-v2.md §5): drains every page, or at most `max_chunks`, and answers as
+        // 1.x does, with JSON text.
+        for count: Int32 in 0...1 {
+            try add("cloudsync_network_receive_changes", count) { context, arguments in
+                var maxPages: Int?
+                if count == 1 {
+                    guard case .integer(let limit) = arguments.value(0), limit > 0 else {
+                        throw CloudSyncError(.misuse, "cloudsync_network_receive_changes(max_chunks) takes a positive integer")
+                    }
+                    maxPages = Int(clamping: limit)
+                }
+                let summary = try requireSession(context, "cloudsync_network_receive_changes").receiveChanges(maxPages: maxPages)
+                let tables = summary.receivedTables.map(JSONText.string).joined(separator: ",")
+                return .string("{\"receive\":{\"rows\":\(summary.received),\"tables\":[\(tables)]}}")
+            }
         }
         try add("cloudsync_network_sync", 0) { context, _ in
             .integer(Int64(try requireSession(context, "cloudsync_network_sync").sync()))

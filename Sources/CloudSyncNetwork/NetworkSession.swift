@@ -48,6 +48,12 @@ package final class NetworkSession {
         try run(.check()).received
     }
 
+    /// 1.x's `cloudsync_network_receive_changes`: downloads and applies every page the server
+    /// has for this device, or at most `maxPages`. Returns the summary (changes and tables).
+    package func receiveChanges(maxPages: Int?) throws(CloudSyncError) -> SyncStateMachine.Summary {
+        try run(.check(), maxDownloads: maxPages ?? Int.max)
+    }
+
     /// Sends, then checks up to `maxRetries` times `waitMilliseconds` apart until something
     /// arrives. Returns the number of changes received.
     ///
@@ -60,13 +66,13 @@ package final class NetworkSession {
     }
 
     /// Runs one operation: carries out the state machine's actions until it finishes.
-    func run(_ operation: SyncStateMachine.Operation) throws(CloudSyncError) -> SyncStateMachine.Summary {
+    func run(_ operation: SyncStateMachine.Operation, maxDownloads: Int? = nil) throws(CloudSyncError) -> SyncStateMachine.Summary {
         var machine = SyncStateMachine(
             operation, endpoint: endpoint, site: try context.siteID(),
             bearer: credential?.bearer,
             missingCredential: "no credential: call cloudsync_network_set_apikey(key) or cloudsync_network_set_token(token) first",
             sendCursor: try context.sendCursor(), receiveCursor: try context.receiveCursor(),
-            maxChangesPerUpload: maxChangesPerUpload, maxDownloadsPerCheck: maxDownloadsPerCheck)
+            maxChangesPerUpload: maxChangesPerUpload, maxDownloadsPerCheck: maxDownloads ?? maxDownloadsPerCheck)
         var action = machine.start()
         while true {
             switch action {
@@ -88,7 +94,7 @@ package final class NetworkSession {
                 action = machine.sendReported()
             case .apply(let payload):
                 let report = try context.applyDownload(payload)
-                action = machine.applied(cursor: SyncCursor(dbVersion: report.lastDbVersion, seq: report.lastSeq), changes: report.changes)
+                action = machine.applied(cursor: SyncCursor(dbVersion: report.lastDbVersion, seq: report.lastSeq), changes: report.changes, tables: report.tables)
             case .wait(let milliseconds):
                 Self.sleep(milliseconds: milliseconds)
                 action = machine.waited()

@@ -43,8 +43,10 @@ extension SyncContext {
     package func applyDownload(_ payload: [UInt8]) throws(CloudSyncError) -> MergeReport {
         try connection.withSavepoint("cloudsync_download") { () throws(CloudSyncError) in
             let report = try applyPayload(payload)
-            try setSetting(Key.checkVersion, .integer(report.lastDbVersion))
-            try setSetting(Key.checkSeq, .integer(report.lastSeq))
+            if report.movesCursor {
+                try setSetting(Key.checkVersion, .integer(report.lastDbVersion))
+                try setSetting(Key.checkSeq, .integer(report.lastSeq))
+            }
             return report
         }
     }

@@ -53,6 +53,8 @@ package struct SyncStateMachine: Sendable {
         package var sent = 0
         /// Changes downloaded and merged.
         package var received = 0
+        /// The tables the merged changes belong to, in order of first appearance.
+        package var receivedTables: [String] = []
         /// Rows the server's Row-Level Security refused, per table (the `Cloudsync-Denied`
         /// header of upload confirmations). They are not applied on the server; the send
         /// cursor moved past them and the server's version of those rows comes back by check.
@@ -288,10 +290,11 @@ package struct SyncStateMachine: Sendable {
     }
 
     /// The payload was merged and `cursor` stored as the receive cursor.
-    package mutating func applied(cursor: SyncCursor, changes: Int) -> Action {
+    package mutating func applied(cursor: SyncCursor, changes: Int, tables: [String] = []) -> Action {
         guard case .applying = state else { return misuse("applied") }
         receiveCursor = cursor
         receivedThisRound += changes
+        for table in tables where !summary.receivedTables.contains(table) { summary.receivedTables.append(table) }
         downloadsThisRound += 1
         return downloadsThisRound < maxDownloadsPerCheck ? check() : endRound()
     }

@@ -1,3 +1,4 @@
+import CloudSyncTestSupport
 import Testing
 @testable import CloudSyncCore
 
@@ -5,18 +6,6 @@ import Testing
 /// payloads in random order with duplicates.
 @Suite("Block text: randomized convergence")
 struct BlockTextConvergenceTests {
-    /// A seeded generator (SplitMix64), so a failing seed can be replayed.
-    struct SeededGenerator: RandomNumberGenerator {
-        var state: UInt64
-        mutating func next() -> UInt64 {
-            state &+= 0x9E37_79B9_7F4A_7C15
-            var z = state
-            z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-            z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-            return z ^ (z >> 31)
-        }
-    }
-
     /// What the replicas did to lines, to check that no line nobody touched is lost.
     ///
     /// Inserted lines must survive unless someone edited, deleted or moved them. The new text
@@ -73,7 +62,7 @@ struct BlockTextConvergenceTests {
 
     @Test("3–4 replicas, random inserts, edits, deletes and moves, random delivery with duplicates", arguments: 1...16)
     func randomized(seed: UInt64) throws {
-        var generator = SeededGenerator(state: seed)
+        var generator = SeededGenerator(seed: seed)
         let count = 3 + Int(seed % 2)
         let replicas = try (0..<count).map { _ in try notesDatabase() }
         var ledger = Ledger()
@@ -107,7 +96,7 @@ struct BlockTextConvergenceTests {
 
     @Test("row deletes and re-inserts mixed with line edits converge (causal length rules hold for blocks)", arguments: 1...30)
     func withRowLifecycle(seed: UInt64) throws {
-        var generator = SeededGenerator(state: seed &* 7919)
+        var generator = SeededGenerator(seed: seed &* 7919)
         let replicas = try (0..<3).map { _ in try notesDatabase() }
         var ledger = Ledger()
         try replicas[0].connection.run("INSERT INTO notes(id, title, body) VALUES ('n1', 'T', ?1)", [.string("a\nb\nc")])
@@ -144,7 +133,7 @@ struct BlockTextConvergenceTests {
 
     @Test("our replicas mixed with replicas replaying 1.0.12's recorded block changes converge", arguments: 1...6)
     func mixedWithReference(seed: UInt64) throws {
-        var generator = SeededGenerator(state: seed)
+        var generator = SeededGenerator(seed: seed)
         for vector in BlockVectors.cases {
             let replicas = try (0..<3).map { _ in try notesDatabase(delimiter: vector.delimiter) }
             var pool: [[UInt8]] = [vector.basePayload, vector.editPayloadA, vector.editPayloadB]

@@ -348,9 +348,9 @@ struct PayloadV2Tests {
             for payload in [vector.basePayload, vector.editPayloadA, vector.editPayloadB] {
                 let decoded = try PayloadDecoder.decode(payload)
                 #expect(decoded.header.version == 2)
-                var builder = PayloadBuilder()
+                var builder = PayloadBuilder(format: .v2)
                 for change in decoded.changes { builder.append(change) }
-                let ours = builder.finish(schemaHash: decoded.header.schemaHash, libraryVersion: (0, 9, 0), version: 2)
+                let ours = builder.finish(schemaHash: decoded.header.schemaHash, libraryVersion: (0, 9, 0))
                 #expect(try PayloadDecoder.decode(ours).changes == decoded.changes)
                 #expect(Array(ours[26..<32]) == Array(payload[26..<32]) || ours.count != payload.count)
             }
@@ -360,9 +360,9 @@ struct PayloadV2Tests {
     @Test("a v2 payload with an unknown schema hash is refused unless skip_schema_hash_check is set")
     func unknownHash() throws {
         let db = try notesDatabase()
-        var builder = PayloadBuilder()
+        var builder = PayloadBuilder(format: .v2)
         for change in try PayloadDecoder.decode(BlockVectors.cases[0].basePayload).changes { builder.append(change) }
-        let payload = builder.finish(schemaHash: 42, libraryVersion: (1, 0, 12), version: 2)
+        let payload = builder.finish(schemaHash: 42, libraryVersion: (1, 0, 12))
         #expect(throws: CloudSyncError.self) { try db.apply(payload) }
         try db.execute("SELECT cloudsync_set('skip_schema_hash_check', '1')")
         try db.apply(payload)

@@ -38,8 +38,11 @@ struct EngineVectorTests {
         let vector = Self.payloads.first { $0.name == name }!
         let db = try replica(for: vector, siteID: vector.siteID)
         for op in vector.ops { try db.execute(op) }
+        // The 0.8 generation's format (our default is the checksummed version 2).
+        try db.execute("SELECT cloudsync_set('payload_version', 1)")
         let payload = try #require(try db.payload())
         let header = try PayloadHeader(parsing: payload)
+        #expect(header.version == 1)
         #expect(header.schemaHash == vector.schemaHash)
         #expect(header.rowCount == vector.nrows)
         #expect(header.columnCount == 9)

@@ -5,17 +5,6 @@ import Testing
 /// The configuration and helper functions of sql-api.md.
 @Suite("SQL functions")
 struct FunctionTests {
-    func error(_ db: TestDatabase, _ sql: String) -> String? {
-        do {
-            try db.execute(sql)
-            return nil
-        } catch let error as CloudSyncError {
-            return error.message
-        } catch {
-            return "\(error)"
-        }
-    }
-
     @Test func initReturnsTheSiteIDAndIsIdempotent() throws {
         let db = try TestDatabase()
         try db.execute(todoSchema)
@@ -39,18 +28,18 @@ struct FunctionTests {
     func initRefuses(schema: String, reason: String) throws {
         let db = try TestDatabase()
         try db.execute(schema)
-        let message = try #require(error(db, "SELECT cloudsync_init('t')"))
+        let message = try #require(db.errorMessage("SELECT cloudsync_init('t')"))
         #expect(message.contains(reason))
         #expect(try db.integer("SELECT count(*) FROM sqlite_master WHERE name = 't_cloudsync'") == 0)
     }
 
     @Test func initErrorsForMissingTablesAndBadArguments() throws {
         let db = try TestDatabase()
-        #expect(error(db, "SELECT cloudsync_init('nope')")?.contains("does not exist") == true)
+        #expect(db.errorMessage("SELECT cloudsync_init('nope')")?.contains("does not exist") == true)
         try db.execute(todoSchema)
-        #expect(error(db, "SELECT cloudsync_init('todo', 'xyz')")?.contains("unknown algorithm") == true)
-        #expect(error(db, "SELECT cloudsync_init(42)")?.contains("TEXT") == true)
-        #expect(error(db, "SELECT cloudsync_enable('nope')")?.contains("not synchronized") == true)
+        #expect(db.errorMessage("SELECT cloudsync_init('todo', 'xyz')")?.contains("unknown algorithm") == true)
+        #expect(db.errorMessage("SELECT cloudsync_init(42)")?.contains("TEXT") == true)
+        #expect(db.errorMessage("SELECT cloudsync_enable('nope')")?.contains("not synchronized") == true)
     }
 
     @Test func forceAllowsIntegerKeysAndStarInitializesEveryTable() throws {
@@ -88,7 +77,7 @@ struct FunctionTests {
         try db.execute("SELECT cloudsync_set('answer', 42), cloudsync_set_table('todo', 'note', 'x'), cloudsync_set_column('todo', 'title', 'note', 'y')")
         #expect(try db.scalar("SELECT value FROM cloudsync_settings WHERE key = 'answer'") == .string("42"))
         #expect(try db.rows("SELECT col_name, value FROM cloudsync_table_settings WHERE key = 'note' ORDER BY col_name") == [[.string("*"), .string("x")], [.string("title"), .string("y")]])
-        #expect(error(db, "SELECT cloudsync_set_column('todo', 'nope', 'k', 'v')")?.contains("column 'nope' not found in table 'todo'") == true)
+        #expect(db.errorMessage("SELECT cloudsync_set_column('todo', 'nope', 'k', 'v')")?.contains("column 'nope' not found in table 'todo'") == true)
     }
 
     @Test func configurationSurvivesReopening() throws {
@@ -161,9 +150,9 @@ struct FunctionTests {
                 #expect(try db.scalar("SELECT cloudsync_pk_decode(cloudsync_pk_encode(\(arguments)), \(index + 1))") == value)
             }
         }
-        #expect(error(db, "SELECT cloudsync_pk_decode(x'00', 1)") != nil)
-        #expect(error(db, "SELECT cloudsync_pk_decode(cloudsync_pk_encode(1), 2)")?.contains("out of range") == true)
-        #expect(error(db, "SELECT cloudsync_pk_decode('text', 1)")?.contains("BLOB") == true)
+        #expect(db.errorMessage("SELECT cloudsync_pk_decode(x'00', 1)") != nil)
+        #expect(db.errorMessage("SELECT cloudsync_pk_decode(cloudsync_pk_encode(1), 2)")?.contains("out of range") == true)
+        #expect(db.errorMessage("SELECT cloudsync_pk_decode('text', 1)")?.contains("BLOB") == true)
     }
 }
 

@@ -86,7 +86,9 @@ struct PayloadBadInputTests {
         expectError(P.patched(good, at: 0, [0, 0, 0, 0]), .malformedPayload, "signature")
         // Version 2 is read, but its checksum must match the body (a v1 payload has zeros there).
         expectError(P.patched(good, at: 4, [2]), .malformedPayload, "invalid checksum")
-        expectError(P.patched(good, at: 4, [3]), .malformedPayload, "version 3")
+        // Version 3 (fragments) has the checksum too, and exactly nine values per row.
+        expectError(P.patched(good, at: 4, [3]), .malformedPayload, "invalid checksum")
+        expectError(P.patched(good, at: 4, [4]), .malformedPayload, "version 4")
         expectError(P.patched(good, at: 4, [0]), .malformedPayload, "version 0")
         expectError(P.patched(good, at: 12, [0, 0]), .malformedPayload, "0 values per row")
         expectError(P.patched(good, at: 12, [0, 8]), .malformedPayload, "8 values per row")

@@ -1,8 +1,10 @@
 import Foundation
 import Testing
 
-/// The engine builds for iOS 15 and macOS 12 (Package.swift's platforms), which this Linux
-/// machine cannot compile for: this test keeps the sources off what those systems lack.
+/// The engine and the Swift API build for iOS 16 and macOS 13 (Package.swift's platforms),
+/// which this Linux machine cannot compile for: these tests keep their sources off what those
+/// systems lack, and their targets off libcurl, which iOS does not have. The Apple workflow
+/// (.github/workflows/apple.yml) compiles them for real.
 @Suite("Portability of the engine's sources")
 struct PortabilityTests {
     /// Modules and types that need iOS 18 / macOS 15 or later, or that Apple platforms lack.
@@ -13,7 +15,12 @@ struct PortabilityTests {
         ("UInt128", "UInt128 needs iOS 18 / macOS 15"),
         ("Int128", "Int128 needs iOS 18 / macOS 15"),
         ("import CCurl", "there is no libcurl on iOS"),
+        ("import CloudSyncCurl", "there is no libcurl on iOS: the Swift API sends with URLSession"),
+        ("import Observation", "Observation needs iOS 17 / macOS 14"),
     ]
+
+    /// What the Swift API is made of: its own target and every target it depends on.
+    static let swiftAPITargets = ["CloudSyncCore", "CloudSyncNetwork", "CloudSync"]
 
     static let packageRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
 
@@ -23,7 +30,7 @@ struct PortabilityTests {
         return files.filter { $0.pathExtension == "swift" }
     }
 
-    @Test("the engine and the Swift API use nothing newer than the declared platforms", arguments: ["CloudSyncCore", "CloudSync"])
+    @Test("the engine and the Swift API use nothing newer than the declared platforms", arguments: swiftAPITargets)
     func portable(target: String) throws {
         let files = try Self.sources(of: target)
         #expect(files.count > 5, "found only \(files.count) sources of \(target) under \(Self.packageRoot.path)")
@@ -33,6 +40,27 @@ struct PortabilityTests {
                 Issue.record("\(file.lastPathComponent) contains \(pattern): \(why)")
             }
         }
+    }
+
+    /// A target that listed libcurl would link it on iOS even with no source importing it.
+    @Test("the Swift API's targets do not depend on libcurl", arguments: swiftAPITargets)
+    func noCurlDependency(target: String) throws {
+        let manifest = try String(contentsOf: Self.packageRoot.appendingPathComponent("Package.swift"), encoding: .utf8)
+        let declaration = try #require(Self.declaration(of: target, in: manifest), "no target \(target) in Package.swift")
+        let code = declaration.split(separator: "\n").filter { !$0.trimmingCharacters(in: .whitespaces).hasPrefix("//") }.joined(separator: "\n")
+        #expect(code.contains("dependencies:"), "no dependencies found in \(code)")
+        #expect(!code.contains("Curl"), "\(target) depends on libcurl: \(code)")
+    }
+
+    /// The text of `.target(name: "NAME", ...)` in `manifest`, up to the next target.
+    static func declaration(of target: String, in manifest: String) -> Substring? {
+        guard let start = manifest.range(of: ".target(\n            name: \"\(target)\"") ?? manifest.range(of: ".target(name: \"\(target)\"") else {
+            return nil
+        }
+        let rest = manifest[start.upperBound...]
+        let next = ["\n        .target(", "\n        .systemLibrary(", "\n        .executableTarget(", "\n        .testTarget("]
+            .compactMap { rest.range(of: $0)?.lowerBound }.min() ?? rest.endIndex
+        return rest[..<next]
     }
 
     /// liblz4 only where the Compression framework is missing: one codec per platform.

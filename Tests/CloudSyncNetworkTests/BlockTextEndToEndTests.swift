@@ -1,10 +1,12 @@
 import CloudSyncCore
 import CloudSyncTestSupport
 import Foundation
+import PostgresNIO
 import Testing
 @testable import CloudSyncNetwork
 
-/// Block-level text columns through a real `cloudsync-server` over HTTP on loopback.
+/// Block-level text columns through a real `cloudsync-server` over HTTP on loopback, on the
+/// embedded storage and on PostgreSQL.
 @Suite("Block text through the server", .serialized, .enabled(if: ServerProcess.isAvailable, "build cloudsync-server first (scripts/test does)"))
 struct BlockTextEndToEndTests {
     static let schema = "CREATE TABLE notes(id TEXT PRIMARY KEY NOT NULL, user_id TEXT NOT NULL DEFAULT '', body TEXT)"
@@ -21,9 +23,50 @@ struct BlockTextEndToEndTests {
         try device.connection.scalar("SELECT body FROM notes WHERE id = 'n1'")?.stringValue
     }
 
+    enum Storage: String, CaseIterable, Sendable {
+        case embedded, postgres
+    }
+
+    /// A server process on `storage` (a fresh PostgreSQL database for `.postgres`, dropped
+    /// afterwards), and a way to read the server's `notes.body` of `n1`.
+    func withServer(_ storage: Storage, _ body: (ServerProcess, () async throws -> String?) async throws -> Void) async throws {
+        switch storage {
+        case .embedded:
+            let server = try ServerProcess()
+            defer { server.stop() }
+            try await body(server) {
+                let handle = try Device.api.openDatabase(path: "file:\(server.databaseFile(Self.database).path)?mode=ro")
+                defer { Device.api.closeDatabase(handle) }
+                return try Connection(handle: handle, api: Device.api).scalar("SELECT body FROM notes WHERE id = 'n1'")?.stringValue
+            }
+        case .postgres:
+            guard PostgresTestDatabase.isAvailable else { try Test.cancel("PostgreSQL is not installed") }
+            let postgres = try await PostgresTestDatabase.create()
+            let server = try ServerProcess(postgres: postgres.url)
+            defer { server.stop() }
+            do {
+                try await body(server) {
+                    try await postgres.withConnection { connection in
+                        let schema = try await connection.query("SELECT schema_name FROM cloudsync.databases WHERE name = \(Self.database)", logger: PostgresTestDatabase.logger)
+                            .collect().first?.decode(String.self) ?? ""
+                        return try await connection.query(
+                            PostgresQuery(unsafeSQL: "SELECT body FROM \(SQLText.identifier(schema)).notes WHERE id = 'n1'"), logger: PostgresTestDatabase.logger)
+                            .collect().first?.decode(String?.self)
+                    }
+                }
+            } catch {
+                server.stop()
+                await postgres.drop()
+                throw error
+            }
+            server.stop()
+            await postgres.drop()
+        }
+    }
+
     /// Two devices edit different lines offline, sync, and both keep both edits; the server's
     /// own copy holds the merged text.
-    func twoDevicesKeepBothLineEdits(_ server: ServerProcess, _ a: Device, _ b: Device) throws {
+    func twoDevicesKeepBothLineEdits(_ a: Device, _ b: Device, serverBody: () async throws -> String?) async throws {
         try a.execute("INSERT INTO notes(id, user_id, body) VALUES ('n1', 'alice', 'Welcome\nAgenda\nActions')")
         try a.sync()
         try b.sync()
@@ -34,51 +77,39 @@ struct BlockTextEndToEndTests {
         let merged = "Welcome everyone\nAgenda\nNew line from B\nActions - DONE"
         #expect(try body(a) == merged)
         #expect(try body(b) == merged)
-        let handle = try Device.api.openDatabase(path: "file:\(server.databaseFile(Self.database).path)?mode=ro")
-        defer { Device.api.closeDatabase(handle) }
-        #expect(try Connection(handle: handle, api: Device.api).scalar("SELECT body FROM notes")?.stringValue == merged)
+        #expect(try await serverBody() == merged)
     }
 
-    @Test func columnSetAndShowThenTwoDevicesKeepBothEdits() throws {
-        let server = try ServerProcess()
-        let key = try server.createDatabase(Self.database, schema: Self.schema)
-        try server.admin(["column", "set", "--database", Self.database, "--table", "notes", "--column", "body", "--algo", "block"])
-        #expect(try server.admin(["column", "show", "--database", Self.database]) == "notes\tbody\tblock\t\\n")
-        #expect(throws: ServerFailure.self) {
-            try server.admin(["column", "set", "--database", Self.database, "--table", "notes", "--column", "id", "--algo", "block"])
+    @Test(arguments: Storage.allCases)
+    func columnSetAndShowThenTwoDevicesKeepBothEdits(_ storage: Storage) async throws {
+        try await withServer(storage) { server, serverBody in
+            let key = try server.createDatabase(Self.database, schema: Self.schema)
+            try server.admin(["column", "set", "--database", Self.database, "--table", "notes", "--column", "body", "--algo", "block"])
+            #expect(try server.admin(["column", "show", "--database", Self.database]) == "notes\tbody\tblock\t\\n")
+            #expect(throws: ServerFailure.self) {
+                try server.admin(["column", "set", "--database", Self.database, "--table", "notes", "--column", "id", "--algo", "block"])
+            }
+            try server.start()
+            try await twoDevicesKeepBothLineEdits(try device(server, apiKey: key), try device(server, apiKey: key), serverBody: serverBody)
         }
-        try server.start()
-        try twoDevicesKeepBothLineEdits(server, try device(server, apiKey: key), try device(server, apiKey: key))
     }
 
-    @Test func underRowLevelSecurity() throws {
-        let server = try ServerProcess()
-        _ = try server.createDatabase(Self.database, schema: Self.schema)
-        try server.admin(["column", "set", "--database", Self.database, "--table", "notes", "--column", "body", "--algo", "block"])
-        try server.setPolicy(
-            database: Self.database, table: "notes", select: "user_id = auth_userid()", insert: "NEW.user_id = auth_userid()",
-            update: "OLD.user_id = auth_userid() AND NEW.user_id = OLD.user_id", delete: "OLD.user_id = auth_userid()")
-        try server.start()
-        let token = try server.createToken(database: Self.database, user: "alice")
-        let a = try device(server, token: token), b = try device(server, token: token)
-        try twoDevicesKeepBothLineEdits(server, a, b)
-        // Another user sees nothing of Alice's note.
-        let bob = try device(server, token: try server.createToken(database: Self.database, user: "bob"))
-        try bob.sync()
-        #expect(try bob.rows("notes").isEmpty)
-    }
-
-    @Test func postgresStorageRefusesBlockModeClearly() throws {
-        guard let url = ProcessInfo.processInfo.environment["CLOUDSYNC_TEST_POSTGRES_URL"] else { return }
-        let server = try ServerProcess(postgres: url)
-        let name = "blocks-\(UUID().uuidString.prefix(8).lowercased()).sqlite"
-        _ = try server.createDatabase(name, schema: Self.schema)
-        do {
-            try server.admin(["column", "set", "--database", name, "--table", "notes", "--column", "body", "--algo", "block"])
-            Issue.record("accepted")
-        } catch let failure as ServerFailure {
-            #expect(failure.description.contains("not supported on PostgreSQL storage yet"))
+    @Test(arguments: Storage.allCases)
+    func underRowLevelSecurity(_ storage: Storage) async throws {
+        try await withServer(storage) { server, serverBody in
+            _ = try server.createDatabase(Self.database, schema: Self.schema)
+            try server.admin(["column", "set", "--database", Self.database, "--table", "notes", "--column", "body", "--algo", "block"])
+            try server.setPolicy(
+                database: Self.database, table: "notes", select: "user_id = auth_userid()", insert: "NEW.user_id = auth_userid()",
+                update: "OLD.user_id = auth_userid() AND NEW.user_id = OLD.user_id", delete: "OLD.user_id = auth_userid()")
+            try server.start()
+            let token = try server.createToken(database: Self.database, user: "alice")
+            let a = try device(server, token: token), b = try device(server, token: token)
+            try await twoDevicesKeepBothLineEdits(a, b, serverBody: serverBody)
+            // Another user sees nothing of Alice's note.
+            let bob = try device(server, token: try server.createToken(database: Self.database, user: "bob"))
+            try bob.sync()
+            #expect(try bob.rows("notes").isEmpty)
         }
-        #expect(try server.admin(["column", "show", "--database", name]) == "")
     }
 }

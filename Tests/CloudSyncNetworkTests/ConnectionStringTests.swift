@@ -20,6 +20,20 @@ struct ConnectionStringTests {
         #expect(local.baseURL(site: site) == "http://127.0.0.1:8091/v1/cloudsync/todo.sqlite/000102030405060708090a0b0c0d0e0f")
     }
 
+    @Test func addressAndDatabaseAsInitCustomTakesThem() throws {
+        let parsed = try ConnectionString(address: "http://127.0.0.1:8091/", database: "todo.sqlite")
+        #expect(parsed == (try ConnectionString(parsing: "http://127.0.0.1:8091/todo.sqlite")))
+        #expect(try ConnectionString(address: " https://sync.example.com ", database: "db").port == 443)
+    }
+
+    @Test("bad addresses and database ids are refused", arguments: [
+        ("sync.example.com", "db"), ("https://h/path", "db"), ("https://h?apikey=x", "db"), ("ftp://h", "db"),
+        ("https://h", ""), ("https://h", "a/b"), ("https://h", "db?apikey=x"),
+    ])
+    func refusedAddress(address: String, database: String) {
+        #expect(throws: CloudSyncError.self) { try ConnectionString(address: address, database: database) }
+    }
+
     @Test("bad connection strings are refused", arguments: [
         "todo.sqlite", "ftp://h/db", "http://h", "http://h/", "http://:80/db", "http://h:0/db", "http://h:99999/db", "http://h:x/db", "http://h/a/b",
     ])

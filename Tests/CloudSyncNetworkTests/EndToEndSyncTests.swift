@@ -203,3 +203,34 @@ final class Flag: @unchecked Sendable {
     var isSet: Bool { lock.withLock { value } }
     func set() { lock.withLock { value = true } }
 }
+
+/// The 1.x network functions (sql-api-v2.md §5) against a real server.
+@Suite("1.x network functions through the server", .serialized, .enabled(if: ServerProcess.isAvailable, "build cloudsync-server first (scripts/test does)"))
+struct NetworkFunctionsV2Tests {
+    @Test func initCustomAndReceiveChangesReportRowsAndTables() throws {
+        let schema = EndToEndSyncTests.schema + "; CREATE TABLE tag(id TEXT PRIMARY KEY NOT NULL, name TEXT)"
+        let server = try ServerProcess()
+        let key = try server.createDatabase(EndToEndSyncTests.database, schema: schema)
+        try server.start()
+        defer { _ = server.stop() }
+
+        let a = try Device(schema: schema, server: server.url, database: EndToEndSyncTests.database, apiKey: key)
+        try a.execute("INSERT INTO tag VALUES ('t1', 'home'); INSERT INTO todo(id, title) VALUES ('1', 'milk'), ('2', 'bread')")
+        try a.sync()
+
+        // A device set up the 1.x way: address and database id apart, then the key.
+        let b = try Device(schema: schema, server: server.url, database: EndToEndSyncTests.database, apiKey: key)
+        try b.connection.run("SELECT cloudsync_network_init_custom(?1, ?2)", [.string(server.url + "/"), .string(EndToEndSyncTests.database)])
+        try b.connection.run("SELECT cloudsync_network_set_apikey(?1)", [.string(key)])
+        let answer = try b.connection.scalar("SELECT cloudsync_network_receive_changes()")?.stringValue
+        #expect(answer == #"{"receive":{"rows":5,"tables":["tag","todo"]}}"#)
+        #expect(try b.rows() == a.rows())
+        #expect(try b.rows("tag") == a.rows("tag"))
+        #expect(try b.connection.scalar("SELECT cloudsync_network_receive_changes(1)")?.stringValue == #"{"receive":{"rows":0,"tables":[]}}"#)
+
+        for bad in ["SELECT cloudsync_network_receive_changes(0)", "SELECT cloudsync_network_receive_changes('x')"] {
+            #expect(throws: CloudSyncError.self) { try b.connection.scalar(bad) }
+        }
+        #expect(throws: CloudSyncError.self) { try b.connection.run("SELECT cloudsync_network_init_custom('http://h/extra', 'db')") }
+    }
+}

@@ -1,4 +1,5 @@
 import CloudSyncCore
+import CloudSyncCurl
 import CloudSyncTestSupport
 import Foundation
 import Testing

@@ -26,6 +26,12 @@ final class RLSDevice: @unchecked Sendable {
         self.principal = principal
     }
 
+    /// A device of another schema, with `table` synchronized.
+    init(_ principal: Principal, schema: String, table: String) throws {
+        device = try Device(schema: schema, table: table)
+        self.principal = principal
+    }
+
     var site: SiteID { SiteID(bytes: device.site)! }
 
     func execute(_ sql: String) throws { try device.execute(sql) }

@@ -38,6 +38,7 @@ struct SchemaHashUpgradeTests {
             // A server started on the old data.
             try await data.withAnotherStorage { server in
                 let device = try Device(schema: Self.schema, table: "*")
+                try device.execute("SELECT cloudsync_set('payload_version', 1)")
                 try device.execute("INSERT INTO notes(id, body) VALUES ('n1', 'written by a 0.8 client')")
                 let upload = try #require(try device.pendingUpload())
                 #expect(try PayloadHeader(parsing: upload.payload).schemaHash == Self.creationOrderedHash)

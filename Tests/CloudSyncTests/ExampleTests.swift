@@ -11,6 +11,17 @@ let exampleExecutable: URL? = {
     return FileManager.default.isExecutableFile(atPath: candidate.path) ? candidate : nil
 }()
 
+/// The example's todo table (`cloudsync-example schema`): its notes merge line by line.
+let exampleTodoSchema = "CREATE TABLE todo (id TEXT PRIMARY KEY NOT NULL, title TEXT NOT NULL DEFAULT '', done INTEGER NOT NULL DEFAULT 0, notes TEXT NOT NULL DEFAULT '');"
+
+/// Creates the example's server database as its help says (the table, `notes` in block mode)
+/// and returns an API key for it.
+func createExampleDatabase(_ server: ServerProcess, schema: String = exampleTodoSchema) throws -> String {
+    let key = try server.createDatabase("todo.sqlite", schema: schema)
+    _ = try server.admin(["column", "set", "--database", "todo.sqlite", "--table", "todo", "--column", "notes", "--algo", "block"])
+    return key
+}
+
 /// The example executable, run as a user would: `cloudsync-example demo` against a real server.
 @Suite(.serialized, .enabled(if: ServerProcess.isAvailable && exampleExecutable != nil, "cloudsync-server or cloudsync-example is not built"))
 struct ExampleTests {
@@ -22,10 +33,10 @@ struct ExampleTests {
     @Test func schemaCreatesTheServerDatabaseAndTheDemoConverges() throws {
         let schema = try run(["schema"])
         #expect(schema.status == 0)
-        #expect(schema.output.trimmingCharacters(in: .whitespacesAndNewlines) == todoSchema)
+        #expect(schema.output.trimmingCharacters(in: .whitespacesAndNewlines) == exampleTodoSchema)
 
         let server = try ServerProcess()
-        let key = try server.createDatabase("todo.sqlite", schema: schema.output)
+        let key = try createExampleDatabase(server, schema: schema.output)
         try server.start()
         defer { server.stop() }
         let demo = try run(["demo", "--server", server.url, "--apikey", key])
@@ -49,10 +60,40 @@ struct ExampleTests {
         #expect(refused.output.contains("[unauthorized]"))
     }
 
+    /// Two example devices edit different lines of one todo's notes offline (`notes ID --line N
+    /// --set TEXT`), sync through the server, and both keep both lines; `list` shows them.
+    @Test func notesOfATodoMergeLineByLine() throws {
+        let server = try ServerProcess()
+        let key = try createExampleDatabase(server)
+        try server.start()
+        defer { server.stop() }
+        let directory = try TemporaryDirectory()
+        let phone = ["--db", directory.path("phone.sqlite")], laptop = ["--db", directory.path("laptop.sqlite")]
+        let remote = ["--server", server.url, "--apikey", key]
+        let added = try run(["add", "plan the trip", "--notes", "flights\nhotel\ncar"] + phone + remote)
+        #expect(added.status == 0, "\(added.output)")
+        let id = try #require(added.output.split(separator: "\n").first?.split(separator: " ").last.map(String.init))
+        #expect(try run(["sync"] + laptop + remote).status == 0)
+        #expect(try run(["notes", id] + laptop).output == "flights\nhotel\ncar\n")
+
+        // Offline: each device changes another line; a line past the end is refused.
+        #expect(try run(["notes", id, "--line", "1", "--set", "flights booked"] + phone).status == 0)
+        #expect(try run(["notes", id, "--line", "3", "--set", "car: none, train"] + laptop).status == 0)
+        #expect(try run(["notes", id, "--line", "9", "--set", "x"] + laptop).status != 0)
+        for arguments in [phone, laptop, phone] {
+            let sync = try run(["sync"] + arguments + remote)
+            #expect(sync.status == 0, "\(sync.output)")
+        }
+        let merged = "flights booked\nhotel\ncar: none, train\n"
+        #expect(try run(["notes", id] + phone).output == merged)
+        #expect(try run(["notes", id] + laptop).output == merged)
+        #expect(try run(["list"] + laptop).output.contains("      | flights booked\n      | hotel\n      | car: none, train"))
+    }
+
     /// `watch` on one device shows a todo another device adds, through the live channel.
     @Test func watchShowsAnotherDevicesTodoWithinASecond() async throws {
         let server = try ServerProcess()
-        let key = try server.createDatabase("todo.sqlite", schema: todoSchema)
+        let key = try createExampleDatabase(server)
         try server.start()
         defer { server.stop() }
         let directory = try TemporaryDirectory()

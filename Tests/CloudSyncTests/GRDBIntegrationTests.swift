@@ -82,12 +82,12 @@ import CloudSyncCore
         #expect(client.endpoint.database == "todo.sqlite")
     }
 
-    @Test func unreachableServerFailsWithNetworkErrorAndKeepsChanges() async throws {
+    @Test(arguments: Transport.allCases) func unreachableServerFailsWithNetworkErrorAndKeepsChanges(over transport: Transport) async throws {
         let directory = try TemporaryDirectory()
         let queue = try makeQueue(directory)
         try await insert(queue, id: "a", title: "offline")
         // Port 9 (discard) on loopback: nothing listens there in the test environment.
-        let client = try SyncClient(database: queue, endpoint: "http://127.0.0.1:9/todo.sqlite", credential: .apiKey("k"))
+        let client = try SyncClient(database: queue, endpoint: "http://127.0.0.1:9/todo.sqlite", credential: .apiKey("k"), over: transport)
         let log = EventLog(client)
         do {
             try await client.sync()

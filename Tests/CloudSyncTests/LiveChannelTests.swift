@@ -7,14 +7,14 @@ import Testing
 /// The background sync's live channel against a real server that holds checks.
 @Suite(.serialized, .enabled(if: ServerProcess.isAvailable, "cloudsync-server is not built"), .timeLimit(.minutes(2)))
 struct LiveChannelTests {
-    @Test func aLiveDeviceMergesAnotherDevicesChangeWithinTwoSeconds() async throws {
+    @Test(arguments: Transport.allCases) func aLiveDeviceMergesAnotherDevicesChangeWithinTwoSeconds(over transport: Transport) async throws {
         let (server, endpoint, key) = try startTodoServer()
         defer { server.stop() }
         let directory = try TemporaryDirectory()
         let watcher = try makeQueue(directory, "watcher.sqlite")
         let writer = try makeQueue(directory, "writer.sqlite")
         // An interval far longer than the test: only the live channel can bring the change.
-        let live = try SyncClient(database: watcher, endpoint: endpoint, credential: .apiKey(key))
+        let live = try SyncClient(database: watcher, endpoint: endpoint, credential: .apiKey(key), over: transport)
         let log = EventLog(live)
         live.startBackgroundSync(BackgroundSyncOptions(interval: .seconds(3600), syncOnLocalWrites: false))
         #expect(await log.wait { $0.contains(.channel(.live)) })
@@ -24,7 +24,7 @@ struct LiveChannelTests {
         #expect(metrics.contains("cloudsync_waiting_checks 0"))
 
         try await insert(writer, id: "1", title: "written on the other device")
-        try await SyncClient(database: writer, endpoint: endpoint, credential: .apiKey(key)).sync()
+        try await SyncClient(database: writer, endpoint: endpoint, credential: .apiKey(key), over: transport).sync()
         let synced = ContinuousClock.now
         let arrived = try await eventually(timeout: .seconds(20)) { try await todos(watcher).count == 1 }
         let elapsed = ContinuousClock.now - synced
@@ -38,11 +38,11 @@ struct LiveChannelTests {
         #expect(!log.all.contains { $0.isFailure })
     }
 
-    @Test func theChannelIsReportedDownWhileTheServerIsAwayAndLiveAgainAfter() async throws {
+    @Test(arguments: Transport.allCases) func theChannelIsReportedDownWhileTheServerIsAwayAndLiveAgainAfter(over transport: Transport) async throws {
         let (server, endpoint, key) = try startTodoServer()
         let directory = try TemporaryDirectory()
         let queue = try makeQueue(directory)
-        let client = try SyncClient(database: queue, endpoint: endpoint, credential: .apiKey(key))
+        let client = try SyncClient(database: queue, endpoint: endpoint, credential: .apiKey(key), over: transport)
         let log = EventLog(client)
         client.startBackgroundSync(BackgroundSyncOptions(
             interval: .seconds(3600), syncOnLocalWrites: false, initialBackoff: .milliseconds(50), maxBackoff: .milliseconds(200)))

@@ -9,21 +9,26 @@ import Testing
 @Suite(.serialized, .enabled(if: ServerProcess.isAvailable, "cloudsync-server is not built"), .timeLimit(.minutes(2)))
 struct RefusedRowsTests {
     /// A server whose todo policy refuses inserting a todo titled "not allowed", and a token.
-    func startPolicyServer() throws -> (server: ServerProcess, endpoint: String, token: String) {
+    /// `example`: the example app's todo table, notes in block mode (`createExampleDatabase`).
+    func startPolicyServer(example: Bool = false) throws -> (server: ServerProcess, endpoint: String, token: String) {
         let server = try ServerProcess()
-        _ = try server.createDatabase("todo.sqlite", schema: todoSchema)
+        if example {
+            _ = try createExampleDatabase(server)
+        } else {
+            _ = try server.createDatabase("todo.sqlite", schema: todoSchema)
+        }
         try server.setPolicy(database: "todo.sqlite", table: "todo", select: "1 = 1", insert: "NEW.title <> 'not allowed'", update: "1 = 1", delete: "1 = 1")
         let token = try server.createToken(database: "todo.sqlite", user: "alice")
         try server.start()
         return (server, "\(server.url)/todo.sqlite", token)
     }
 
-    @Test func swiftAPIReportsRefusedRowsPerTableInTheResultAndAsAnEvent() async throws {
+    @Test(arguments: Transport.allCases) func swiftAPIReportsRefusedRowsPerTableInTheResultAndAsAnEvent(over transport: Transport) async throws {
         let (server, endpoint, token) = try startPolicyServer()
         defer { server.stop() }
         let directory = try TemporaryDirectory()
         let queue = try makeQueue(directory)
-        let client = try SyncClient(database: queue, endpoint: endpoint, credential: .token(token))
+        let client = try SyncClient(database: queue, endpoint: endpoint, credential: .token(token), over: transport)
         let log = EventLog(client)
 
         try await insert(queue, id: "1", title: "allowed")
@@ -45,7 +50,7 @@ struct RefusedRowsTests {
 
         // Another device with the same token sees only the accepted row.
         let other = try makePool(directory)
-        let received = try await SyncClient(database: other, endpoint: endpoint, credential: .token(token)).sync()
+        let received = try await SyncClient(database: other, endpoint: endpoint, credential: .token(token), over: transport).sync()
         #expect(received.refusedRows.isEmpty)
         #expect(try await todos(other) == [Todo(id: "1", title: "allowed", done: false)])
 
@@ -56,7 +61,7 @@ struct RefusedRowsTests {
 
     @Test func exampleSyncPrintsHowManyRowsTheServerRefusedAndInWhichTable() async throws {
         let executable = try #require(exampleExecutable, "cloudsync-example is not built")
-        let (server, _, token) = try startPolicyServer()
+        let (server, _, token) = try startPolicyServer(example: true)
         defer { server.stop() }
         let directory = try TemporaryDirectory()
         let db = directory.path("cli.sqlite")

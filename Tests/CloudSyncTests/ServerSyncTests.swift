@@ -2,21 +2,20 @@ import CloudSyncTestSupport
 import CloudSync
 import Foundation
 import GRDB
-import Synchronization
 import Testing
 import CloudSyncCore
 
 /// End to end against a real `cloudsync-server` on loopback.
 @Suite(.serialized, .enabled(if: ServerProcess.isAvailable, "cloudsync-server is not built"), .timeLimit(.minutes(2)))
 struct ServerSyncTests {
-    @Test func queueAndPoolConvergeWithConcurrentOfflineEdits() async throws {
+    @Test(arguments: Transport.allCases) func queueAndPoolConvergeWithConcurrentOfflineEdits(over transport: Transport) async throws {
         let (server, endpoint, key) = try startTodoServer()
         defer { server.stop() }
         let directory = try TemporaryDirectory()
         let queue = try makeQueue(directory)
         let pool = try makePool(directory)
-        let phone = try SyncClient(database: queue, endpoint: endpoint, credential: .apiKey(key))
-        let laptop = try SyncClient(database: pool, endpoint: endpoint, credential: .apiKey(key))
+        let phone = try SyncClient(database: queue, endpoint: endpoint, credential: .apiKey(key), over: transport)
+        let laptop = try SyncClient(database: pool, endpoint: endpoint, credential: .apiKey(key), over: transport)
 
         try await insert(queue, id: "1", title: "buy milk")
         try await insert(queue, id: "2", title: "walk dog")
@@ -64,16 +63,16 @@ struct ServerSyncTests {
         #expect(idle == SyncResult())
     }
 
-    @Test(arguments: ["queue", "pool"])
-    func observersSeeMergedChanges(kind: String) async throws {
+    @Test(arguments: ["queue", "pool"], Transport.allCases)
+    func observersSeeMergedChanges(kind: String, over transport: Transport) async throws {
         let (server, endpoint, key) = try startTodoServer()
         defer { server.stop() }
         let directory = try TemporaryDirectory()
         let sender = try makeQueue(directory, "sender.sqlite")
         let receiver: any DatabaseWriter = kind == "queue" ? try makeQueue(directory, "receiver.sqlite") : try makePool(directory, "receiver.sqlite")
 
-        let titles = Mutex<[[String]]>([])
-        let regionChanges = Mutex(0)
+        let titles = Locked<[[String]]>([])
+        let regionChanges = Locked(0)
         let observation = ValueObservation.tracking { db in try String.fetchAll(db, sql: "SELECT title FROM todo ORDER BY title") }
         let cancellable = observation.start(
             in: receiver, scheduling: .async(onQueue: DispatchQueue(label: "observer")),
@@ -86,26 +85,26 @@ struct ServerSyncTests {
         #expect(await eventually { titles.withLock { !$0.isEmpty && $0.allSatisfy(\.isEmpty) } })
 
         try await insert(sender, id: "1", title: "written elsewhere")
-        try await SyncClient(database: sender, endpoint: endpoint, credential: .apiKey(key)).send()
-        let result = try await SyncClient(database: receiver, endpoint: endpoint, credential: .apiKey(key)).receive()
+        try await SyncClient(database: sender, endpoint: endpoint, credential: .apiKey(key), over: transport).send()
+        let result = try await SyncClient(database: receiver, endpoint: endpoint, credential: .apiKey(key), over: transport).receive()
         #expect(result.changedTables == ["todo"])
 
         #expect(await eventually { titles.withLock { $0.last == ["written elsewhere"] } })
         #expect(regionChanges.withLock { $0 } == 1)
     }
 
-    @Test func tokenRefreshIsCalledOnceOn401() async throws {
+    @Test(arguments: Transport.allCases) func tokenRefreshIsCalledOnceOn401(over transport: Transport) async throws {
         let (server, endpoint, key) = try startTodoServer()
         defer { server.stop() }
         let directory = try TemporaryDirectory()
         let queue = try makeQueue(directory)
         try await insert(queue, id: "1", title: "needs a fresh token")
 
-        let refreshes = Mutex(0)
+        let refreshes = Locked(0)
         let client = try SyncClient(database: queue, endpoint: endpoint, credential: .token("expired-token") {
             refreshes.withLock { $0 += 1 }
             return key
-        })
+        }, over: transport)
         let result = try await client.sync()
         #expect(result.sent > 0)
         #expect(refreshes.withLock { $0 } == 1)
@@ -116,11 +115,11 @@ struct ServerSyncTests {
         #expect(refreshes.withLock { $0 } == 1)
 
         // A refresh that does not help: one refresh per request, then a typed 401.
-        let failing = Mutex(0)
+        let failing = Locked(0)
         let stubborn = try SyncClient(database: queue, endpoint: endpoint, credential: .token("bad") {
             failing.withLock { $0 += 1 }
             return "still-bad"
-        })
+        }, over: transport)
         await #expect {
             try await stubborn.receive()
         } throws: { error in
@@ -131,7 +130,7 @@ struct ServerSyncTests {
 
         // An API key is not refreshed.
         do {
-            try await SyncClient(database: queue, endpoint: endpoint, credential: .apiKey("csk_wrong")).sync()
+            try await SyncClient(database: queue, endpoint: endpoint, credential: .apiKey("csk_wrong"), over: transport).sync()
             Issue.record("a wrong key was accepted")
         } catch {
             #expect(error.code == .unauthorized)
@@ -139,13 +138,13 @@ struct ServerSyncTests {
         }
     }
 
-    @Test func backgroundSyncBacksOffWhileTheServerIsDownAndCompletesAfter() async throws {
+    @Test(arguments: Transport.allCases) func backgroundSyncBacksOffWhileTheServerIsDownAndCompletesAfter(over transport: Transport) async throws {
         let (server, endpoint, key) = try startTodoServer()
         server.stop()
         let directory = try TemporaryDirectory()
         let queue = try makeQueue(directory)
         try await insert(queue, id: "1", title: "written while the server was down")
-        let client = try SyncClient(database: queue, endpoint: endpoint, credential: .apiKey(key))
+        let client = try SyncClient(database: queue, endpoint: endpoint, credential: .apiKey(key), over: transport)
         let log = EventLog(client)
         let options = BackgroundSyncOptions(
             interval: .seconds(30), initialBackoff: .milliseconds(50), maxBackoff: .milliseconds(400), jitter: 0.5)
@@ -173,19 +172,19 @@ struct ServerSyncTests {
 
         // The server has the row: another device receives it.
         let other = try makePool(directory)
-        try await SyncClient(database: other, endpoint: endpoint, credential: .apiKey(key)).sync()
+        try await SyncClient(database: other, endpoint: endpoint, credential: .apiKey(key), over: transport).sync()
         #expect(try await todos(other) == [Todo(id: "1", title: "written while the server was down", done: false)])
         server.stop()
     }
 
-    @Test func backgroundSyncRunsSoonAfterLocalWritesAndDeliversToObservers() async throws {
+    @Test(arguments: Transport.allCases) func backgroundSyncRunsSoonAfterLocalWritesAndDeliversToObservers(over transport: Transport) async throws {
         let (server, endpoint, key) = try startTodoServer()
         defer { server.stop() }
         let directory = try TemporaryDirectory()
         let phone = try makeQueue(directory, "phone.sqlite")
         let laptop = try makePool(directory, "laptop.sqlite")
-        let phoneClient = try SyncClient(database: phone, endpoint: endpoint, credential: .apiKey(key))
-        let laptopClient = try SyncClient(database: laptop, endpoint: endpoint, credential: .apiKey(key))
+        let phoneClient = try SyncClient(database: phone, endpoint: endpoint, credential: .apiKey(key), over: transport)
+        let laptopClient = try SyncClient(database: laptop, endpoint: endpoint, credential: .apiKey(key), over: transport)
         let phoneLog = EventLog(phoneClient)
         // Long interval: only a local write can make the phone sync again soon.
         let options = BackgroundSyncOptions(interval: .seconds(60), writeDebounce: .milliseconds(20))
@@ -214,18 +213,18 @@ struct ServerSyncTests {
         await task.value
     }
 
-    @Test func cancellingTheBackgroundTaskStopsIt() async throws {
+    @Test(arguments: Transport.allCases) func cancellingTheBackgroundTaskStopsIt(over transport: Transport) async throws {
         let (server, endpoint, key) = try startTodoServer()
         defer { server.stop() }
         let directory = try TemporaryDirectory()
         let queue = try makeQueue(directory)
-        let client = try SyncClient(database: queue, endpoint: endpoint, credential: .apiKey(key))
+        let client = try SyncClient(database: queue, endpoint: endpoint, credential: .apiKey(key), over: transport)
         let log = EventLog(client)
         let task = Task { await client.runBackgroundSync(BackgroundSyncOptions(interval: .milliseconds(50))) }
         #expect(await log.wait { $0.compactMap(\.completedResult).count >= 2 })
 
         task.cancel()
-        let stopped = Mutex(false)
+        let stopped = Locked(false)
         let watchdog = Task {
             try await Task.sleep(for: .seconds(10))
             if !stopped.withLock({ $0 }) { Issue.record("the background task did not stop within 10 s") }

@@ -172,9 +172,13 @@ extension SyncContext {
 
     /// A payload of the feed's changes matching `constraints`, or nil if there are none.
     /// Also returns the `(db_version, seq)` of the last change included.
-    public func encodePayload(where constraints: [ChangesFeedConstraint] = [], maxChanges: Int = .max) throws(CloudSyncError) -> (payload: [UInt8], lastDbVersion: Int64, lastSeq: Int64, count: Int)? {
+    /// - Parameter format: nil writes this database's ``payloadFormat()``; a server names the
+    ///   format of the client it answers.
+    public func encodePayload(where constraints: [ChangesFeedConstraint] = [], maxChanges: Int = .max, format requested: PayloadFormat? = nil) throws(CloudSyncError) -> (payload: [UInt8], lastDbVersion: Int64, lastSeq: Int64, count: Int)? {
+        let format: PayloadFormat
+        if let requested { format = requested } else { format = try payloadFormat() }
         let feed = try ChangesFeed(context: self, constraints: constraints.map(\.feedConstraint))
-        var builder = PayloadBuilder()
+        var builder = PayloadBuilder(format: format)
         var last: (Int64, Int64) = (0, 0)
         while !feed.isAtEnd && builder.rowCount < maxChanges {
             let row = feed.row
@@ -187,7 +191,7 @@ extension SyncContext {
             try feed.advance()
         }
         guard builder.rowCount > 0 else { return nil }
-        let payload = builder.finish(schemaHash: try currentSchemaHash(), libraryVersion: Self.version)
+        let payload = builder.finish(schemaHash: try schemaHash(for: format), libraryVersion: Self.version)
         return (payload, last.0, last.1, builder.rowCount)
     }
 }

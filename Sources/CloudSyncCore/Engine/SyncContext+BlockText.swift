@@ -1,7 +1,7 @@
 /// Block-level text columns (block-text.md): settings, local writes as block changes,
 /// materialization of the base column, and merging of received block changes.
 extension SyncContext {
-    static let blockSeparator: UInt8 = 0x1F
+    package static let blockSeparator: UInt8 = 0x1F
     static let defaultDelimiter: [UInt8] = [0x0A]
 
     // MARK: Settings
@@ -56,8 +56,10 @@ extension SyncContext {
         }
     }
 
-    /// Every column in block mode, with its delimiter, sorted by table and column.
+    /// Every column in block mode, with its delimiter, sorted by table and column, as stored
+    /// now (another connection may have changed them: a server's reader after `column set`).
     public func blockColumnSettings() throws(CloudSyncError) -> [(table: String, column: String, delimiter: String)] {
+        invalidateTables()
         var result: [(table: String, column: String, delimiter: String)] = []
         for name in try synchronizedTableNames {
             guard let table = try table(name) else { continue }
@@ -164,7 +166,7 @@ extension SyncContext {
         return blocks
     }
 
-    static func textBytes(_ value: SQLValue) -> [UInt8] {
+    package static func textBytes(_ value: SQLValue) -> [UInt8] {
         switch value {
         case .text(let bytes), .blob(let bytes): bytes
         case .integer(let v): Array(String(v).utf8)

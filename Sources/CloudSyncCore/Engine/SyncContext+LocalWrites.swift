@@ -16,7 +16,8 @@ extension SyncContext {
         let key = triggers.keyExpression("NEW")
         let statements = triggers.insertStatements(
             row: "NEW", source: "\(table.quotedName) AS NEW",
-            filter: "NOT EXISTS (SELECT 1 FROM \(table.clockTable) WHERE pk = \(key))")
+            filter: (["NOT EXISTS (SELECT 1 FROM \(table.clockTable) WHERE pk = \(key))"] + [triggers.filterCondition("NEW")].compactMap { $0 })
+                .joined(separator: " AND "))
         try connection.execute(statements.record)
     }
 

@@ -10,13 +10,19 @@ extension SyncContext {
         /// `db_version` and `seq` of the last change, in the sender's clock: a receive cursor.
         public var lastDbVersion: Int64 = 0
         public var lastSeq: Int64 = 0
+        /// The tables the changes belong to, in order of first appearance.
+        public var tables: [String] = []
+        /// False for a version-3 fragment payload: its changes are staged or reassembled
+        /// out of order, so it must not move a receive cursor (wire-format §8).
+        public var movesCursor = true
     }
 
     /// Decodes `payload` and merges it in one transaction (savepoint). A payload that cannot be
     /// decoded, or was made against an unknown schema, changes nothing.
     @discardableResult
     public func applyPayload(_ payload: [UInt8]) throws(CloudSyncError) -> MergeReport {
-        try merge(try decodePayload(payload))
+        let (header, changes) = try decodeCheckedPayload(payload)
+        return header.version == 3 ? try applyFragments(changes) : try merge(changes)
     }
 
     /// Merges `changes` atomically: all rows are written, or, when one fails on a constraint,
@@ -89,6 +95,9 @@ extension SyncContext {
         siteOrdinals.removeAll()
         let version = try transactionVersion()
         var report = MergeReport(changes: changes.count)
+        for run in runs where report.tables.last != run.table.name && !report.tables.contains(run.table.name) {
+            report.tables.append(run.table.name)
+        }
         if let last = changes.last {
             report.lastDbVersion = last.dbVersion
             report.lastSeq = last.seq

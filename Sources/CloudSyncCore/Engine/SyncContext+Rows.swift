@@ -7,6 +7,27 @@ extension SyncContext {
         /// A `db_version` every later transaction must exceed (engine.md): raised by
         /// `reserveVersion()`, and by a server that stamps a merge with a version it chose.
         package static let versionFloor = "db_version_floor"
+        /// The payload format this database writes (`PayloadFormat`, 1 or 2; 2 when unset):
+        /// `cloudsync_set('payload_version', 1)` for peers of the 0.8 generation.
+        package static let payloadVersion = "payload_version"
+    }
+
+    /// The format `cloudsync_payload_encode` and uploads write: the `payload_version` setting.
+    public func payloadFormat() throws(CloudSyncError) -> PayloadFormat {
+        guard let stored = try integerSetting(EngineSetting.payloadVersion) else { return .v2 }
+        guard let format = PayloadFormat(rawValue: stored) else {
+            throw CloudSyncError(.misuse, "the payload_version setting is \(stored); it must be 1 (for sqlite-sync 0.8 peers) or 2 (checksummed, the default)")
+        }
+        return format
+    }
+
+    /// The schema hash a payload of `format` carries: the text hash for 0.8 peers, the
+    /// structural hash for 1.x peers.
+    package func schemaHash(for format: PayloadFormat) throws(CloudSyncError) -> UInt64 {
+        switch format {
+        case .v1: try currentSchemaHash()
+        case .v2: try currentStructuralSchemaHash()
+        }
     }
 
     /// The synchronized table called `name` (case-insensitively), or nil.
@@ -43,20 +64,33 @@ extension SyncContext {
     }
 
     /// Decodes `payload` and checks that it was made against a schema this database had.
-    /// Nothing is written.
+    /// Nothing is written. Version-3 fragment payloads are refused: only a device applies them
+    /// (``applyPayload(_:)``), staging their pieces.
     package func decodePayload(_ payload: [UInt8]) throws(CloudSyncError) -> [Change] {
+        let (header, changes) = try decodeCheckedPayload(payload)
+        guard header.version != 3 else {
+            throw CloudSyncError(.malformedPayload, "a version-3 payload holds fragments of a large value (sqlite-sync 1.1); it is applied on a device with cloudsync_payload_apply, not merged here")
+        }
+        return changes
+    }
+
+    /// Decodes `payload` and checks its schema hash (not for version 3, whose hash readers
+    /// ignore, wire-format §9).
+    func decodeCheckedPayload(_ payload: [UInt8]) throws(CloudSyncError) -> (header: PayloadHeader, changes: [Change]) {
         let (header, changes) = try PayloadDecoder.decode(payload, limits: payloadLimits)
+        let result = (header, changes)
+        if header.version == 3 { return result }
         if header.version >= 2 {
             // 1.x peers stamp the structural hash (wire-format §9, §10).
-            if try integerSetting("skip_schema_hash_check") ?? 0 != 0 { return changes }
-            if try isKnownSchemaHash(header.schemaHash) { return changes }
+            if try integerSetting("skip_schema_hash_check") ?? 0 != 0 { return result }
+            if try isKnownSchemaHash(header.schemaHash) { return result }
             guard try currentStructuralSchemaHash() == header.schemaHash else {
                 throw CloudSyncError.unknownSchema(header.schemaHash)
             }
-            return changes
+            return result
         }
         guard try isKnownSchemaHash(header.schemaHash) else { throw CloudSyncError.unknownSchema(header.schemaHash) }
-        return changes
+        return result
     }
 }
 

@@ -10,26 +10,40 @@ extension SyncContext {
             """)
     }
 
-    /// Makes `name` (or every user table, for `*`) synchronized; returns the site id.
-    ///
-    /// Idempotent: initializing a synchronized table again refreshes its triggers.
+    /// `initialize(table:algorithm:flags:)` with the 0.8 `force` argument: `true` accepts a
+    /// single INTEGER primary key.
     @discardableResult
-    public func initialize(table name: String, algorithm: SyncAlgorithm = .causalLengthSet, force: Bool = false) throws(CloudSyncError) -> [UInt8] {
-        try connection.withSavepoint("cloudsync_init") { () throws(CloudSyncError) in
+    public func initialize(table name: String, algorithm: SyncAlgorithm = .causalLengthSet, force: Bool) throws(CloudSyncError) -> [UInt8] {
+        try initialize(table: name, algorithm: algorithm, flags: force ? .allowIntegerPrimaryKey : [])
+    }
+
+    /// Makes `name` (or every user table, for `*`) synchronized, skipping the checks `flags`
+    /// names; returns the site id.
+    ///
+    /// Idempotent: initializing a synchronized table again refreshes its triggers. The flags a
+    /// table was accepted with are remembered, so later re-initializations and
+    /// `commitAlter` accept it again.
+    @discardableResult
+    public func initialize(table name: String, algorithm: SyncAlgorithm = .causalLengthSet, flags: InitFlags = []) throws(CloudSyncError) -> [UInt8] {
+        let unknown = flags.subtracting(.known)
+        guard unknown.isEmpty else {
+            throw CloudSyncError(.misuse, "cloudsync_init: unknown init flags \(unknown.rawValue); the flags are 1 (integer primary key), 2 (NOT NULL without DEFAULT) and 4 (ignored)")
+        }
+        return try connection.withSavepoint("cloudsync_init") { () throws(CloudSyncError) in
             try ensureGlobalTables()
             let site = try siteID()
             let names = name == "*" ? try userTableNames() : [name]
             for table in names {
                 // '*' keeps the algorithm of tables that are already synchronized.
                 let current = name == "*" ? try self.table(table)?.algorithm : nil
-                try initializeOne(table, algorithm: current ?? algorithm, force: force)
+                try initializeOne(table, algorithm: current ?? algorithm, flags: flags)
             }
             try recordSchemaHash()
             return site
         }
     }
 
-    private func initializeOne(_ name: String, algorithm: SyncAlgorithm, force: Bool) throws(CloudSyncError) {
+    private func initializeOne(_ name: String, algorithm: SyncAlgorithm, flags: InitFlags) throws(CloudSyncError) {
         guard let shape = try TableShape.read(name, on: connection) else {
             throw CloudSyncError(.unknownTable, "table \(name) does not exist: create it before calling cloudsync_init")
         }
@@ -42,8 +56,14 @@ extension SyncContext {
         if let existing, SyncAlgorithm(name: existing) != algorithm {
             throw CloudSyncError(.misuse, "table \(shape.name) is already synchronized with algorithm \(existing); call cloudsync_cleanup('\(shape.name)') first to change it")
         }
-        // A table accepted once (perhaps with force) stays accepted when initialized again.
-        try shape.validateForSync(force: force || existing != nil)
+        // A table accepted once (perhaps with flags) stays accepted when initialized again.
+        let accepted = flags.union(try storedInitFlags(shape.name) ?? (existing != nil ? .allowIntegerPrimaryKey : []))
+        try shape.validateForSync(skipping: accepted)
+        if !accepted.isEmpty {
+            try connection.run(
+                "INSERT OR REPLACE INTO cloudsync_table_settings(tbl_name, col_name, key, value) VALUES (?1, '*', 'init_flags', ?2)",
+                [.string(shape.name), .integer(accepted.rawValue)])
+        }
         // The name as given, as 0.8 stores it: the text schema hash includes the table only when
         // it matches the created name exactly (wire-format §11).
         try connection.run(
@@ -66,6 +86,13 @@ extension SyncContext {
             SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite\\_%' ESCAPE '\\'
               AND name NOT LIKE 'cloudsync\\_%' ESCAPE '\\' AND name NOT LIKE '%\\_cloudsync' ESCAPE '\\' ORDER BY name
             """).compactMap { $0.first?.stringValue }
+    }
+
+    /// The checks `table` was accepted without (`cloudsync_init`'s flags), if any were skipped.
+    func storedInitFlags(_ table: String) throws(CloudSyncError) -> InitFlags? {
+        try connection.scalar(
+            "SELECT CAST(value AS INTEGER) FROM cloudsync_table_settings WHERE tbl_name = ?1 AND col_name = '*' AND key = 'init_flags'",
+            [.string(table)])?.integerValue.map(InitFlags.init(rawValue:))
     }
 
     func invalidateTables() {
@@ -190,12 +217,16 @@ extension SyncContext {
 
     /// Makes the current schema's hash the newest known one. A hash known already moves to the
     /// newest `seq` (a schema changed and changed back is the current schema again).
+    ///
+    /// Both hashes are recorded, the 0.8 text hash and then the 1.x structural hash, so that
+    /// payloads of either generation made against this schema are recognised (wire-format §9).
     func recordSchemaHash() throws(CloudSyncError) {
-        let hash = try currentSchemaHash()
-        try connection.run("""
-            INSERT INTO cloudsync_schema_versions(hash, seq) VALUES (?1, (SELECT COALESCE(max(seq), 0) + 1 FROM cloudsync_schema_versions))
-              ON CONFLICT(hash) DO UPDATE SET seq = excluded.seq
-            """, [.integer(SchemaHash.signed(hash))])
+        for hash in [try currentSchemaHash(), try currentStructuralSchemaHash()] {
+            try connection.run("""
+                INSERT INTO cloudsync_schema_versions(hash, seq) VALUES (?1, (SELECT COALESCE(max(seq), 0) + 1 FROM cloudsync_schema_versions))
+                  ON CONFLICT(hash) DO UPDATE SET seq = excluded.seq
+                """, [.integer(SchemaHash.signed(hash))])
+        }
     }
 
     /// Whether a payload made against schema `hash` may be applied here: a hash this database
@@ -230,7 +261,7 @@ extension SyncContext {
             guard let shape = try TableShape.read(old.name, on: connection) else {
                 throw CloudSyncError(.unknownTable, "table \(name) no longer exists: call cloudsync_cleanup('\(name)') instead")
             }
-            try shape.validateForSync(force: true)
+            try shape.validateForSync(skipping: (try storedInitFlags(old.name) ?? []).union(.allowIntegerPrimaryKey))
             guard shape.primaryKey == old.primaryKey else {
                 throw CloudSyncError(.unsupportedSchema, "the primary key of table \(name) changed; synchronized tables cannot change their key: create a new table and copy the rows")
             }

@@ -136,7 +136,8 @@ public final class SyncContext {
             columns: columns,
             algorithm: SyncAlgorithm(name: algorithmName) ?? .causalLengthSet,
             droppedColumns: Set(dropped),
-            blockColumns: try loadBlockColumns(info.name, columns: columns)
+            blockColumns: try loadBlockColumns(info.name, columns: columns),
+            filter: try rowFilter(of: info.name)
         )
     }
 

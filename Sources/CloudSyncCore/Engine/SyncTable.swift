@@ -18,6 +18,9 @@ final class SyncTable {
     let plainColumns: [String]
     /// `<table>_cloudsync_blocks`, quoted: the stored text of every block.
     let blocksTable: String
+    /// `cloudsync_set_filter`'s expression over the bare column names: only rows satisfying it
+    /// are tracked; nil tracks every row.
+    let filter: String?
 
     let quotedName: String
     let clockTable: String
@@ -25,7 +28,7 @@ final class SyncTable {
 
     private(set) lazy var merge = MergeStatements(table: self)
 
-    init(name: String, primaryKey: [String], columns: [String], algorithm: SyncAlgorithm, droppedColumns: Set<String>, blockColumns: [String: [UInt8]] = [:]) {
+    init(name: String, primaryKey: [String], columns: [String], algorithm: SyncAlgorithm, droppedColumns: Set<String>, blockColumns: [String: [UInt8]] = [:], filter: String? = nil) {
         self.name = name
         self.primaryKey = primaryKey
         self.columns = columns
@@ -34,6 +37,7 @@ final class SyncTable {
         self.blockColumns = blockColumns
         self.plainColumns = columns.filter { blockColumns[$0] == nil }
         self.blocksTable = SQLText.identifier(name + "_cloudsync_blocks")
+        self.filter = filter
         self.quotedName = SQLText.identifier(name)
         self.clockTable = SQLText.identifier(name + "_cloudsync")
         var index: [String: Int] = [:]

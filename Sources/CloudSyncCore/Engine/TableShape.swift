@@ -46,20 +46,20 @@ struct TableShape {
     }
 
     /// Refuses, with the reason and the fix, a table whose shape cannot be merged safely.
-    func validateForSync(force: Bool) throws(CloudSyncError) {
+    func validateForSync(skipping flags: InitFlags) throws(CloudSyncError) {
         let key = allColumns.filter { $0.keyPosition > 0 }
         guard !key.isEmpty else {
             throw CloudSyncError(.unsupportedSchema, "table \(name) has no declared primary key: declare one, for example id TEXT PRIMARY KEY NOT NULL")
         }
         let isRowIDAlias = key.count == 1 && key[0].declaredType.uppercased() == "INTEGER" && !isWithoutRowID
-        if isRowIDAlias && !force {
-            throw CloudSyncError(.unsupportedSchema, "table \(name) has a single INTEGER primary key, which different devices will reuse: use a TEXT key filled with cloudsync_uuid(), or pass force = 1 to cloudsync_init if the keys are globally unique")
+        if isRowIDAlias && !flags.contains(.allowIntegerPrimaryKey) {
+            throw CloudSyncError(.unsupportedSchema, "table \(name) has a single INTEGER primary key, which different devices will reuse: use a TEXT key filled with cloudsync_uuid(), or pass flag 1 to cloudsync_init (cloudsync_init('\(name)', 'cls', 1)) if the keys are globally unique")
         }
         if !isRowIDAlias && !isWithoutRowID, let nullable = key.first(where: { !$0.notNull }) {
             throw CloudSyncError(.unsupportedSchema, "primary key column \(nullable.name) of table \(name) can be NULL: declare it NOT NULL")
         }
-        if let column = columns.first(where: { $0.notNull && !$0.hasDefault }) {
-            throw CloudSyncError(.unsupportedSchema, "column \(column.name) of table \(name) is NOT NULL without a DEFAULT, so a row cannot be created from a partial change: add a DEFAULT value")
+        if !flags.contains(.allowNotNullWithoutDefault), let column = columns.first(where: { $0.notNull && !$0.hasDefault }) {
+            throw CloudSyncError(.unsupportedSchema, "column \(column.name) of table \(name) is NOT NULL without a DEFAULT, so a row cannot be created from a partial change: add a DEFAULT value, or pass flag 2 to cloudsync_init if every change carries the column")
         }
         if key.count > 255 {
             throw CloudSyncError(.unsupportedSchema, "table \(name) has more than 255 primary key columns")

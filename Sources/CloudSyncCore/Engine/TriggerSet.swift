@@ -31,6 +31,20 @@ struct TriggerSet {
         "cloudsync_pk_encode(" + table.primaryKey.map { "\(row).\(SQLText.identifier($0))" }.joined(separator: ", ") + ")"
     }
 
+    /// Whether the row alias `row` satisfies the table's filter (`cloudsync_set_filter`), as an
+    /// SQL condition; nil when the table has none. The expression names bare columns, so it is
+    /// evaluated over a one-row subquery that gives each of `row`'s columns its own name.
+    func filterCondition(_ row: String) -> String? {
+        table.filter.map { Self.filterCondition($0, row: row, columns: table.primaryKey + table.columns) }
+    }
+
+    static func filterCondition(_ expression: String, row: String, columns: [String]) -> String {
+        let named = columns.map { "\(row).\(SQLText.identifier($0)) AS \(SQLText.identifier($0))" }.joined(separator: ", ")
+        // A line break follows the expression, so a `--` comment at its end stops there instead
+        // of swallowing the closing parentheses.
+        return "EXISTS (SELECT 1 FROM (SELECT \(named)) WHERE (\(expression)\n))"
+    }
+
     /// Records the insert of rows: a deleted key comes back at the next odd causal length
     /// (`revive`); every non-key column gets a clock, version 1 or +1 where one exists (`record`).
     /// - Parameters:
@@ -104,8 +118,9 @@ struct TriggerSet {
         try Self.drop(table: table.name, on: connection)
         let name = SQLText.literal(table.name)
         let quiet = "cloudsync_is_sync(\(name)) = 0"
-        func trigger(_ kind: String, _ timing: String, _ body: [String]) -> String {
-            "CREATE TRIGGER \(Self.triggerName(table.name, kind)) \(timing) ON \(table.quotedName) WHEN \(quiet)\nBEGIN\n"
+        func trigger(_ kind: String, _ timing: String, _ body: [String], row: String = "NEW") -> String {
+            let when = [quiet, filterCondition(row)].compactMap { $0 }.joined(separator: " AND ")
+            return "CREATE TRIGGER \(Self.triggerName(table.name, kind)) \(timing) ON \(table.quotedName) WHEN \(when)\nBEGIN\n"
                 + body.map { $0 + ";\n" }.joined() + "END;\n"
         }
         let insert = insertStatements(row: "NEW")
@@ -130,7 +145,7 @@ struct TriggerSet {
                     : blockStatement(column, row: "NEW", insert: false, condition: "NOT (\(keyChanged)) AND \(Self.differs("OLD.\(SQLText.identifier(column))", "NEW.\(SQLText.identifier(column))"))")
                 sql += trigger("update_\(index)", "AFTER UPDATE OF \(SQLText.identifier(column))", [record])
             }
-            sql += trigger("delete", "AFTER DELETE", deleteStatements(key: keyExpression("OLD")))
+            sql += trigger("delete", "AFTER DELETE", deleteStatements(key: keyExpression("OLD")), row: "OLD")
         }
         try connection.execute(sql)
     }

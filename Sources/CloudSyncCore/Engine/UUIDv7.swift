@@ -53,9 +53,7 @@ package enum UUIDv7 {
 
     /// The canonical text form `xxxxxxxx-xxxx-7xxx-yxxx-xxxxxxxxxxxx`.
     package static func format(_ bytes: [UInt8]) -> String {
-        let hex = Hex.encode(bytes)
-        let parts = [hex.prefix(8), hex.dropFirst(8).prefix(4), hex.dropFirst(12).prefix(4), hex.dropFirst(16).prefix(4), hex.dropFirst(20)]
-        return parts.joined(separator: "-")
+        UUIDText.format(bytes)
     }
 
     private static func currentMilliseconds() -> UInt64 {

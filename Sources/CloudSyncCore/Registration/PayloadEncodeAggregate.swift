@@ -21,6 +21,16 @@ enum PayloadEncodeAggregate {
                     return
                 }
                 guard state.pointee.error == nil else { return }
+                if state.pointee.builder.rowCount == 0 {
+                    // The database's format, chosen once per aggregate.
+                    let box = Unmanaged<FunctionBox>.fromOpaque(api.r.user_data(sqlContext)!).takeUnretainedValue()
+                    do throws(CloudSyncError) {
+                        state.pointee.builder.body.format = try box.context.payloadFormat()
+                    } catch {
+                        state.pointee.error = error
+                        return
+                    }
+                }
                 let arguments = SQLArguments(api: api, count: count, values: values)
                 if let problem = PayloadEncodeAggregate.validate(arguments) {
                     state.pointee.error = CloudSyncError(.misuse, "cloudsync_payload_encode: \(problem)")
@@ -47,7 +57,7 @@ enum PayloadEncodeAggregate {
                 }
                 let box = Unmanaged<FunctionBox>.fromOpaque(api.r.user_data(sqlContext)!).takeUnretainedValue()
                 do throws(CloudSyncError) {
-                    let hash = try box.context.currentSchemaHash()
+                    let hash = try box.context.schemaHash(for: state.builder.body.format)
                     result.set(.blob(state.builder.finish(schemaHash: hash, libraryVersion: SyncContext.version)))
                 } catch {
                     result.fail(error)

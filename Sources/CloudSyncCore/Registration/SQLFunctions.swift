@@ -21,6 +21,23 @@ enum SQLFunctions {
         try add("cloudsync_uuid", 0) { _, _, result in
             result.set(.string(UUIDv7.format(UUIDv7.generate())))
         }
+        for count: Int32 in 1...2 {
+            try add("cloudsync_uuid_text", count, flags: pure) { _, arguments, result in
+                if arguments.type(0) == SQLITE_NULL { return result.set(.null) }
+                guard case .blob(let bytes) = arguments.value(0), bytes.count == 16 else {
+                    throw CloudSyncError(.misuse, "cloudsync_uuid_text takes a 16-byte BLOB (from cloudsync_uuid_blob or a uuid column)")
+                }
+                let dashes = arguments.count < 2 || arguments.type(1) == SQLITE_NULL || arguments.value(1).isTrue
+                result.set(.string(UUIDText.format(bytes, dashes: dashes)))
+            }
+        }
+        try add("cloudsync_uuid_blob", 1, flags: pure) { _, arguments, result in
+            if arguments.type(0) == SQLITE_NULL { return result.set(.null) }
+            guard let text = arguments.string(0), let bytes = UUIDText.parse(text) else {
+                throw CloudSyncError(.misuse, "cloudsync_uuid_blob takes a UUID as text: 32 hex digits, with or without dashes (found \(arguments.value(0)))")
+            }
+            result.set(.blob(bytes))
+        }
         for count: Int32 in 1...3 {
             try add("cloudsync_init", count) { context, arguments, result in
                 let table = try arguments.requireString(0, "table", of: "cloudsync_init")
@@ -32,10 +49,20 @@ enum SQLFunctions {
                     }
                     algorithm = parsed
                 }
-                let force = arguments.count > 2 && arguments.value(2).isTrue
-                let site = try context.initialize(table: table, algorithm: algorithm, force: force)
+                let flags = arguments.count > 2 ? try Self.initFlags(arguments.value(2)) : []
+                let site = try context.initialize(table: table, algorithm: algorithm, flags: flags)
                 result.set(.string(Hex.encode(site)))
             }
+        }
+        try add("cloudsync_set_filter", 2) { context, arguments, result in
+            let table = try arguments.requireString(0, "table", of: "cloudsync_set_filter")
+            let expression = try arguments.requireString(1, "expression", of: "cloudsync_set_filter")
+            try context.setFilter(table: table, expression: expression)
+            result.set(.integer(1))
+        }
+        try add("cloudsync_clear_filter", 1) { context, arguments, result in
+            try context.clearFilter(table: try arguments.requireString(0, "table", of: "cloudsync_clear_filter"))
+            result.set(.integer(1))
         }
         try add("cloudsync_enable", 1) { context, arguments, result in
             try context.setTracking(true, table: try arguments.requireString(0, "table", of: "cloudsync_enable"))
@@ -58,7 +85,12 @@ enum SQLFunctions {
             result.set(.integer(0))
         }
         try add("cloudsync_set", 2) { context, arguments, result in
-            try context.setSetting(try arguments.requireString(0, "key", of: "cloudsync_set"), arguments.value(1))
+            let key = try arguments.requireString(0, "key", of: "cloudsync_set")
+            if key.lowercased() == SyncContext.EngineSetting.payloadVersion,
+               Self.integerLike(arguments.value(1)).flatMap(PayloadFormat.init(rawValue:)) == nil {
+                throw CloudSyncError(.misuse, "cloudsync_set: payload_version is 1 (for sqlite-sync 0.8 peers) or 2 (checksummed, the default), not \(arguments.value(1))")
+            }
+            try context.setSetting(key, arguments.value(1))
             result.set(.null)
         }
         try add("cloudsync_set_table", 3) { context, arguments, result in
@@ -100,11 +132,14 @@ enum SQLFunctions {
             }
             result.setRaw(value)
         }
-        try add("cloudsync_payload_decode", 1) { context, arguments, result in
-            guard case .blob(let payload) = arguments.value(0) else {
-                throw CloudSyncError(.misuse, "cloudsync_payload_decode takes a payload BLOB (from cloudsync_payload_encode)")
+        // `cloudsync_payload_apply` is 1.x's name for the same function.
+        for name in ["cloudsync_payload_decode", "cloudsync_payload_apply"] {
+            try add(name, 1) { context, arguments, result in
+                guard case .blob(let payload) = arguments.value(0) else {
+                    throw CloudSyncError(.misuse, "\(name) takes a payload BLOB (from cloudsync_payload_encode)")
+                }
+                result.set(.integer(Int64(try context.applyPayload(payload).changes)))
             }
-            result.set(.integer(Int64(try context.applyPayload(payload).changes)))
         }
         try add("cloudsync_begin_alter", 1) { context, arguments, result in
             try context.beginAlter(table: try arguments.requireString(0, "table", of: "cloudsync_begin_alter"))
@@ -134,6 +169,38 @@ enum SQLFunctions {
         try add("cloudsync_update_key", -1, flags: trigger) { context, arguments, result in
             try context.triggerKeyChange(arguments)
             result.set(.null)
+        }
+    }
+}
+
+extension SQLFunctions {
+    /// `cloudsync_init`'s third argument: the 1.x bitmask, where 0.8's booleans (`0`, `1`,
+    /// `'true'`, `'false'`) keep their meaning.
+    static func initFlags(_ value: SQLValue) throws(CloudSyncError) -> InitFlags {
+        let raw: Int64
+        switch value {
+        case .null: raw = 0
+        case .text: raw = integerLike(value) ?? (value.isTrue ? 1 : 0)
+        default:
+            guard let number = integerLike(value) else {
+                throw CloudSyncError(.misuse, "cloudsync_init: the third argument is a bitmask of init flags (1, 2, 4), found \(value)")
+            }
+            raw = number
+        }
+        guard raw >= 0 else {
+            throw CloudSyncError(.misuse, "cloudsync_init: init flags cannot be negative (found \(raw))")
+        }
+        return InitFlags(rawValue: raw)
+    }
+
+    /// An integer given as INTEGER, integral REAL or decimal TEXT, as shells and bindings pass
+    /// numbers; nil otherwise.
+    static func integerLike(_ value: SQLValue) -> Int64? {
+        switch value {
+        case .integer(let v): v
+        case .real(let v) where v.rounded() == v && abs(v) < 9.0e15: Int64(v)
+        case .text(let bytes): Int64(String(decoding: bytes, as: UTF8.self).trimmed)
+        default: nil
         }
     }
 }

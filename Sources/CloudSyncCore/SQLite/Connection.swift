@@ -26,6 +26,27 @@ public final class Connection {
         return Statement(handle: statement, connection: self, sql: sql)
     }
 
+    /// Compiles `sql`, which must be exactly one statement: for SQL text built around a
+    /// caller's fragment, where a second statement after a `;` must be refused, not ignored.
+    package func prepareSingle(_ sql: String) throws(CloudSyncError) -> Statement {
+        var statement: OpaquePointer?
+        var rest = ""
+        let rc = sql.withCString { text -> Int32 in
+            var tail: UnsafePointer<CChar>?
+            let rc = api.r.prepare_v2(handle, text, -1, &statement, &tail)
+            if let tail { rest = String(cString: tail) }
+            return rc
+        }
+        guard rc == SQLITE_OK, let statement else {
+            throw error(rc, sql: sql)
+        }
+        let prepared = Statement(handle: statement, connection: self, sql: sql)
+        guard rest.trimmed.isEmpty else {
+            throw CloudSyncError(.misuse, "more than one SQL statement: '\(rest.trimmed)' follows the first", sql: sql)
+        }
+        return prepared
+    }
+
     /// Runs one or more SQL statements that return no rows of interest.
     public func execute(_ sql: String) throws(CloudSyncError) {
         var message: UnsafeMutablePointer<CChar>?

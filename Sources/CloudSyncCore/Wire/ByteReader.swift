@@ -12,6 +12,10 @@
 /// - REAL values are taken bit-exactly: type 2 is the bit pattern as is, type 7 is its negation
 ///   (a type 7 holding a zero, a NaN or a pattern with the sign bit set is accepted too).
 ///
+/// In version-2 payloads (``format`` `.v2`) REAL bit patterns are little-endian and a magnitude
+/// may also take the shortest byte count sqlite-sync 1.x writes (see ``ByteWriter``); the
+/// payload's checksum, not canonical lengths, then guards against damage.
+///
 /// Keeping integers canonical keeps primary-key blobs canonical, so that two blobs for the same
 /// key are always byte-equal.
 package struct ByteReader {
@@ -39,6 +43,8 @@ package struct ByteReader {
     let bytes: ArraySlice<UInt8>
     /// The absolute index of the next byte to read.
     private var position: Int
+    /// The payload version the values were written for.
+    package var format: PayloadFormat = .v1
 
     /// A reader over all of `bytes`.
     package init(_ bytes: [UInt8]) {
@@ -109,7 +115,8 @@ package struct ByteReader {
                 throw malformed(
                     "REAL at byte offset \(start - bytes.startIndex) needs 8 bytes but only \(remaining) remain")
             }
-            let value = Double(bitPattern: readBigEndian(8))
+            let pattern = readBigEndian(8)
+            let value = Double(bitPattern: format == .v1 ? pattern : pattern.byteSwapped)
             return .real(type == WireType.negativeReal ? -value : value)
         case WireType.text, WireType.blob:
             let length = try readMagnitude(n, tag: tag, at: start)
@@ -160,7 +167,7 @@ package struct ByteReader {
                 "\(WireType.name(tag & 7)) at byte offset \(at) needs \(n) bytes but only \(remaining) remain")
         }
         let magnitude = readBigEndian(n)
-        guard WireType.minimalLength(magnitude) == n else {
+        guard WireType.minimalLength(magnitude) == n || (format == .v2 && WireType.shortestLength(magnitude) == n) else {
             throw malformed("\(WireType.name(tag & 7)) at byte offset \(at) is not minimally encoded")
         }
         return magnitude

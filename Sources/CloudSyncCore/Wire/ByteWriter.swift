@@ -12,11 +12,17 @@
 ///   length, then the bytes.
 /// - NULL: type 5.
 ///
+/// Version-2 payloads (``format`` `.v2`) differ as sqlite-sync 1.x writes them: a REAL's bit
+/// pattern is little-endian, and magnitudes take the shortest byte count, without keeping the
+/// top bit clear (128 is `09 80`, not `11 00 80`). Primary-key blobs keep the 0.8 encoding.
+///
 /// The writer only appends to `bytes`; reserve capacity up front (``init(capacity:)``) when
 /// encoding many rows, since no method allocates anything but the buffer's own growth.
 package struct ByteWriter {
     /// The bytes written so far.
     package var bytes: [UInt8]
+    /// The payload version the values are written for.
+    package var format: PayloadFormat = .v1
 
     /// An empty writer whose buffer has room for `capacity` bytes.
     package init(capacity: Int = 0) {
@@ -49,10 +55,10 @@ package struct ByteWriter {
     package mutating func appendReal(_ v: Double) {
         if v < 0 {
             bytes.append(WireType.negativeReal)
-            appendRawUInt64((-v).bitPattern)
+            appendRealBits((-v).bitPattern)
         } else {
             bytes.append(WireType.positiveReal)
-            appendRawUInt64(v.bitPattern)
+            appendRealBits(v.bitPattern)
         }
     }
 
@@ -147,9 +153,14 @@ package struct ByteWriter {
 
     // MARK: Private
 
-    /// Appends the type byte for `type` with a minimal-length `magnitude`, then the magnitude.
+    /// Appends the type byte for `type` with `magnitude` in the format's length, then the
+    /// magnitude.
+    private mutating func appendRealBits(_ pattern: UInt64) {
+        appendRawUInt64(format == .v1 ? pattern : pattern.byteSwapped)
+    }
+
     private mutating func appendTagged(_ type: UInt8, _ magnitude: UInt64) {
-        let n = WireType.minimalLength(magnitude)
+        let n = WireType.length(magnitude, format)
         bytes.append(UInt8(truncatingIfNeeded: n &<< 3) | type)
         appendRawBigEndian(magnitude, byteCount: n)
     }

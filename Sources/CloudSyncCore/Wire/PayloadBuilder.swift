@@ -12,9 +12,10 @@ package struct PayloadBuilder {
     /// The number of rows written so far.
     package private(set) var rowCount: Int
 
-    /// An empty builder whose body has room for `capacity` bytes.
-    package init(capacity: Int = 0) {
+    /// An empty builder for a payload of `format`, whose body has room for `capacity` bytes.
+    package init(capacity: Int = 0, format: PayloadFormat = .v1) {
         body = ByteWriter(capacity: capacity)
+        body.format = format
         rowCount = 0
     }
 
@@ -40,10 +41,10 @@ package struct PayloadBuilder {
     /// The payload: the header followed by the body, LZ4-compressed only when the compressed
     /// block is smaller than the raw body (otherwise the header's expanded_size is 0).
     ///
-    /// The row count must fit the header's 32-bit nrows field.
-    /// - Parameter version: 1 (default, read by every peer) or 2 (with a body checksum, read
-    ///   by 1.x peers and this project).
-    package func finish(schemaHash: UInt64, libraryVersion: (UInt8, UInt8, UInt8), version: UInt8 = PayloadHeader.currentVersion) -> [UInt8] {
+    /// The row count must fit the header's 32-bit nrows field. The header's version is the
+    /// builder's format: 1, or 2 with a checksum of the body.
+    package func finish(schemaHash: UInt64, libraryVersion: (UInt8, UInt8, UInt8)) -> [UInt8] {
+        let version = body.format.version
         precondition(rowCount <= Int(UInt32.max), "a payload holds at most \(UInt32.max) rows")
         let raw = body.bytes
         // compress returns [] for bodies LZ4 cannot take; the raw path handles them.

@@ -23,6 +23,9 @@ package enum PayloadDecoder {
         let header = try PayloadHeader(parsing: payload)
         let ncols = Int(header.columnCount)
         let nrows = Int(header.rowCount)
+        guard header.version != 3 || ncols == PayloadBuilder.columnCount else {
+            throw malformed("a version-3 (fragment) payload has exactly \(PayloadBuilder.columnCount) values per row, not \(ncols)")
+        }
         guard ncols >= PayloadBuilder.columnCount else {
             throw malformed("payload has \(ncols) values per row; at least \(PayloadBuilder.columnCount) are required")
         }
@@ -61,15 +64,16 @@ package enum PayloadDecoder {
         guard nrows * ncols <= body.count else {
             throw malformed("payload claims \(nrows) rows but its body is only \(body.count) bytes")
         }
-        return (header, try decodeRows(body, nrows: nrows, ncols: ncols))
+        return (header, try decodeRows(body, nrows: nrows, ncols: ncols, format: header.version >= 2 ? .v2 : .v1))
     }
 
     // MARK: Rows
 
     private static func decodeRows(
-        _ body: ArraySlice<UInt8>, nrows: Int, ncols: Int
+        _ body: ArraySlice<UInt8>, nrows: Int, ncols: Int, format: PayloadFormat
     ) throws(CloudSyncError) -> [Change] {
         var reader = ByteReader(body)
+        reader.format = format
         var changes: [Change] = []
         changes.reserveCapacity(nrows)
         // Rows repeat tables, keys, columns and site ids; reuse the previous copies.

@@ -18,7 +18,7 @@ package struct PayloadHeader: Equatable, Sendable {
     /// The format version this project writes by default (0.8 peers read only version 1).
     package static let currentVersion: UInt8 = 1
     /// The format versions this project reads.
-    package static let readableVersions: ClosedRange<UInt8> = 1...2
+    package static let readableVersions: ClosedRange<UInt8> = 1...3
 
     /// The format version.
     package var version: UInt8
@@ -69,9 +69,7 @@ package struct PayloadHeader: Equatable, Sendable {
         guard Self.readableVersions.contains(payload[4]) else {
             throw CloudSyncError(
                 .malformedPayload,
-                payload[4] == 3
-                    ? "payload format version 3 (fragments of a large value, sqlite-sync 1.1) is not supported yet"
-                    : "payload format version \(payload[4]) is not supported (expected 1 or 2)")
+                "payload format version \(payload[4]) is not supported (expected 1, 2 or 3)")
         }
         func field(_ offset: Int, _ size: Int) -> UInt64 {
             var v: UInt64 = 0
@@ -89,12 +87,7 @@ package struct PayloadHeader: Equatable, Sendable {
 
     /// The version-2 checksum of a body as sent: the low 48 bits of plain FNV-1a 64.
     public static func checksum(of body: some Collection<UInt8>) -> UInt64 {
-        var h = SchemaHash.offsetBasis
-        for byte in body {
-            h ^= UInt64(byte)
-            h = h &* SchemaHash.prime
-        }
-        return h & 0xFFFF_FFFF_FFFF
+        FNV1a.hash(body) & 0xFFFF_FFFF_FFFF
     }
 
     /// The 32 header bytes, reserved bytes zero.

@@ -17,6 +17,19 @@ enum WireType {
         return Swift.min(bits / 8 &+ 1, 8)
     }
 
+    /// The shortest number of big-endian bytes for `v` (1 up to 0xFF, 2 up to 0xFFFF, ...), as
+    /// sqlite-sync 1.x writes magnitudes in version-2 payloads.
+    @inline(__always)
+    static func shortestLength(_ v: UInt64) -> Int {
+        Swift.max((64 &- v.leadingZeroBitCount &+ 7) / 8, 1)
+    }
+
+    /// The length `format` writes `v` with.
+    @inline(__always)
+    static func length(_ v: UInt64, _ format: PayloadFormat) -> Int {
+        format == .v1 ? minimalLength(v) : shortestLength(v)
+    }
+
     /// A name for a type code, for error messages.
     static func name(_ type: UInt8) -> String {
         switch type {

@@ -260,7 +260,8 @@ public final class EmbeddedStorage: SyncStorage {
     private static func page(_ connection: SQLiteConnection, excludingSite site: SiteID, after cursor: SyncCursor, limit: Int) throws -> ChangesPage? {
         guard let page = try connection.engine.encodePayload(
             where: [.after(dbVersion: cursor.dbVersion, seq: cursor.seq), .site(site.bytes, equal: false)],
-            maxChanges: max(1, limit))
+            // Version 1: protocol-v1 clients include sqlite-sync 0.8, which reads only that.
+            maxChanges: max(1, limit), format: .v1)
         else { return nil }
         return ChangesPage(payload: page.payload, count: page.count, last: SyncCursor(dbVersion: page.lastDbVersion, seq: page.lastSeq))
     }

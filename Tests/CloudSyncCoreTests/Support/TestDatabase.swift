@@ -36,6 +36,18 @@ final class TestDatabase {
 
     func execute(_ sql: String) throws { try connection.execute(sql) }
 
+    /// The message `sql` fails with, or nil when it succeeds.
+    func errorMessage(_ sql: String) -> String? {
+        do {
+            try execute(sql)
+            return nil
+        } catch let error as CloudSyncError {
+            return error.message
+        } catch {
+            return "\(error)"
+        }
+    }
+
     func rows(_ sql: String, _ arguments: [SQLValue] = []) throws -> [[SQLValue]] {
         try connection.rows(sql, arguments)
     }

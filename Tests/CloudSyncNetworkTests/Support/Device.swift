@@ -1,4 +1,5 @@
 import CloudSyncCore
+import CloudSyncCurl
 import CSQLiteLinked
 import Foundation
 @testable import CloudSyncNetwork
@@ -15,7 +16,7 @@ final class Device {
     init(path: String = ":memory:", schema: String, server: String, database: String, apiKey: String) throws {
         handle = try Self.api.openDatabase(path: path)
         context = try CloudSyncEngine.register(database: handle, api: Self.api)
-        try NetworkFunctions.register(on: context)
+        try NetworkFunctions.register(on: context) { () throws(CloudSyncError) in try CurlTransport() }
         try connection.execute(schema)
         try connection.execute("SELECT cloudsync_init('*')")
         try connection.run("SELECT cloudsync_network_init(?1)", [.string("\(server)/\(database)")])

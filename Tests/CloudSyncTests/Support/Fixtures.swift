@@ -1,5 +1,6 @@
 import CloudSyncTestSupport
 import CloudSync
+import CloudSyncCurl
 import Foundation
 import GRDB
 import Testing
@@ -123,4 +124,35 @@ func eventually(timeout: Duration = .seconds(20), _ condition: () async throws -
         try? await Task.sleep(for: .milliseconds(25))
     }
     return try await condition()
+}
+
+/// The HTTP transports the end-to-end tests run over, with the same assertions: URLSession
+/// (the default, on every platform) and libcurl (the extension's), through the adapter an app
+/// would use for a synchronous transport.
+enum Transport: String, CaseIterable, Sendable, CustomTestStringConvertible {
+    case urlSession, libcurl
+
+    var testDescription: String { rawValue }
+
+    /// Options of a client that sends over this transport; `.urlSession` leaves the default.
+    var options: SyncClient.Options {
+        var options = SyncClient.Options()
+        if self == .libcurl { options.transport = make(requestTimeout: options.requestTimeout) }
+        return options
+    }
+
+    /// A transport of this kind on its own.
+    func make(requestTimeout: Duration) -> any SyncTransport {
+        switch self {
+        case .urlSession: URLSessionTransport(requestTimeout: requestTimeout)
+        case .libcurl: BlockingHTTPTransport { try CurlTransport(connectTimeout: .seconds(10), requestTimeout: requestTimeout) }
+        }
+    }
+}
+
+extension SyncClient {
+    /// A client over `transport` (the e2e suites run each test over both).
+    convenience init(database: any DatabaseWriter, endpoint: String, credential: SyncCredential, over transport: Transport) throws(SyncError) {
+        try self.init(database: database, endpoint: endpoint, credential: credential, options: transport.options)
+    }
 }

@@ -37,5 +37,10 @@ enum PostgresCatalog {
           select_expr TEXT, insert_expr TEXT, update_expr TEXT, delete_expr TEXT,
           enabled BOOLEAN NOT NULL, epoch BIGINT NOT NULL, PRIMARY KEY(database, tbl))
         """,
+        """
+        CREATE TABLE IF NOT EXISTS cloudsync.block_columns(
+          database TEXT NOT NULL, tbl TEXT NOT NULL, col TEXT NOT NULL, delimiter TEXT NOT NULL,
+          PRIMARY KEY(database, tbl, col))
+        """,
     ] + PostgresStorage.consoleCatalogStatements
 }

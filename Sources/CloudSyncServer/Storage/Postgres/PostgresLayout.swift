@@ -15,6 +15,14 @@ enum PostgresLayout {
         return statements
     }
 
+    /// Puts `blockColumns` of `table` in block mode: its blocks and pending tables, and its
+    /// triggers replaced by ones that record direct writes of those columns as pending.
+    static func blockStatements(schema: String, _ table: PostgresTable, blockColumns: Set<String>) -> [String] {
+        let key = table.key.map { ($0.name, $0.type.rawValue) }
+        return PostgresTriggers.blockTablesSQL(schema: schema, table: table.name, key: key)
+            + PostgresTriggers.tableSQL(schema: schema, table: table.name, key: key, columns: table.columns.map(\.name), blockColumns: blockColumns)
+    }
+
     static func createTable(schema: String, _ table: PostgresTable) -> String {
         let columns = table.allColumns.map { column in
             var definition = "\(SQLText.identifier(column.name)) \(column.type.rawValue)"

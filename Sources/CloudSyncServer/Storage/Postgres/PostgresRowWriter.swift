@@ -14,6 +14,8 @@ struct PostgresRowWriter {
     private var deletes: [[SQLValue]] = []
     private var clockUpserts: [(key: [SQLValue], column: String, clock: ScratchReplica.Clock)] = []
     private var clockDeletes: [(key: [SQLValue], column: String)] = []
+    private var blockUpserts: [(key: [SQLValue], name: String, text: String)] = []
+    private var blockDeletes: [(key: [SQLValue], name: String)] = []
 
     /// Parameters per statement, well below PostgreSQL's limit of 65535.
     static let maxParameters = 8000
@@ -23,7 +25,9 @@ struct PostgresRowWriter {
         self.database = database
     }
 
-    var isEmpty: Bool { upserts.isEmpty && deletes.isEmpty && clockUpserts.isEmpty && clockDeletes.isEmpty }
+    var isEmpty: Bool {
+        upserts.isEmpty && deletes.isEmpty && clockUpserts.isEmpty && clockDeletes.isEmpty && blockUpserts.isEmpty && blockDeletes.isEmpty
+    }
 
     /// Records the difference between two states of the row `key`.
     mutating func add(key: [SQLValue], from old: ScratchReplica.RowState, to new: ScratchReplica.RowState) {
@@ -35,6 +39,13 @@ struct PostgresRowWriter {
                 clockUpserts.append((key, column, clock))
             } else {
                 clockDeletes.append((key, column))
+            }
+        }
+        for name in Set(old.blocks.keys).union(new.blocks.keys).sorted() where old.blocks[name] != new.blocks[name] {
+            if let text = new.blocks[name] {
+                blockUpserts.append((key, name, text))
+            } else {
+                blockDeletes.append((key, name))
             }
         }
     }
@@ -86,6 +97,29 @@ struct PostgresRowWriter {
         } bind: { entry, binds in
             var types = try bindKey(entry.key, into: &binds)
             binds.append(entry.column)
+            types.append(.text)
+            return types
+        }
+
+        let blocksTable = database.qualified(PostgresTriggers.blocksTable(table.name))
+        try await run(blockUpserts, width: table.key.count + 2, connection, logger) { tuples in
+            """
+            INSERT INTO \(blocksTable) (\((clockKeys + ["col_name", "col_value"]).joined(separator: ", "))) VALUES \(tuples)
+            ON CONFLICT (\((clockKeys + ["col_name"]).joined(separator: ", "))) DO UPDATE SET col_value = EXCLUDED.col_value
+            """
+        } bind: { entry, binds in
+            var types = try bindKey(entry.key, into: &binds)
+            binds.append(entry.name)
+            binds.append(entry.text)
+            types += [.text, .text]
+            return types
+        }
+
+        try await run(blockDeletes, width: table.key.count + 1, connection, logger) { tuples in
+            "DELETE FROM \(blocksTable) WHERE (\((clockKeys + ["col_name"]).joined(separator: ", "))) IN (\(tuples))"
+        } bind: { entry, binds in
+            var types = try bindKey(entry.key, into: &binds)
+            binds.append(entry.name)
             types.append(.text)
             return types
         }

@@ -54,6 +54,8 @@ struct PostgresSchema: Sendable, Equatable {
     var sqlite: String
     var tables: [PostgresTable]
     var schemaHash: UInt64
+    /// The 1.x structural hash of the same tables, which version-2 payloads carry.
+    var structuralHash: UInt64
 
     /// Reads `sqlite` (CREATE TABLE statements) and synchronizes `tables` (nil: all).
     /// Throws `.invalidSchema` for SQL errors, unknown tables, keys the engine refuses, and
@@ -88,6 +90,7 @@ struct PostgresSchema: Sendable, Equatable {
             }
             self.tables = result
             self.schemaHash = try context.currentSchemaHash()
+            self.structuralHash = try context.currentStructuralSchemaHash()
         } catch let error as SyncStorageError {
             throw error
         } catch {

@@ -24,7 +24,10 @@ extension PostgresStorage {
             guard let table = database.table(change.table) else {
                 throw SyncStorageError(.badPayload, "table \(change.table) is not synchronized in database \(name)")
             }
-            guard change.column == Change.sentinelColumn || table.column(change.column) != nil else {
+            // A block change names its column before 0x1F; the engine refuses it when the
+            // column is not in block mode.
+            let column = change.column.split(separator: "\u{1F}", maxSplits: 1, omittingEmptySubsequences: false).first.map(String.init) ?? change.column
+            guard change.column == Change.sentinelColumn || table.column(column) != nil else {
                 throw SyncStorageError(.badPayload, "table \(table.name) has no column \(change.column)")
             }
             if keys[table.name]?[change.pk] == nil {
@@ -40,41 +43,38 @@ extension PostgresStorage {
             }
         }
         let logger = logger
-        let keysByTable = keys
+        let uploadKeys = keys
+        let cached = database
         return try await transaction { connection in
             try await connection.query("SELECT set_config('cloudsync.merging', 'on', true)", logger: logger)
             let stamp = try await connection.query(
-                PostgresQuery(unsafeSQL: "SELECT db_version FROM \(SQLText.identifier(database.schemaName)).cloudsync_stamp()"), logger: logger).collect()
+                PostgresQuery(unsafeSQL: "SELECT db_version FROM \(SQLText.identifier(cached.schemaName)).cloudsync_stamp()"), logger: logger).collect()
             guard let version = try stamp.first?.decode(Int64.self) else { throw SyncStorageError(.failure, "no version from cloudsync_stamp") }
-
+            // Holding the clock row: the block settings and direct writes are final.
+            let database = try await Self.withBlockColumns(cached, connection: connection, logger: logger)
             let replica = try ScratchReplica(database)
             var before: [String: [[UInt8]: ScratchReplica.RowState]] = [:]
-            for table in database.schema.tables {
-                guard let tableKeys = keysByTable[table.name] else { continue }
-                let loaded = try await Self.load(table, keys: Array(tableKeys.values), database: database, connection: connection, logger: logger)
-                for (pk, values) in tableKeys {
-                    let state = loaded[pk] ?? ScratchReplica.RowState(values: nil, clocks: [:])
-                    try replica.load(table, key: values, state)
-                    before[table.name, default: [:]][pk] = state
+            var keysByTable = uploadKeys
+            // Other programs' writes of block columns become block changes first, so the
+            // upload merges against them (and their seqs come before the upload's).
+            let writes = try await Self.takeBlockWrites(database, connection: connection, logger: logger)
+            if !writes.isEmpty {
+                for (table, tableKeys) in try await Self.applyBlockWrites(
+                    writes, to: replica, loaded: &before, version: version, database: database, connection: connection, logger: logger) {
+                    keysByTable[table, default: [:]].merge(tableKeys) { old, _ in old }
                 }
             }
+            try replica.beginSteps(version: version)
+            try await Self.loadMissingRows(uploadKeys, into: replica, loaded: &before, database: database, connection: connection, logger: logger)
             if let claims = principal.claims, let security = try await self.rowSecurity(database, claims: claims, connection: connection) {
                 try await Self.setSession(database, claims: claims, connection: connection, logger: logger)
                 let merger = try PostgresRowMerger(
                     keys: keysByTable, loaded: before, replica: replica, version: version, database: database, connection: connection, logger: logger)
                 return try await security.merge(changes, with: merger)
             }
-            let report = try replica.merge(changes, version: version)
-            for table in database.schema.tables {
-                guard let tableKeys = keysByTable[table.name] else { continue }
-                var writer = PostgresRowWriter(table: table, database: database)
-                for (pk, key) in tableKeys {
-                    let after = try replica.state(of: table, key: key)
-                    guard let old = before[table.name]?[pk], old != after else { continue }
-                    writer.add(key: key, from: old, to: after)
-                }
-                if !writer.isEmpty { try await writer.flush(connection, logger: logger) }
-            }
+            let report = try replica.context.merge(changes)
+            try replica.commitSteps()
+            try await Self.writeChangedRows(keysByTable, of: replica, loaded: &before, database: database, connection: connection, logger: logger)
             try await Self.recordLastSeq(replica, version: version, database: database, connection: connection, logger: logger)
             return MergeResult(changes: report.changes, failedRows: report.failedRows)
         }
@@ -130,12 +130,23 @@ extension PostgresStorage {
                     siteID: Array(try cells[n + 3].decode(ByteBuffer.self).readableBytesView), seq: try cells[n + 4].decode(Int64.self))
                 result[try PrimaryKeyCodec.encode(key), default: .init(values: nil, clocks: [:])].clocks[try cells[n].decode(String.self)] = clock
             }
+            guard !(database.blockColumns[table.name] ?? [:]).isEmpty else { continue }
+            for row in try await connection.query(
+                PostgresQuery(unsafeSQL: "SELECT \(keySelect), col_name, col_value FROM \(database.qualified(PostgresTriggers.blocksTable(table.name))) WHERE \(clockKeyList) IN (\(values))", binds: binds),
+                logger: logger).collect() {
+                let cells = row.makeRandomAccess()
+                let n = table.key.count
+                let key = try table.key.enumerated().map { try PostgresValues.value(cells[$0.offset], $0.element.type) }
+                result[try PrimaryKeyCodec.encode(key), default: .init(values: nil, clocks: [:])].blocks[try cells[n].decode(String.self)] =
+                    try cells[n + 1].decode(String?.self) ?? ""
+            }
         }
         return result
     }
 
     public func changes(database name: String, excludingSite site: SiteID, after cursor: SyncCursor, limit: Int, as principal: Principal) async throws -> ChangesPage? {
-        let database = try await self.database(name)
+        let cached = try await self.database(name)
+        try await recordPendingBlockWrites(cached)
         let limit = max(1, limit)
         let logger = logger
         if let claims = principal.claims, try await !rows("SELECT 1 FROM cloudsync.policies WHERE database = \(name) LIMIT 1").isEmpty {
@@ -143,7 +154,8 @@ extension PostgresStorage {
             // recorded as the page is built, holding the clock row so that no writer commits
             // meanwhile (as the embedded storage does this on its writer).
             return try await transaction { connection in
-                try await Self.lockClock(database, connection: connection, logger: logger)
+                try await Self.lockClock(cached, connection: connection, logger: logger)
+                let database = try await Self.withBlockColumns(cached, connection: connection, logger: logger)
                 try await Self.setSession(database, claims: claims, connection: connection, logger: logger)
                 guard let security = try await self.rowSecurity(database, claims: claims, connection: connection) else {
                     return try await Self.page(database, excluding: site, after: cursor, limit: limit, connection: connection, logger: logger)
@@ -155,6 +167,7 @@ extension PostgresStorage {
         return try await transaction { connection in
             // One snapshot for every table: a version seen in one table is complete in all.
             try await connection.query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY", logger: logger)
+            let database = try await Self.withBlockColumns(cached, connection: connection, logger: logger)
             return try await Self.page(database, excluding: site, after: cursor, limit: limit, connection: connection, logger: logger)
         }
     }
@@ -199,10 +212,16 @@ extension PostgresStorage {
         let keySelect = table.key.enumerated().map { PostgresValues.select(keyNames[$0.offset], $0.element.type) }
         let valueSelect = table.columns.map { PostgresValues.select("t.\(SQLText.identifier($0.name))", $0.type) }
         let clockTable = database.qualified(table.name + "_cloudsync")
+        // A block's text comes from the blocks table (NULL once deleted).
+        let hasBlocks = !(database.blockColumns[table.name] ?? [:]).isEmpty
+        let blockJoin = hasBlocks
+            ? " LEFT JOIN \(database.qualified(PostgresTriggers.blocksTable(table.name))) b ON " + (1...n).map { "b.k\($0) = c.k\($0)" }.joined(separator: " AND ") + " AND b.col_name = c.col_name"
+            : ""
         let sql = """
             SELECT \((keySelect + ["c.col_name", "c.col_version", "c.db_version", "c.site_id", "c.seq",
-                                   "COALESCE((SELECT r.col_version FROM \(clockTable) r WHERE \(sentinelMatch) AND r.col_name = '\(Change.sentinelColumn)'), 1)"] + valueSelect).joined(separator: ", "))
-            FROM \(clockTable) c LEFT JOIN \(database.qualified(table.name)) t ON \(join)
+                                   "COALESCE((SELECT r.col_version FROM \(clockTable) r WHERE \(sentinelMatch) AND r.col_name = '\(Change.sentinelColumn)'), 1)"] + valueSelect
+                     + (hasBlocks ? ["b.col_value"] : [])).joined(separator: ", "))
+            FROM \(clockTable) c LEFT JOIN \(database.qualified(table.name)) t ON \(join)\(blockJoin)
             WHERE \(condition)
             ORDER BY c.db_version, c.seq\(limit.map { " LIMIT \($0)" } ?? "")
             """
@@ -214,6 +233,8 @@ extension PostgresStorage {
             var value = SQLValue.null
             if let index = table.columns.firstIndex(where: { $0.name == column }) {
                 value = try PostgresValues.value(cells[n + 6 + index], table.columns[index].type)
+            } else if hasBlocks, column.utf8.contains(SyncContext.blockSeparator), let text = try cells[n + 6 + table.columns.count].decode(String?.self) {
+                value = .string(text)
             }
             result.append(Change(
                 table: table.name, pk: try PrimaryKeyCodec.encode(key), column: column, value: value,

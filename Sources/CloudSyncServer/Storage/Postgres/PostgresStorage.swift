@@ -181,7 +181,7 @@ public final class PostgresStorage: SyncStorage {
         // hash followed creation order stored only the name-ordered one (wire-format §11).
         let database = PostgresDatabase(
             name: name, schemaName: schemaName, schema: schema,
-            knownHashes: Set(hashes.map { UInt64(bitPattern: $0) }).union([schema.schemaHash]), siteID: Array(site.readableBytesView))
+            knownHashes: Set(hashes.map { UInt64(bitPattern: $0) }).union([schema.schemaHash, schema.structuralHash]), siteID: Array(site.readableBytesView))
         databases.withLock { $0[name] = database }
         return database
     }
@@ -272,6 +272,10 @@ struct PostgresDatabase: Sendable {
     var schema: PostgresSchema
     var knownHashes: Set<UInt64>
     var siteID: [UInt8]
+    /// Block columns (block-text.md) by table, then column, with their delimiters. Read from
+    /// `cloudsync.block_columns` in each request's transaction (`withBlockColumns`), so that a
+    /// `column set` by another process is seen at once; empty in the cached entry.
+    var blockColumns: [String: [String: String]] = [:]
 
     func table(_ name: String) -> PostgresTable? {
         schema.tables.first { $0.name.lowercased() == name.lowercased() }

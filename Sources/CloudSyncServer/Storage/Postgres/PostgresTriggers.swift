@@ -43,6 +43,9 @@ import CloudSyncCore
 ///   when larger), in declaration order.
 /// - DELETE: the sentinel moves to the next even causal length (2 first); the key's other
 ///   clocks are dropped.
+/// - A column in block mode gets no clock of its own: an INSERT, a key change, or an UPDATE
+///   that changes it queues the row in `T_cloudsync_pending` for the server to diff
+///   (`blockColumns` of `tableSQL`; docs/postgres.md, "Block columns").
 ///
 /// Writes that record nothing (an UPDATE to the same values) take no version. The triggers do
 /// nothing while the server merges: `current_setting('cloudsync.merging', true) = 'on'`
@@ -127,8 +130,16 @@ enum PostgresTriggers {
     ///   - key: the key columns in key order (the order of the engine's key encoding), with
     ///     their PostgreSQL types, which `k1 … kn` take.
     ///   - columns: the other columns, in declaration order.
-    static func tableSQL(schema: String, table: String, key: [(name: String, type: String)], columns: [String]) -> [String] {
+    ///   - blockColumns: those of `columns` in block mode (block-text.md): a write of one
+    ///     records no clock of the column but the row's key in `S."T_cloudsync_pending"`
+    ///     (`is_insert` for a new row), which the server turns into block changes with the
+    ///     engine's line diff before its next merge or download (docs/postgres.md). A table
+    ///     whose other columns are all block columns records its sentinel on insert.
+    static func tableSQL(schema: String, table: String, key: [(name: String, type: String)], columns allColumns: [String], blockColumns: Set<String> = []) -> [String] {
         precondition(!key.isEmpty, "a synchronized table has a key")
+        let columns = allColumns.filter { !blockColumns.contains($0) }
+        let blocks = allColumns.filter { blockColumns.contains($0) }
+        let pending = qualified(schema, pendingTable(table))
         let clocks = qualified(schema, table + "_cloudsync")
         let stamp = qualified(schema, "cloudsync_stamp")
         let ks = key.indices.map { "k\($0 + 1)" }
@@ -150,6 +161,17 @@ enum PostgresTriggers {
             """
         let dropOthers = "DELETE FROM \(clocks) AS c WHERE \(matches("OLD")) AND c.col_name <> \(rip);"
         let variables = "DECLARE\n    _v BIGINT;\n    _s BIGINT;\n    _site BYTEA;\n"
+        func changed(_ column: String) -> String { "OLD.\(SQLText.identifier(column)) IS DISTINCT FROM NEW.\(SQLText.identifier(column))" }
+        // Direct writes of block columns, for the server to diff (`is_insert` sticks until then).
+        func recordBlockWrites(_ row: String, isInsert: Bool) -> String {
+            blocks.map { column in
+                let insert = """
+                    INSERT INTO \(pending) (\(kList), col_name, is_insert) VALUES (\(values(row)), \(literal(column)), \(isInsert))
+                        ON CONFLICT (\(kList), col_name) DO \(isInsert ? "UPDATE SET is_insert = true" : "NOTHING");
+                    """
+                return isInsert ? insert : "IF \(changed(column)) THEN\n    \(insert)\nEND IF;"
+            }.joined(separator: "\n")
+        }
 
         // INSERT
         let insertBody: String
@@ -161,6 +183,7 @@ enum PostgresTriggers {
                         \(insertInto) VALUES (\(values("NEW")), \(rip), 1, _v, _site, _s)
                             \(restamp("c.col_version + 1"));
                     END IF;
+                    \(recordBlockWrites("NEW", isInsert: true))
                     RETURN NULL;
                 END
                 """
@@ -180,13 +203,13 @@ enum PostgresTriggers {
                         SELECT \(values("NEW")), n.name, 1, _v, _site, _s + n.position
                         FROM (VALUES \(names)) AS n(name, position)
                         \(restamp("c.col_version + 1"));
+                    \(recordBlockWrites("NEW", isInsert: true))
                     RETURN NULL;
                 END
                 """
         }
 
         // UPDATE
-        func changed(_ column: String) -> String { "OLD.\(SQLText.identifier(column)) IS DISTINCT FROM NEW.\(SQLText.identifier(column))" }
         let keyChanged = key.count == 1
             ? changed(key[0].name)
             : "(\(values("OLD"))) IS DISTINCT FROM (\(values("NEW")))"
@@ -234,8 +257,10 @@ enum PostgresTriggers {
             BEGIN
                 IF \(keyChanged) THEN
             \(keyChange)
+                \(recordBlockWrites("NEW", isInsert: true))
                 ELSE
             \(columnChange)
+                \(recordBlockWrites("NEW", isInsert: false))
                 END IF;
                 RETURN NULL;
             END
@@ -284,6 +309,25 @@ enum PostgresTriggers {
             FOR EACH STATEMENT EXECUTE FUNCTION \(qualified(schema, "cloudsync_lock"))()
             """)
         return statements
+    }
+
+    /// The table of the direct writes of `table`'s block columns not yet turned into block
+    /// changes: `k1 … kn`, `col_name`, `is_insert`.
+    static func pendingTable(_ table: String) -> String { table + "_cloudsync_pending" }
+
+    /// The table of the texts of `table`'s blocks: `k1 … kn`, `col_name` (the block's name),
+    /// `col_value`.
+    static func blocksTable(_ table: String) -> String { table + "_cloudsync_blocks" }
+
+    /// Creates the blocks and pending tables of `table` (idempotent).
+    static func blockTablesSQL(schema: String, table: String, key: [(name: String, type: String)]) -> [String] {
+        let ks = key.indices.map { "k\($0 + 1)" }
+        let keyColumns = zip(ks, key).map { "\($0) \($1.type) NOT NULL" }.joined(separator: ", ")
+        let primary = "PRIMARY KEY (\(ks.joined(separator: ", ")), col_name)"
+        return [
+            "CREATE TABLE IF NOT EXISTS \(qualified(schema, blocksTable(table))) (\(keyColumns), col_name TEXT NOT NULL, col_value TEXT, \(primary))",
+            "CREATE TABLE IF NOT EXISTS \(qualified(schema, pendingTable(table))) (\(keyColumns), col_name TEXT NOT NULL, is_insert BOOLEAN NOT NULL, \(primary))",
+        ]
     }
 
     /// `schema.name`, both quoted.

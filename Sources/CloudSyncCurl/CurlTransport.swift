@@ -1,18 +1,21 @@
 import CCurl
 import CloudSyncCore
-import Synchronization
+import CloudSyncNetwork
 
 /// An `HTTPTransport` over libcurl. Keeps one handle, so connections are reused between the
 /// requests of a sync.
 ///
-/// Not `Sendable`: used by one connection at a time.
+/// Not `Sendable`: used by one connection at a time. The loadable extension's transport (SQL
+/// functions are synchronous); the Swift API uses `URLSession`, since iOS has no libcurl.
 public final class CurlTransport: HTTPTransport {
-    /// Time allowed to connect, and for a whole request (millisecond precision).
+    /// Time allowed to connect, and for a whole request unless the request sets its own
+    /// `timeout` (millisecond precision).
     public var connectTimeout: Duration
     public var requestTimeout: Duration
     private let handle: UnsafeMutableRawPointer
 
-    private static let globalInit = Mutex(false)
+    // `Locked`, not `Synchronization.Mutex`: this target builds for macOS 13 too.
+    private static let globalInit = Locked(false)
 
     public init(connectTimeout: Duration = .seconds(10), requestTimeout: Duration = .seconds(120)) throws(CloudSyncError) {
         Self.globalInit.withLock { done in
@@ -54,7 +57,7 @@ public final class CurlTransport: HTTPTransport {
                     _ = cloudsync_curl_set_pointer(handle, CURLOPT_URL, url)
                     _ = cloudsync_curl_set_long(handle, CURLOPT_NOSIGNAL, 1)
                     _ = cloudsync_curl_set_long(handle, CURLOPT_CONNECTTIMEOUT_MS, Self.milliseconds(connectTimeout))
-                    _ = cloudsync_curl_set_long(handle, CURLOPT_TIMEOUT_MS, Self.milliseconds(requestTimeout))
+                    _ = cloudsync_curl_set_long(handle, CURLOPT_TIMEOUT_MS, Self.milliseconds(request.timeout ?? requestTimeout))
                     _ = cloudsync_curl_set_pointer(handle, CURLOPT_HTTPHEADER, headers)
                     switch request.method {
                     case "GET":
