@@ -35,6 +35,10 @@ final class ChangeStream: NSObject, URLSessionDataDelegate, @unchecked Sendable 
 
     private let continuation: AsyncThrowingStream<Update, any Error>.Continuation
     private var parser = ServerSentEventParser()
+    /// The status of an answer other than 200, reported when its (short) body has ended:
+    /// cancelling a task from its response callback is avoided, as FoundationNetworking on
+    /// Linux has crashed on it.
+    private var refusedStatus: Int?
 
     private init(continuation: AsyncThrowingStream<Update, any Error>.Continuation) {
         self.continuation = continuation
@@ -63,7 +67,7 @@ final class ChangeStream: NSObject, URLSessionDataDelegate, @unchecked Sendable 
         continuation.onTermination = { _ in
             task.cancel()
             // Also releases the delegate, which the session holds until invalidated.
-            session.invalidateAndCancel()
+            session.finishTasksAndInvalidate()
         }
         task.resume()
         return stream
@@ -74,16 +78,16 @@ final class ChangeStream: NSObject, URLSessionDataDelegate, @unchecked Sendable 
         completionHandler: @escaping @Sendable (URLSession.ResponseDisposition) -> Void
     ) {
         let status = (response as? HTTPURLResponse)?.statusCode ?? 0
-        guard status == 200 else {
-            continuation.finish(throwing: Refused(status: status))
-            completionHandler(.cancel)
-            return
+        if status == 200 {
+            continuation.yield(.opened)
+        } else {
+            refusedStatus = status
         }
-        continuation.yield(.opened)
         completionHandler(.allow)
     }
 
     func urlSession(_ session: URLSession, dataTask: URLSessionDataTask, didReceive data: Data) {
+        guard refusedStatus == nil else { return }
         let events = parser.feed(data)
         if events.contains(where: { $0.type == ChangeSubscription.changesEvent }) {
             continuation.yield(.changes)
@@ -91,11 +95,12 @@ final class ChangeStream: NSObject, URLSessionDataDelegate, @unchecked Sendable 
     }
 
     func urlSession(_ session: URLSession, task: URLSessionTask, didCompleteWithError error: (any Error)?) {
-        if let error {
+        if let refusedStatus {
+            continuation.finish(throwing: Refused(status: refusedStatus))
+        } else if let error {
             continuation.finish(throwing: error)
         } else {
             continuation.finish()
         }
-        session.finishTasksAndInvalidate()
     }
 }

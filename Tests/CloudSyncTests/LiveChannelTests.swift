@@ -103,4 +103,32 @@ struct LiveChannelTests {
             await watcher.client.stopBackgroundSync()
         }
     }
+
+    /// A server without subscriptions (an older one, here one started with
+    /// `--no-subscriptions`): the client falls back to waiting checks and is still live.
+    @Test func withoutSubscriptionsTheChannelFallsBackToWaitingChecks() async throws {
+        let server = try ServerProcess()
+        let key = try server.createDatabase("todo.sqlite", schema: todoSchema)
+        server.serveArguments = ["--no-subscriptions"]
+        try server.start()
+        defer { server.stop() }
+        let endpoint = "\(server.url)/todo.sqlite"
+        let directory = try TemporaryDirectory()
+        let watcher = try makeQueue(directory, "watcher.sqlite")
+        let writer = try makeQueue(directory, "writer.sqlite")
+        let live = try SyncClient(database: watcher, endpoint: endpoint, credential: .apiKey(key))
+        let log = EventLog(live)
+        live.startBackgroundSync(BackgroundSyncOptions(interval: .seconds(3600), syncOnLocalWrites: false))
+        #expect(await log.wait { $0.contains(.channel(.live)) })
+        #expect(try await eventually {
+            let metrics = try String(contentsOf: URL(string: "\(server.url)/metrics")!, encoding: .utf8)
+            return metrics.contains("cloudsync_waiting_checks 1") && metrics.contains("cloudsync_subscriptions 0")
+        })
+
+        try await insert(writer, id: "1", title: "through a waiting check")
+        try await SyncClient(database: writer, endpoint: endpoint, credential: .apiKey(key)).sync()
+        #expect(try await eventually { try await todos(watcher).count == 1 })
+        await live.stopBackgroundSync()
+        #expect(!log.all.contains { $0.isFailure })
+    }
 }

@@ -32,6 +32,9 @@ public struct ServerConfiguration: Sendable {
     /// credential again. Proxies and clients see the stream is alive; a dead client is noticed
     /// at the next heartbeat, and a revoked key or token closes its stream within this time.
     public var subscriptionHeartbeat: Duration
+    /// Serve change subscriptions (`GET .../subscribe`). Off, the endpoint answers 404 as on an
+    /// older server and checks do not advertise it: clients fall back to waiting checks.
+    public var subscriptions: Bool
 
     public init(
         host: String = "127.0.0.1",
@@ -45,7 +48,8 @@ public struct ServerConfiguration: Sendable {
         maxBlobBytes: Int = 1 << 30,
         dashboard: Bool = true,
         maxCheckWait: Duration = .seconds(30),
-        subscriptionHeartbeat: Duration = .seconds(15)
+        subscriptionHeartbeat: Duration = .seconds(15),
+        subscriptions: Bool = true
     ) {
         self.host = host
         self.port = port
@@ -59,6 +63,7 @@ public struct ServerConfiguration: Sendable {
         self.dashboard = dashboard
         self.maxCheckWait = maxCheckWait
         self.subscriptionHeartbeat = subscriptionHeartbeat
+        self.subscriptions = subscriptions
     }
 
     /// The limits the storage applies when it decodes an uploaded payload.

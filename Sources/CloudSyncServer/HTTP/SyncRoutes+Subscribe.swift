@@ -33,7 +33,7 @@ extension SyncRoutes {
         var headers = HTTPFields()
         headers[.contentType] = ChangeSubscription.contentType
         headers[.cacheControl] = "no-cache"
-        headers[Self.capabilityHeader] = Self.capabilities
+        headers[Self.capabilityHeader] = capabilities
         // Reverse proxies (nginx) buffer responses unless told not to.
         headers[Self.noBuffering] = "no"
         let routes = self

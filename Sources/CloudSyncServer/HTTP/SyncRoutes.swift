@@ -45,8 +45,10 @@ struct SyncRoutes: Sendable {
         router.post("/v1/cloudsync/:database/:site/:dbversion/:seq/check") { request, context in
             try await check(request, context)
         }
-        router.get("/v1/cloudsync/:database/:site/:dbversion/:seq/subscribe") { request, context in
-            try await subscribe(request, context)
+        if configuration.subscriptions {
+            router.get("/v1/cloudsync/:database/:site/:dbversion/:seq/subscribe") { request, context in
+                try await subscribe(request, context)
+            }
         }
         router.put("/v1/blobs/:token") { request, context in
             try await putBlob(request, context)
@@ -151,7 +153,7 @@ struct SyncRoutes: Sendable {
         let base = try baseURL(request)
         await activity.checked(target, after: cursor.dbVersion)
         var headers = HTTPFields()
-        headers[Self.capabilityHeader] = Self.capabilities
+        headers[Self.capabilityHeader] = capabilities
         let page = try await waitForChanges(target, after: cursor, waiting: requestedWait(request), request, context)
         var metadata: Logger.Metadata = [
             "database": "\(target.database)", "site": "\(target.site)", "after": "\(cursor)",
@@ -173,12 +175,14 @@ struct SyncRoutes: Sendable {
         metadata["ms"] = "\(ErrorAndLogMiddleware<BasicRequestContext>.milliseconds(ContinuousClock.now - start))"
         logger.info("check: built download", metadata: metadata)
         var response = textResponse(.ok, base + Self.blobPathPrefix + token)
-        response.headers[Self.capabilityHeader] = Self.capabilities
+        response.headers[Self.capabilityHeader] = capabilities
         return response
     }
 
     /// What every check answer advertises in `Cloudsync-Capabilities`.
-    static let capabilities = "\(WaitingCheck.capability), \(ChangeSubscription.capability)"
+    var capabilities: String {
+        configuration.subscriptions ? "\(WaitingCheck.capability), \(ChangeSubscription.capability)" : WaitingCheck.capability
+    }
 
     /// The cursor in a check or subscribe path.
     func pathCursor(_ context: BasicRequestContext) throws -> SyncCursor {
