@@ -110,7 +110,8 @@ let package = Package(
 
         .executableTarget(
             name: "CloudSyncLoadTest",
-            dependencies: ["CloudSyncCore", "CloudSyncNetwork", "CloudSyncCurl", "CSQLiteLinked"],
+            // CloudSyncTestSupport: its NIO event stream client opens thousands of subscriptions.
+            dependencies: ["CloudSyncCore", "CloudSyncNetwork", "CloudSyncCurl", "CSQLiteLinked", "CloudSyncTestSupport"],
             path: "Benchmarks/CloudSyncLoadTest",
             swiftSettings: leafImports
         ),
@@ -147,8 +148,14 @@ let package = Package(
             dependencies: [
                 // The protocol-v2 test client (V2TestClient) runs over an engine database.
                 "CloudSyncCore",
+                "CloudSyncNetwork",
                 .product(name: "PostgresNIO", package: "postgres-nio"),
                 .product(name: "Logging", package: "swift-log"),
+                // EventStreamConnection: change subscriptions, in tests and the load tool.
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
             ],
             path: "Tests/CloudSyncTestSupport",
             swiftSettings: strictImports

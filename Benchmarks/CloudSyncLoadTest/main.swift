@@ -11,6 +11,7 @@ import Synchronization
 //
 //   scripts/loadtest [--devices 50] [--rounds 10] [--postgres URL] [--instances 1] [--rls USERS]
 //                    [--server URL --apikey KEY --database NAME] [--propagation WRITES]
+//                    [--subscriptions N [--writes W]]
 //
 // Without --server it starts `cloudsync-server` (next to this binary) on a fresh data directory,
 // or with --postgres on that PostgreSQL (a fresh managed database); --instances N starts N
@@ -18,7 +19,8 @@ import Synchronization
 // at random. --rls USERS signs the devices in with access tokens of USERS users (device i is
 // user i % USERS) under a personal policy on `owner`: every upload is checked and every
 // download filtered; devices of one user must converge to the same rows, and those are
-// exactly that user's rows.
+// exactly that user's rows. --propagation and --subscriptions measure the live channel instead
+// (Propagation.swift, Subscriptions.swift).
 
 let arguments = CommandLine.arguments
 func option(_ name: String) -> String? { arguments.firstIndex(of: name).map { arguments[$0 + 1] } }
@@ -157,6 +159,26 @@ let local: LocalServers? = option("--server") == nil ? try LocalServers() : nil
 let serverURLs = option("--server").map { [$0] } ?? local!.urls
 let apiKey = option("--apikey") ?? local!.key
 let database = option("--database") ?? local!.database
+
+if let count = option("--subscriptions").map({ Int($0)! }) {
+    // Idle subscriptions instead of throughput (Subscriptions.swift).
+    print("subscriptions: \(count) idle devices subscribed to \(serverURLs[0]) (\(postgres == nil ? "embedded SQLite storage" : "PostgreSQL storage"))")
+    let writer = try SimulatedDevice(servers: serverURLs, database: database, credential: .apiKey(apiKey))
+    let serverPID = local?.processes.first?.processIdentifier
+    let writes = Int(option("--writes") ?? "3")!
+    let outcome = Mutex(false)
+    let finished = DispatchSemaphore(value: 0)
+    // Detached: top-level code is on the main actor, whose thread waits on the semaphore.
+    Task.detached {
+        let told = await runSubscriptions(
+            count: count, writes: writes, server: serverURLs[0], serverPID: serverPID, database: database, apiKey: apiKey, writer: writer)
+        outcome.withLock { $0 = told }
+        finished.signal()
+    }
+    finished.wait()
+    local?.stop()
+    exit(outcome.withLock { $0 } ? 0 : 1)
+}
 
 print("load test: \(deviceCount) devices\(option("--propagation") == nil ? " x \(rounds) rounds of 20-200 changes" : ", propagation") against \(serverURLs.joined(separator: ", ")) (\(postgres == nil ? "embedded SQLite storage" : "PostgreSQL storage")\(rlsUsers.map { ", Row-Level Security, \($0) users" } ?? ""))")
 /// The owner a device writes: its user with --rls, else itself.

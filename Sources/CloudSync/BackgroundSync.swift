@@ -16,17 +16,23 @@ public struct BackgroundSyncOptions: Sendable {
     /// Random fraction taken off each backoff delay (0...1): with 0.5, a delay of 8 s becomes
     /// 4 to 8 s, so that devices that lost the server together do not retry together.
     public var jitter: Double
-    /// Keep a waiting check open at the server between syncs (the live channel), so that a
-    /// change another device makes is merged here within a fraction of a second instead of at
-    /// the next interval. Servers that do not hold checks are polled every `interval` as before.
+    /// Keep a live channel to the server: a change subscription (a Server-Sent Events stream)
+    /// that tells this device when another device's changes wait for it, so that they are
+    /// merged here within a fraction of a second instead of at the next interval. A server
+    /// without subscriptions is asked with waiting checks instead; one that holds neither is
+    /// polled every `interval` as before.
     public var live: Bool
-    /// How long one waiting check of the live channel may be held at the server.
+    /// How long one waiting check of the live channel may be held at the server (servers
+    /// without subscriptions).
     public var liveWait: Duration
+    /// How long the subscription may stay silent, not even a heartbeat from the server
+    /// (every 15 s by default), before its connection is deemed dead and opened again.
+    public var liveIdleTimeout: Duration
 
     public init(
         interval: Duration = .seconds(30), syncOnLocalWrites: Bool = true, writeDebounce: Duration = .milliseconds(100),
         initialBackoff: Duration = .seconds(1), maxBackoff: Duration = .seconds(60), jitter: Double = 0.5,
-        live: Bool = true, liveWait: Duration = .seconds(25)
+        live: Bool = true, liveWait: Duration = .seconds(25), liveIdleTimeout: Duration = .seconds(45)
     ) {
         self.interval = interval
         self.syncOnLocalWrites = syncOnLocalWrites
@@ -36,6 +42,7 @@ public struct BackgroundSyncOptions: Sendable {
         self.jitter = jitter
         self.live = live
         self.liveWait = liveWait
+        self.liveIdleTimeout = liveIdleTimeout
     }
 
     /// The delay before retry number `failures` (1 for the first failure), before jitter.
@@ -56,8 +63,9 @@ public struct BackgroundSyncOptions: Sendable {
 extension SyncClient {
     /// Syncs until the calling task is cancelled: at once, then every `options.interval`, soon
     /// after local writes to synchronized tables and, with `options.live`, as soon as the live
-    /// channel (a waiting check held at the server) reports changes from other devices; after
-    /// a failure, again after an exponentially growing, jittered delay. The channel's state is
+    /// channel (a change subscription, or a waiting check with a server without subscriptions)
+    /// reports changes from other devices; after a failure, again after an exponentially
+    /// growing, jittered delay. The channel's state is
     /// reported as ``SyncEvent/channel(_:)`` events. Failures never end the loop (they are reported
     /// as ``SyncEvent/failed(_:retryIn:)`` events); cancellation does, cleanly, after the
     /// request in flight.
@@ -69,12 +77,28 @@ extension SyncClient {
     /// ```
     public func runBackgroundSync(_ options: BackgroundSyncOptions = BackgroundSyncOptions()) async {
         let wake = WakeSignal()
-        var observation: AnyDatabaseCancellable?
-        defer {
-            observation?.cancel()
-            setChannel(nil)
-            broadcaster.emit(.backgroundStopped)
+        // Whether the server takes subscriptions; false once it answered that it does not.
+        let subscribing = Locked(options.live)
+        await withTaskGroup(of: Void.self) { group in
+            if options.live {
+                group.addTask {
+                    await self.keepSubscribed(wake, options)
+                    // An older server: the waiting check carries the channel from now on.
+                    subscribing.withLock { $0 = false }
+                    wake.signal()
+                }
+            }
+            await syncLoop(wake, options, subscribing: subscribing)
+            group.cancelAll()
         }
+        setChannel(nil)
+        broadcaster.emit(.backgroundStopped)
+    }
+
+    /// The loop of ``runBackgroundSync(_:)``: sync, wait for work, again.
+    private func syncLoop(_ wake: WakeSignal, _ options: BackgroundSyncOptions, subscribing: Locked<Bool>) async {
+        var observation: AnyDatabaseCancellable?
+        defer { observation?.cancel() }
         var failures = 0
         while !Task.isCancelled {
             if options.syncOnLocalWrites && observation == nil {
@@ -84,7 +108,7 @@ extension SyncClient {
             do {
                 _ = try await run(.sync, reportFailure: false)
                 failures = 0
-                await waitForWork(wake, options)
+                await waitForWork(wake, options, subscribing: subscribing.withLock { $0 })
                 if options.writeDebounce > .zero, !Task.isCancelled {
                     try? await Task.sleep(for: options.writeDebounce)
                 }
@@ -100,9 +124,10 @@ extension SyncClient {
     }
 
     /// Returns when there is something to sync: a local write, the interval, or (live) changes
-    /// the server reports.
-    private func waitForWork(_ wake: WakeSignal, _ options: BackgroundSyncOptions) async {
-        guard options.live else {
+    /// the server reports. The subscription signals `wake` itself; without one, a waiting
+    /// check is held while waiting.
+    private func waitForWork(_ wake: WakeSignal, _ options: BackgroundSyncOptions, subscribing: Bool) async {
+        guard options.live, !subscribing else {
             await wake.wait(upTo: options.interval)
             return
         }

@@ -184,7 +184,7 @@ func printRefused(_ result: SyncResult) {
 
 struct Watch: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Sync in the background and print the list whenever it changes: live (within a second) on a server that holds checks.")
+        abstract: "Sync in the background and print the list whenever it changes: live (within a second) on a server that takes subscriptions or holds checks.")
     @OptionGroup var connection: ServerOptions
     @Option(help: "Seconds between syncs when the live channel is not available.") var interval: Double = 30
     @Option(help: "Stop after this many seconds (default: until interrupted).") var seconds: Double?

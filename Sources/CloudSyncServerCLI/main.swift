@@ -104,6 +104,9 @@ struct Serve: AsyncParsableCommand {
     @Flag(name: .customLong("no-dashboard"), help: "Do not serve the operators' console at /dashboard.")
     var noDashboard = false
 
+    @Flag(name: .customLong("no-subscriptions"), help: "Do not serve change subscriptions: clients fall back to waiting checks.")
+    var noSubscriptions = false
+
     func validate() throws {
         guard (0...65535).contains(port) else { throw ValidationError("--port must be 0...65535") }
         guard maxBodySize > 0, maxExpandedSize > 0, maxRows > 0, pageSize > 0, blobLifetime >= 0, maxBlobBytes > 0 else {
@@ -119,7 +122,7 @@ struct Serve: AsyncParsableCommand {
             host: host, port: port, publicBaseURL: publicURL,
             maxBodySize: maxBodySize, maxExpandedSize: maxExpandedSize, maxRowsPerPayload: maxRows,
             maxChangesPerPage: pageSize, blobLifetime: .seconds(blobLifetime), maxBlobBytes: maxBlobBytes,
-            dashboard: !noDashboard)
+            dashboard: !noDashboard, subscriptions: !noSubscriptions)
         let storage = try await data.openStorage(configuration, logger: logger)
         let host = self.host
         let app = buildApplication(configuration: configuration, storage: storage, logger: logger) { boundPort in

@@ -71,4 +71,26 @@ struct ChangeNotifierTests {
         #expect(await notifier.wait("a", after: 0, timeout: .seconds(60)) == .refused)
         #expect(notifier.waiting == 0)
     }
+
+    @Test func subscriptionsHaveTheirOwnBoundAndDoNotCountAsWaitingChecks() async throws {
+        let notifier = ChangeNotifier(maxWaiters: 1, maxSubscriptions: 2)
+        #expect(notifier.beginSubscription())
+        #expect(notifier.beginSubscription())
+        #expect(!notifier.beginSubscription())
+        #expect(notifier.subscriptions == 2)
+        // A subscription waiting does not take the waiting checks' one place.
+        async let subscribed = notifier.wait("a", after: 0, timeout: .seconds(60), subscription: true)
+        try await waitUntil("the subscription waits") { notifier.waitingSubscriptions == 1 }
+        async let check = notifier.wait("a", after: 0, timeout: .seconds(60))
+        try await Self.waiters(notifier, 1)
+        #expect(await notifier.wait("a", after: 0, timeout: .seconds(60)) == .refused)
+        notifier.changed("a")
+        #expect(await subscribed == .changed)
+        #expect(await check == .changed)
+        #expect(notifier.waiting == 0 && notifier.waitingSubscriptions == 0)
+        notifier.endSubscription()
+        #expect(notifier.beginSubscription())
+        notifier.close()
+        #expect(!notifier.beginSubscription())
+    }
 }

@@ -36,6 +36,8 @@ public final class ServerProcess: @unchecked Sendable {
 
     /// Where the server keeps its data: `--data DIR`, or `--postgres URL`.
     public let storageArguments: [String]
+    /// More arguments of `serve` (e.g. `--no-subscriptions`), at every start.
+    public var serveArguments: [String] = []
 
     /// A server on a fresh data directory, or, with `postgres`, on that PostgreSQL (several
     /// `ServerProcess`es with the same URL are instances of one server).
@@ -110,7 +112,7 @@ public final class ServerProcess: @unchecked Sendable {
     public func start() throws {
         let process = Process()
         process.executableURL = Self.executable
-        process.arguments = ["serve", "--port", String(port)] + storageArguments
+        process.arguments = ["serve", "--port", String(port)] + serveArguments + storageArguments
         output = Pipe()
         process.standardOutput = output
         process.standardError = output

@@ -249,6 +249,7 @@ struct ServerSyncTests {
         #expect(await log.wait { events in events.contains { ($0.completedResult?.sent ?? 0) > 0 } })
         await client.stopBackgroundSync()
         #expect(client.isBackgroundSyncRunning == false)
-        #expect(log.all.filter { $0 == .backgroundStopped }.count == 2)
+        // The log receives events on its own task: wait for it.
+        #expect(await log.wait { $0.filter { $0 == .backgroundStopped }.count == 2 })
     }
 }

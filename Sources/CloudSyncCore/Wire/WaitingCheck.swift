@@ -16,6 +16,11 @@ public enum WaitingCheck {
 
     /// Whether a response's ``capabilityHeader`` value names the waiting check.
     public static func isSupported(_ headerValue: String?) -> Bool {
+        names(capability, in: headerValue)
+    }
+
+    /// Whether a ``capabilityHeader`` value (comma-separated) names `capability`.
+    public static func names(_ capability: String, in headerValue: String?) -> Bool {
         guard let headerValue else { return false }
         return headerValue.split(separator: ",").contains { $0.filter { !$0.isWhitespace } == capability }
     }

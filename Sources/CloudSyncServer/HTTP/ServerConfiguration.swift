@@ -28,6 +28,13 @@ public struct ServerConfiguration: Sendable {
     /// Longest a waiting check (`Cloudsync-Wait-Ms`) is held before it answers "nothing new";
     /// longer requests are shortened to it. Zero turns waiting off: checks answer at once.
     public var maxCheckWait: Duration
+    /// How often an idle change subscription sends a heartbeat (an SSE comment) and checks its
+    /// credential again. Proxies and clients see the stream is alive; a dead client is noticed
+    /// at the next heartbeat, and a revoked key or token closes its stream within this time.
+    public var subscriptionHeartbeat: Duration
+    /// Serve change subscriptions (`GET .../subscribe`). Off, the endpoint answers 404 as on an
+    /// older server and checks do not advertise it: clients fall back to waiting checks.
+    public var subscriptions: Bool
 
     public init(
         host: String = "127.0.0.1",
@@ -40,7 +47,9 @@ public struct ServerConfiguration: Sendable {
         blobLifetime: Duration = .seconds(600),
         maxBlobBytes: Int = 1 << 30,
         dashboard: Bool = true,
-        maxCheckWait: Duration = .seconds(30)
+        maxCheckWait: Duration = .seconds(30),
+        subscriptionHeartbeat: Duration = .seconds(15),
+        subscriptions: Bool = true
     ) {
         self.host = host
         self.port = port
@@ -53,6 +62,8 @@ public struct ServerConfiguration: Sendable {
         self.maxBlobBytes = maxBlobBytes
         self.dashboard = dashboard
         self.maxCheckWait = maxCheckWait
+        self.subscriptionHeartbeat = subscriptionHeartbeat
+        self.subscriptions = subscriptions
     }
 
     /// The limits the storage applies when it decodes an uploaded payload.

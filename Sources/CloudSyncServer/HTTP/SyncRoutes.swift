@@ -12,6 +12,8 @@ import ServiceLifecycle
 ///     POST /v1/cloudsync/{database}/{site}/upload                  {"url": ...} -> merge
 ///     POST /v1/cloudsync/{database}/{site}/{dbversion}/{seq}/check -> "" or download URL
 ///          (with Cloudsync-Wait-Ms: held until a change arrives; see `WaitingCheck`)
+///     GET  /v1/cloudsync/{database}/{site}/{dbversion}/{seq}/subscribe -> text/event-stream
+///          (an event whenever changes wait for the device; see `ChangeSubscription`)
 ///     PUT  /v1/blobs/{token}                                       upload (no credential)
 ///     GET  /v1/blobs/{token}                                       download (no credential)
 struct SyncRoutes: Sendable {
@@ -42,6 +44,11 @@ struct SyncRoutes: Sendable {
         }
         router.post("/v1/cloudsync/:database/:site/:dbversion/:seq/check") { request, context in
             try await check(request, context)
+        }
+        if configuration.subscriptions {
+            router.get("/v1/cloudsync/:database/:site/:dbversion/:seq/subscribe") { request, context in
+                try await subscribe(request, context)
+            }
         }
         router.put("/v1/blobs/:token") { request, context in
             try await putBlob(request, context)
@@ -142,16 +149,11 @@ struct SyncRoutes: Sendable {
     func check(_ request: Request, _ context: BasicRequestContext) async throws -> Response {
         let start = ContinuousClock.now
         let target = try await authorizedTarget(request, context)
-        guard let dbVersion = context.parameters.get("dbversion", as: Int64.self), dbVersion >= 0,
-              let seq = context.parameters.get("seq", as: Int64.self), seq >= 0
-        else {
-            throw ServerError(.badRequest, "db_version and seq in the path must be integers >= 0")
-        }
+        let cursor = try pathCursor(context)
         let base = try baseURL(request)
-        let cursor = SyncCursor(dbVersion: dbVersion, seq: seq)
-        await activity.checked(target, after: dbVersion)
+        await activity.checked(target, after: cursor.dbVersion)
         var headers = HTTPFields()
-        headers[Self.capabilityHeader] = WaitingCheck.capability
+        headers[Self.capabilityHeader] = capabilities
         let page = try await waitForChanges(target, after: cursor, waiting: requestedWait(request), request, context)
         var metadata: Logger.Metadata = [
             "database": "\(target.database)", "site": "\(target.site)", "after": "\(cursor)",
@@ -173,8 +175,23 @@ struct SyncRoutes: Sendable {
         metadata["ms"] = "\(ErrorAndLogMiddleware<BasicRequestContext>.milliseconds(ContinuousClock.now - start))"
         logger.info("check: built download", metadata: metadata)
         var response = textResponse(.ok, base + Self.blobPathPrefix + token)
-        response.headers[Self.capabilityHeader] = WaitingCheck.capability
+        response.headers[Self.capabilityHeader] = capabilities
         return response
+    }
+
+    /// What every check answer advertises in `Cloudsync-Capabilities`.
+    var capabilities: String {
+        configuration.subscriptions ? "\(WaitingCheck.capability), \(ChangeSubscription.capability)" : WaitingCheck.capability
+    }
+
+    /// The cursor in a check or subscribe path.
+    func pathCursor(_ context: BasicRequestContext) throws -> SyncCursor {
+        guard let dbVersion = context.parameters.get("dbversion", as: Int64.self), dbVersion >= 0,
+              let seq = context.parameters.get("seq", as: Int64.self), seq >= 0
+        else {
+            throw ServerError(.badRequest, "db_version and seq in the path must be integers >= 0")
+        }
+        return SyncCursor(dbVersion: dbVersion, seq: seq)
     }
 
     /// How long the client asks the check to wait, within `maxCheckWait`.
@@ -252,12 +269,18 @@ struct SyncRoutes: Sendable {
     /// site must be theirs (403). A caller without a valid credential therefore cannot learn
     /// which databases exist.
     func authorizedTarget(_ request: Request, _ context: BasicRequestContext) async throws -> Target {
-        let database = context.parameters.get("database") ?? ""
-        let siteText = context.parameters.get("site") ?? ""
+        try await authorizedTarget(
+            database: context.parameters.get("database") ?? "", siteText: context.parameters.get("site") ?? "",
+            authorization: request.headers[.authorization])
+    }
+
+    /// `authorizedTarget(_:_:)` from the request's parts: a subscription checks its credential
+    /// again long after its request was handled.
+    func authorizedTarget(database: String, siteText: String, authorization: String?) async throws -> Target {
         guard let site = SiteID(hex: siteText) else {
             throw ServerError(.badRequest, "invalid site id '\(siteText.prefix(64))': expected 32 hex digits")
         }
-        guard let authorization = request.headers[.authorization] else {
+        guard let authorization else {
             throw ServerError(.unauthorized, "missing credential: send Authorization: Bearer <API key or access token>")
         }
         let parts = authorization.split(separator: " ", maxSplits: 1, omittingEmptySubsequences: true)

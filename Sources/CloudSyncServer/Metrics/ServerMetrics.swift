@@ -20,6 +20,8 @@ public final class ServerMetrics: Sendable {
     let refusedRows: Counter
     /// Checks held open waiting for changes (the waiting check).
     let waitingChecks: Gauge
+    /// Change subscriptions (event streams) open.
+    let subscriptions: Gauge
     /// Made on the first scrape of a storage with a pool, so others do not show them at all.
     private let poolGauges = Mutex<(inUse: Gauge, maximum: Gauge)?>(nil)
 
@@ -36,6 +38,7 @@ public final class ServerMetrics: Sendable {
         bytesOut = Counter(label: "cloudsync_payload_bytes_total", dimensions: [("direction", "out")], factory: factory)
         refusedRows = Counter(label: "cloudsync_refused_rows_total", factory: factory)
         waitingChecks = Gauge(label: "cloudsync_waiting_checks", factory: factory)
+        subscriptions = Gauge(label: "cloudsync_subscriptions", factory: factory)
     }
 
     static let requests = "cloudsync_http_requests_total"
@@ -51,6 +54,7 @@ public final class ServerMetrics: Sendable {
     /// The Prometheus text exposition, after reading the gauges that are sampled, not pushed.
     func exposition(storage: any SyncStorage, notifier: ChangeNotifier) -> [UInt8] {
         waitingChecks.record(notifier.waiting)
+        subscriptions.record(notifier.subscriptions)
         if let pool = (storage as? any ReportsConnectionPool)?.connectionPoolUse {
             let factory = factory
             let gauges = poolGauges.withLock { gauges in

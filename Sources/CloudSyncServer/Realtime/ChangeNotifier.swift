@@ -7,10 +7,17 @@ import Synchronization
 /// found none waits for the epoch to move past what it read: a change that lands between the
 /// look and the wait is never missed. A wake says only "look again": what a device receives is
 /// still decided by its cursor and, for a token user, by the policies.
+///
+/// Subscriptions (the change stream) wait here too, between their looks; they are bounded by
+/// ``maxSubscriptions`` instead of ``maxWaiters``, so that idle subscribers never crowd out
+/// waiting checks or the reverse.
 public final class ChangeNotifier: Sendable {
     /// The most requests that may wait at once, over every database: memory stays bounded
     /// (one continuation each), and a further waiting check answers at once, as an old server.
     public let maxWaiters: Int
+    /// The most subscriptions open at once, over every database; a further one is refused
+    /// (503 with `Retry-After`).
+    public let maxSubscriptions: Int
 
     private struct State {
         var epochs: [String: UInt64] = [:]
@@ -18,11 +25,23 @@ public final class ChangeNotifier: Sendable {
         var waiters: [String: [UInt64: CheckedContinuation<WaitResult, Never>]] = [:]
         /// The database each waiter waits on, by id.
         var databases: [UInt64: String] = [:]
+        /// The waiters that are subscriptions (not counted against `maxWaiters`).
+        var subscriberWaits: Set<UInt64> = []
+        var subscriptions = 0
         var nextID: UInt64 = 0
         var closed = false
 
+        var waitingChecks: Int { databases.count - subscriberWaits.count }
+
+        mutating func removeAll() {
+            waiters.removeAll()
+            databases.removeAll()
+            subscriberWaits.removeAll()
+        }
+
         mutating func remove(_ id: UInt64) -> CheckedContinuation<WaitResult, Never>? {
             guard let database = databases.removeValue(forKey: id) else { return nil }
+            subscriberWaits.remove(id)
             let continuation = waiters[database]?.removeValue(forKey: id)
             if waiters[database]?.isEmpty == true { waiters[database] = nil }
             return continuation
@@ -31,8 +50,9 @@ public final class ChangeNotifier: Sendable {
 
     private let state = Mutex(State())
 
-    public init(maxWaiters: Int = 10_000) {
+    public init(maxWaiters: Int = 10_000, maxSubscriptions: Int = 10_000) {
         self.maxWaiters = maxWaiters
+        self.maxSubscriptions = maxSubscriptions
     }
 
     /// The current change epoch of `database`.
@@ -45,7 +65,10 @@ public final class ChangeNotifier: Sendable {
         let woken = state.withLock { state -> [CheckedContinuation<WaitResult, Never>] in
             state.epochs[database, default: 0] += 1
             guard let waiting = state.waiters.removeValue(forKey: database) else { return [] }
-            for id in waiting.keys { state.databases[id] = nil }
+            for id in waiting.keys {
+                state.databases[id] = nil
+                state.subscriberWaits.remove(id)
+            }
             return Array(waiting.values)
         }
         for continuation in woken { continuation.resume(returning: .changed) }
@@ -56,10 +79,7 @@ public final class ChangeNotifier: Sendable {
     public func changedEverywhere() {
         let woken = state.withLock { state -> [CheckedContinuation<WaitResult, Never>] in
             for database in state.epochs.keys { state.epochs[database]! += 1 }
-            defer {
-                state.waiters.removeAll()
-                state.databases.removeAll()
-            }
+            defer { state.removeAll() }
             return state.waiters.values.flatMap(\.values)
         }
         for continuation in woken { continuation.resume(returning: .changed) }
@@ -70,10 +90,7 @@ public final class ChangeNotifier: Sendable {
     public func close() {
         let woken = state.withLock { state -> [CheckedContinuation<WaitResult, Never>] in
             state.closed = true
-            defer {
-                state.waiters.removeAll()
-                state.databases.removeAll()
-            }
+            defer { state.removeAll() }
             return state.waiters.values.flatMap(\.values)
         }
         for continuation in woken { continuation.resume(returning: .refused) }
@@ -82,8 +99,29 @@ public final class ChangeNotifier: Sendable {
     /// Whether ``close()`` was called.
     public var isClosed: Bool { state.withLock { $0.closed } }
 
-    /// How many requests wait now.
-    public var waiting: Int { state.withLock { $0.databases.count } }
+    /// How many checks wait now (subscriptions not included).
+    public var waiting: Int { state.withLock { $0.waitingChecks } }
+
+    /// How many subscriptions are open now.
+    public var subscriptions: Int { state.withLock { $0.subscriptions } }
+
+    /// How many subscriptions wait for a change now (the others are looking or writing).
+    public var waitingSubscriptions: Int { state.withLock { $0.subscriberWaits.count } }
+
+    /// Takes one of the ``maxSubscriptions`` places; false when they are all taken or the
+    /// notifier is closed. Give it back with ``endSubscription()``.
+    public func beginSubscription() -> Bool {
+        state.withLock { state in
+            guard !state.closed, state.subscriptions < maxSubscriptions else { return false }
+            state.subscriptions += 1
+            return true
+        }
+    }
+
+    /// Gives back a place taken by ``beginSubscription()``.
+    public func endSubscription() {
+        state.withLock { $0.subscriptions = max(0, $0.subscriptions - 1) }
+    }
 
     /// How a ``wait(_:after:timeout:)`` ended.
     public enum WaitResult: Sendable, Equatable {
@@ -96,8 +134,9 @@ public final class ChangeNotifier: Sendable {
         case refused
     }
 
-    /// Waits until `database`'s epoch moves past `epoch`, at most `timeout`.
-    public func wait(_ database: String, after epoch: UInt64, timeout: Duration) async -> WaitResult {
+    /// Waits until `database`'s epoch moves past `epoch`, at most `timeout`. A subscription's
+    /// wait (`subscription: true`) is bounded by ``beginSubscription()``, not ``maxWaiters``.
+    public func wait(_ database: String, after epoch: UInt64, timeout: Duration, subscription: Bool = false) async -> WaitResult {
         guard timeout > .zero else { return .timedOut }
         let id = state.withLock { state -> UInt64 in
             state.nextID += 1
@@ -107,9 +146,10 @@ public final class ChangeNotifier: Sendable {
             await withCheckedContinuation { (continuation: CheckedContinuation<WaitResult, Never>) in
                 let immediate: WaitResult? = state.withLock { state in
                     if state.epochs[database, default: 0] > epoch { return .changed }
-                    if Task.isCancelled || state.closed || state.databases.count >= maxWaiters { return .refused }
+                    if Task.isCancelled || state.closed || (!subscription && state.waitingChecks >= maxWaiters) { return .refused }
                     state.waiters[database, default: [:]][id] = continuation
                     state.databases[id] = database
+                    if subscription { state.subscriberWaits.insert(id) }
                     return nil
                 }
                 if let immediate {
