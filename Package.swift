@@ -11,10 +11,10 @@ let liblz4Platforms: [Platform] = [.linux, .android, .windows, .wasi, .openbsd]
 
 let package = Package(
     name: "sqlite-sync-swift",
-    // What the Swift API needs: its times are `Duration`s and it sleeps with `Task.sleep(for:)`,
-    // both new in iOS 16 / macOS 13 (GRDB 7 goes lower). The server and its tools run on Linux
-    // (docs/swift-api.md, "Apple platforms").
-    platforms: [.iOS(.v16), .macOS(.v13), .tvOS(.v16), .watchOS(.v9)],
+    // What the Swift API supports (GRDB 7 goes lower): its times are TimeIntervals, not
+    // Durations (iOS 16). The server and its tools run on Linux (docs/swift-api.md, "Apple
+    // platforms").
+    platforms: [.iOS(.v15), .macOS(.v12), .tvOS(.v15), .watchOS(.v8)],
     products: [
         // The SQLite loadable extension: `.load ./cloudsync` (see scripts/build-extension).
         .library(name: "cloudsync", type: .dynamic, targets: ["CloudSyncExtension"]),

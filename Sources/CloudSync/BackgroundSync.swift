@@ -1,18 +1,19 @@
-import GRDB
 import CloudSyncCore
+import Foundation
+import GRDB
 
 /// How a ``SyncClient`` syncs in the background.
 public struct BackgroundSyncOptions: Sendable {
-    /// Time between syncs when nothing happens locally.
-    public var interval: Duration
+    /// Seconds between syncs when nothing happens locally (every time below is in seconds).
+    public var interval: TimeInterval
     /// Sync soon after local writes to synchronized tables commit.
     public var syncOnLocalWrites: Bool
     /// Wait this long after a local write before syncing, so that a burst of writes goes in
     /// one sync.
-    public var writeDebounce: Duration
+    public var writeDebounce: TimeInterval
     /// First delay after a failure; each further failure doubles it, up to `maxBackoff`.
-    public var initialBackoff: Duration
-    public var maxBackoff: Duration
+    public var initialBackoff: TimeInterval
+    public var maxBackoff: TimeInterval
     /// Random fraction taken off each backoff delay (0...1): with 0.5, a delay of 8 s becomes
     /// 4 to 8 s, so that devices that lost the server together do not retry together.
     public var jitter: Double
@@ -24,15 +25,15 @@ public struct BackgroundSyncOptions: Sendable {
     public var live: Bool
     /// How long one waiting check of the live channel may be held at the server (servers
     /// without subscriptions).
-    public var liveWait: Duration
+    public var liveWait: TimeInterval
     /// How long the subscription may stay silent, not even a heartbeat from the server
     /// (every 15 s by default), before its connection is deemed dead and opened again.
-    public var liveIdleTimeout: Duration
+    public var liveIdleTimeout: TimeInterval
 
     public init(
-        interval: Duration = .seconds(30), syncOnLocalWrites: Bool = true, writeDebounce: Duration = .milliseconds(100),
-        initialBackoff: Duration = .seconds(1), maxBackoff: Duration = .seconds(60), jitter: Double = 0.5,
-        live: Bool = true, liveWait: Duration = .seconds(25), liveIdleTimeout: Duration = .seconds(45)
+        interval: TimeInterval = 30, syncOnLocalWrites: Bool = true, writeDebounce: TimeInterval = 0.1,
+        initialBackoff: TimeInterval = 1, maxBackoff: TimeInterval = 60, jitter: Double = 0.5,
+        live: Bool = true, liveWait: TimeInterval = 25, liveIdleTimeout: TimeInterval = 45
     ) {
         self.interval = interval
         self.syncOnLocalWrites = syncOnLocalWrites
@@ -46,14 +47,14 @@ public struct BackgroundSyncOptions: Sendable {
     }
 
     /// The delay before retry number `failures` (1 for the first failure), before jitter.
-    public func backoff(afterFailures failures: Int) -> Duration {
-        guard failures > 0 else { return .zero }
+    public func backoff(afterFailures failures: Int) -> TimeInterval {
+        guard failures > 0 else { return 0 }
         let exponent = min(failures - 1, 30)
-        let delay = initialBackoff * (1 << exponent)
+        let delay = initialBackoff * Double(1 << exponent)
         return min(delay, maxBackoff)
     }
 
-    func jittered(_ delay: Duration) -> Duration {
+    func jittered(_ delay: TimeInterval) -> TimeInterval {
         let fraction = min(max(jitter, 0), 1)
         guard fraction > 0 else { return delay }
         return delay * (1 - Double.random(in: 0...fraction))
@@ -109,8 +110,8 @@ extension SyncClient {
                 _ = try await run(.sync, reportFailure: false)
                 failures = 0
                 await waitForWork(wake, options, subscribing: subscribing.withLock { $0 })
-                if options.writeDebounce > .zero, !Task.isCancelled {
-                    try? await Task.sleep(for: options.writeDebounce)
+                if options.writeDebounce > 0, !Task.isCancelled {
+                    try? await sleep(seconds: options.writeDebounce)
                 }
             } catch {
                 if error.code == .cancelled || Task.isCancelled { break }
@@ -118,7 +119,7 @@ extension SyncClient {
                 if error.code == .network { setChannel(.down) }
                 let delay = options.jittered(options.backoff(afterFailures: failures))
                 broadcaster.emit(.failed(error, retryIn: delay))
-                try? await Task.sleep(for: delay)
+                try? await sleep(seconds: delay)
             }
         }
     }
@@ -145,14 +146,14 @@ extension SyncClient {
     private func watchUntilChanges(_ options: BackgroundSyncOptions) async {
         var failures = 0
         // A first look that is not held learns at once whether the server holds checks.
-        var wait = Duration.zero
+        var wait: TimeInterval = 0
         while !Task.isCancelled {
             do {
                 let summary = try await watchForChanges(wait: wait)
                 failures = 0
                 guard summary.serverWaits else {
                     setChannel(.polling)
-                    try? await Task.sleep(for: .seconds(365 * 86_400))
+                    try? await sleep(seconds: 365 * 86_400)
                     return
                 }
                 setChannel(.live)
@@ -161,9 +162,9 @@ extension SyncClient {
             } catch {
                 guard !Task.isCancelled else { return }
                 failures += 1
-                wait = .zero
+                wait = 0
                 setChannel(.down)
-                try? await Task.sleep(for: options.jittered(options.backoff(afterFailures: failures)))
+                try? await sleep(seconds: options.jittered(options.backoff(afterFailures: failures)))
             }
         }
     }

@@ -48,11 +48,11 @@ final class ChangeStream: NSObject, URLSessionDataDelegate, @unchecked Sendable 
     /// it and throws when it fails (``Refused`` for an answer other than 200); ending the
     /// iteration closes the connection. Updates never pile up: a consumer that falls behind
     /// finds one pending `changes`, which is all it needs.
-    static func open(url: URL, bearer: String, idleTimeout: Duration) -> AsyncThrowingStream<Update, any Error> {
+    static func open(url: URL, bearer: String, idleTimeout: TimeInterval) -> AsyncThrowingStream<Update, any Error> {
         let (stream, continuation) = AsyncThrowingStream.makeStream(of: Update.self, bufferingPolicy: .bufferingNewest(2))
         let delegate = ChangeStream(continuation: continuation)
         let configuration = URLSessionConfiguration.ephemeral
-        configuration.timeoutIntervalForRequest = Double(idleTimeout.components.seconds) + 1
+        configuration.timeoutIntervalForRequest = idleTimeout + 1
         configuration.timeoutIntervalForResource = 365 * 86_400
         configuration.requestCachePolicy = .reloadIgnoringLocalCacheData
         let queue = OperationQueue()

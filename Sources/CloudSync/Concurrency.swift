@@ -1,4 +1,5 @@
 import CloudSyncCore
+import Foundation
 
 /// A FIFO lock for async code: one sync operation of a client at a time.
 final class AsyncLock: Sendable {
@@ -85,11 +86,11 @@ final class WakeSignal: Sendable {
         }
     }
 
-    /// Returns after `duration`, when signalled, or when the task is cancelled, whichever
+    /// Returns after `seconds`, when signalled, or when the task is cancelled, whichever
     /// comes first. One waiter at a time.
-    func wait(upTo duration: Duration) async {
+    func wait(upTo seconds: TimeInterval) async {
         await withTaskGroup(of: Void.self) { group in
-            group.addTask { try? await Task.sleep(for: duration) }
+            group.addTask { try? await sleep(seconds: seconds) }
             group.addTask { await self.next() }
             await group.next()
             group.cancelAll()
@@ -117,4 +118,9 @@ final class Counter: Sendable {
     var value: Int { count.withLock { $0 } }
 
     func increment() { count.withLock { $0 += 1 } }
+}
+
+/// Sleeps `seconds` (the clock-based sleeps of the standard library need iOS 16 / macOS 13).
+func sleep(seconds: TimeInterval) async throws {
+    try await Task.sleep(nanoseconds: UInt64(min(max(0, seconds), 1e9) * 1e9))
 }

@@ -35,7 +35,7 @@ extension SyncClient {
             guard !Task.isCancelled else { return }
             failures += 1
             setChannel(.down)
-            try? await Task.sleep(for: options.jittered(options.backoff(afterFailures: failures)))
+            try? await sleep(seconds: options.jittered(options.backoff(afterFailures: failures)))
         }
     }
 

@@ -1,4 +1,5 @@
 import CloudSyncCore
+import Foundation
 import CloudSyncNetwork
 import GRDB
 
@@ -32,7 +33,7 @@ public final class SyncClient: Sendable {
         public var maxDownloadsPerCheck = SyncLimits.defaultMaxDownloadsPerCheck
         /// Time allowed for one whole request, connecting included. The live channel's waiting
         /// checks get this much on top of the time the server may hold them.
-        public var requestTimeout: Duration = .seconds(60)
+        public var requestTimeout: TimeInterval = 60
         /// Sends the client's HTTP requests. nil (the default): a ``URLSessionTransport`` with
         /// `requestTimeout`.
         public var transport: (any SyncTransport)?
@@ -191,7 +192,7 @@ public final class SyncClient: Sendable {
                 changed.formUnion(merged.changedTables)
                 action = machine.applied(cursor: merged.cursor, changes: merged.received)
             case .wait(let milliseconds):
-                try await Task.sleep(for: .milliseconds(milliseconds))
+                try await Task.sleep(nanoseconds: UInt64(max(0, milliseconds)) * 1_000_000)
                 action = machine.waited()
             case .finish(let summary):
                 if operation != .send {
@@ -236,12 +237,12 @@ public final class SyncClient: Sendable {
     /// flight: held at the server up to `wait` (its timeout is `requestTimeout` on top of that),
     /// it only tells whether changes are waiting and whether the server holds checks at all. It
     /// downloads and stores nothing.
-    func watchForChanges(wait: Duration) async throws -> SyncStateMachine.Summary {
+    func watchForChanges(wait: TimeInterval) async throws -> SyncStateMachine.Summary {
         let start = try await database.read { db in
             let context = try CloudSync.context(db)
             return (site: try context.siteID(), receive: try context.receiveCursor())
         }
-        let milliseconds = Int(wait.components.seconds * 1000 + wait.components.attoseconds / 1_000_000_000_000_000)
+        let milliseconds = Int(max(0, wait) * 1000)
         var machine = SyncStateMachine(
             .watch(waitMilliseconds: milliseconds), endpoint: endpoint, site: start.site,
             bearer: currentBearer, canRefresh: credential.refresh != nil, sendCursor: .start, receiveCursor: start.receive)

@@ -1,4 +1,5 @@
 import CloudSyncCore
+import Foundation
 
 /// Which operation of a ``SyncClient``.
 public enum SyncOperation: String, Sendable, Equatable {
@@ -49,7 +50,7 @@ public enum SyncEvent: Sendable, Equatable {
     /// An operation finished.
     case completed(SyncOperation, SyncResult)
     /// An operation failed. In background mode, `retryIn` says when the next attempt is.
-    case failed(SyncError, retryIn: Duration?)
+    case failed(SyncError, retryIn: TimeInterval?)
     /// Background sync stopped (cancelled or ``SyncClient/stopBackgroundSync()``).
     case backgroundStopped
     /// The background sync's live channel changed state (only when it changes).

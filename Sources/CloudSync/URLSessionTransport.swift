@@ -27,14 +27,14 @@ import FoundationNetworking
 public final class URLSessionTransport: SyncTransport {
     /// Time allowed for one whole request, connecting included, when the request does not set
     /// its own `timeout`.
-    public let requestTimeout: Duration
+    public let requestTimeout: TimeInterval
     private let session: URLSession
 
     /// - Parameters:
-    ///   - requestTimeout: time allowed for one whole request, connecting included.
+    ///   - requestTimeout: seconds allowed for one whole request, connecting included.
     ///   - configuration: the session's configuration (proxies, cellular access, extra
     ///     headers…); `URLSession` copies it.
-    public init(requestTimeout: Duration = .seconds(60), configuration: URLSessionConfiguration = .default) {
+    public init(requestTimeout: TimeInterval = 60, configuration: URLSessionConfiguration = .default) {
         self.requestTimeout = requestTimeout
         self.session = URLSession(configuration: configuration)
     }
@@ -47,7 +47,7 @@ public final class URLSessionTransport: SyncTransport {
             throw CloudSyncError(.network, "\(request.method) \(request.url) failed: not an http(s) URL")
         }
         let timeout = request.timeout ?? requestTimeout
-        let seconds = max(0.001, Double(timeout.components.seconds) + Double(timeout.components.attoseconds) / 1e18)
+        let seconds = max(0.001, timeout)
         var urlRequest = URLRequest(url: url, cachePolicy: .reloadIgnoringLocalCacheData, timeoutInterval: seconds)
         urlRequest.httpMethod = request.method
         urlRequest.httpShouldHandleCookies = false
@@ -110,7 +110,7 @@ public final class URLSessionTransport: SyncTransport {
         }
 
         /// The outcome for the caller: a response whatever its status, or why none came.
-        func finish(_ request: HTTPRequest, timeout: Duration, data: Data?, response: URLResponse?, error: (any Error)?) -> Result<HTTPResponse, any Error> {
+        func finish(_ request: HTTPRequest, timeout: TimeInterval, data: Data?, response: URLResponse?, error: (any Error)?) -> Result<HTTPResponse, any Error> {
             let (cancelled, timedOut) = state.withLock { state -> (Bool, Bool) in
                 state.deadline?.cancel()
                 state.deadline = nil
@@ -119,7 +119,7 @@ public final class URLSessionTransport: SyncTransport {
             }
             if cancelled { return .failure(CancellationError()) }
             let failed = "\(request.method) \(request.url) failed"
-            if timedOut { return .failure(CloudSyncError(.network, "\(failed): no answer within \(timeout)")) }
+            if timedOut { return .failure(CloudSyncError(.network, "\(failed): no answer within \(timeout) s")) }
             if let error { return .failure(CloudSyncError(.network, "\(failed): \(Self.reason(error))")) }
             guard let http = response as? HTTPURLResponse else {
                 return .failure(CloudSyncError(.network, "\(failed): the answer is not HTTP"))

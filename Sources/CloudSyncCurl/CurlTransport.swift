@@ -8,16 +8,16 @@ import CloudSyncNetwork
 /// Not `Sendable`: used by one connection at a time. The loadable extension's transport (SQL
 /// functions are synchronous); the Swift API uses `URLSession`, since iOS has no libcurl.
 public final class CurlTransport: HTTPTransport {
-    /// Time allowed to connect, and for a whole request unless the request sets its own
+    /// Seconds allowed to connect, and for a whole request unless the request sets its own
     /// `timeout` (millisecond precision).
-    public var connectTimeout: Duration
-    public var requestTimeout: Duration
+    public var connectTimeout: Double
+    public var requestTimeout: Double
     private let handle: UnsafeMutableRawPointer
 
     // `Locked`, not `Synchronization.Mutex`: this target builds for macOS 13 too.
     private static let globalInit = Locked(false)
 
-    public init(connectTimeout: Duration = .seconds(10), requestTimeout: Duration = .seconds(120)) throws(CloudSyncError) {
+    public init(connectTimeout: Double = 10, requestTimeout: Double = 120) throws(CloudSyncError) {
         Self.globalInit.withLock { done in
             if !done {
                 curl_global_init(Int(CURL_GLOBAL_DEFAULT))
@@ -103,10 +103,9 @@ public final class CurlTransport: HTTPTransport {
     }
 
     /// A timeout for libcurl, in whole milliseconds; at least 1, since 0 means none there.
-    static func milliseconds(_ duration: Duration) -> Int {
-        let (seconds, attoseconds) = duration.components
-        let total = seconds.multipliedReportingOverflow(by: 1000)
-        guard !total.overflow else { return seconds > 0 ? Int.max : 1 }
-        return max(1, Int(clamping: total.partialValue + attoseconds / 1_000_000_000_000_000))
+    static func milliseconds(_ seconds: Double) -> Int {
+        let milliseconds = (seconds * 1000).rounded(.up)
+        guard milliseconds.isFinite, milliseconds < Double(Int.max) else { return milliseconds > 0 ? Int.max : 1 }
+        return max(1, Int(milliseconds))
     }
 }

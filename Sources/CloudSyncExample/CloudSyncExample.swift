@@ -206,7 +206,7 @@ struct Watch: AsyncParsableCommand {
                 case .completed(_, let result) where result.sent > 0 || result.received > 0:
                     printNow("\(timestamp()) synced: sent \(result.sent), received \(result.received)")
                 case .failed(let error, let retryIn):
-                    printNow("\(timestamp()) sync failed: \(error.message)" + (retryIn.map { ", retrying in \($0)" } ?? ""))
+                    printNow("\(timestamp()) sync failed: \(error.message)" + (retryIn.map { ", retrying in \(String(format: "%.1f", $0)) s" } ?? ""))
                 case .channel(let state):
                     printNow("\(timestamp()) channel: \(state.rawValue)")
                 default: break
@@ -214,9 +214,9 @@ struct Watch: AsyncParsableCommand {
             }
         }
         defer { events.cancel() }
-        let background = Task { await client.runBackgroundSync(BackgroundSyncOptions(interval: .seconds(interval))) }
+        let background = Task { await client.runBackgroundSync(BackgroundSyncOptions(interval: TimeInterval(interval))) }
         if let seconds {
-            try? await Task.sleep(for: .seconds(seconds))
+            try? await Task.sleep(nanoseconds: UInt64(seconds) * 1_000_000_000)
         } else {
             await waitForInterrupt()
         }

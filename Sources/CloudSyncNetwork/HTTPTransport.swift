@@ -6,11 +6,11 @@ public struct HTTPRequest: Sendable {
     public var url: String
     public var headers: [(String, String)]
     public var body: [UInt8]
-    /// Time allowed for this request instead of the transport's own request timeout: a
+    /// Seconds allowed for this request instead of the transport's own request timeout: a
     /// waiting check is held at the server for longer than any other request takes.
-    public var timeout: Duration?
+    public var timeout: Double?
 
-    public init(method: String, url: String, headers: [(String, String)] = [], body: [UInt8] = [], timeout: Duration? = nil) {
+    public init(method: String, url: String, headers: [(String, String)] = [], body: [UInt8] = [], timeout: Double? = nil) {
         self.method = method
         self.url = url
         self.headers = headers

@@ -1,7 +1,7 @@
 import Foundation
 import Testing
 
-/// The engine and the Swift API build for iOS 16 and macOS 13 (Package.swift's platforms),
+/// The engine and the Swift API build for iOS 15 and macOS 12 (Package.swift's platforms),
 /// which this Linux machine cannot compile for: these tests keep their sources off what those
 /// systems lack, and their targets off libcurl, which iOS does not have. The Apple workflow
 /// (.github/workflows/apple.yml) compiles them for real.
@@ -17,6 +17,11 @@ struct PortabilityTests {
         ("import CCurl", "there is no libcurl on iOS"),
         ("import CloudSyncCurl", "there is no libcurl on iOS: the Swift API sends with URLSession"),
         ("import Observation", "Observation needs iOS 17 / macOS 14"),
+        ("Duration", "Duration needs iOS 16 / macOS 13: use TimeInterval seconds"),
+        ("ContinuousClock", "ContinuousClock needs iOS 16 / macOS 13: use DispatchTime"),
+        ("SuspendingClock", "SuspendingClock needs iOS 16 / macOS 13: use DispatchTime"),
+        ("sleep(for:", "Task.sleep(for:) needs iOS 16 / macOS 13: use Task.sleep(nanoseconds:)"),
+        ("sleep(until:", "Task.sleep(until:) needs iOS 16 / macOS 13: use Task.sleep(nanoseconds:)"),
     ]
 
     /// What the Swift API is made of: its own target and every target it depends on.

@@ -103,12 +103,12 @@ import CloudSyncCore
     }
 
     @Test func backoffDoublesUpToTheCapWithJitter() {
-        let options = BackgroundSyncOptions(initialBackoff: .seconds(1), maxBackoff: .seconds(10), jitter: 0.5)
-        #expect(options.backoff(afterFailures: 1) == .seconds(1))
-        #expect(options.backoff(afterFailures: 2) == .seconds(2))
-        #expect(options.backoff(afterFailures: 4) == .seconds(8))
-        #expect(options.backoff(afterFailures: 5) == .seconds(10))
-        #expect(options.backoff(afterFailures: 500) == .seconds(10))
+        let options = BackgroundSyncOptions(initialBackoff: 1, maxBackoff: 10, jitter: 0.5)
+        #expect(options.backoff(afterFailures: 1) == 1)
+        #expect(options.backoff(afterFailures: 2) == 2)
+        #expect(options.backoff(afterFailures: 4) == 8)
+        #expect(options.backoff(afterFailures: 5) == 10)
+        #expect(options.backoff(afterFailures: 500) == 10)
     }
 
     @Test func alteringASynchronizedTableKeepsTracking() async throws {

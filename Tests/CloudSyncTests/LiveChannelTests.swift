@@ -16,7 +16,7 @@ struct LiveChannelTests {
         // An interval far longer than the test: only the live channel can bring the change.
         let live = try SyncClient(database: watcher, endpoint: endpoint, credential: .apiKey(key), over: transport)
         let log = EventLog(live)
-        live.startBackgroundSync(BackgroundSyncOptions(interval: .seconds(3600), syncOnLocalWrites: false))
+        live.startBackgroundSync(BackgroundSyncOptions(interval: 3600, syncOnLocalWrites: false))
         #expect(await log.wait { $0.contains(.channel(.live)) })
         // The channel is a change subscription, not a waiting check.
         let metrics = try String(contentsOf: URL(string: "\(server.url)/metrics")!, encoding: .utf8)
@@ -45,7 +45,7 @@ struct LiveChannelTests {
         let client = try SyncClient(database: queue, endpoint: endpoint, credential: .apiKey(key), over: transport)
         let log = EventLog(client)
         client.startBackgroundSync(BackgroundSyncOptions(
-            interval: .seconds(3600), syncOnLocalWrites: false, initialBackoff: .milliseconds(50), maxBackoff: .milliseconds(200)))
+            interval: 3600, syncOnLocalWrites: false, initialBackoff: 0.05, maxBackoff: 0.2))
         #expect(await log.wait { $0.contains(.channel(.live)) })
         server.stop()
         #expect(await log.wait { $0.contains(.channel(.down)) })
@@ -67,7 +67,7 @@ struct LiveChannelTests {
         let writer = try makeQueue(directory, "writer.sqlite")
         // Only the channel can bring changes: the interval is an hour, local writes do not sync.
         let options = BackgroundSyncOptions(
-            interval: .seconds(3600), syncOnLocalWrites: false, initialBackoff: .milliseconds(200), maxBackoff: .milliseconds(500))
+            interval: 3600, syncOnLocalWrites: false, initialBackoff: 0.2, maxBackoff: 0.5)
         var watchers: [(queue: DatabaseQueue, client: SyncClient, log: EventLog)] = []
         for index in 0..<3 {
             let queue = try makeQueue(directory, "watcher\(index).sqlite")
@@ -118,7 +118,7 @@ struct LiveChannelTests {
         let writer = try makeQueue(directory, "writer.sqlite")
         let live = try SyncClient(database: watcher, endpoint: endpoint, credential: .apiKey(key))
         let log = EventLog(live)
-        live.startBackgroundSync(BackgroundSyncOptions(interval: .seconds(3600), syncOnLocalWrites: false))
+        live.startBackgroundSync(BackgroundSyncOptions(interval: 3600, syncOnLocalWrites: false))
         #expect(await log.wait { $0.contains(.channel(.live)) })
         #expect(try await eventually {
             let metrics = try String(contentsOf: URL(string: "\(server.url)/metrics")!, encoding: .utf8)

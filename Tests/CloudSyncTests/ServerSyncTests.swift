@@ -147,13 +147,13 @@ struct ServerSyncTests {
         let client = try SyncClient(database: queue, endpoint: endpoint, credential: .apiKey(key), over: transport)
         let log = EventLog(client)
         let options = BackgroundSyncOptions(
-            interval: .seconds(30), initialBackoff: .milliseconds(50), maxBackoff: .milliseconds(400), jitter: 0.5)
+            interval: 30, initialBackoff: 0.05, maxBackoff: 0.4, jitter: 0.5)
         client.startBackgroundSync(options)
         #expect(client.isBackgroundSyncRunning)
 
         // Several failures, with growing jittered delays.
         #expect(await log.wait { $0.filter(\.isFailure).count >= 4 })
-        let delays = log.all.compactMap { event -> Duration? in
+        let delays = log.all.compactMap { event -> TimeInterval? in
             if case .failed(let error, let retryIn) = event, error.code == .network { return retryIn }
             return nil
         }
@@ -187,7 +187,7 @@ struct ServerSyncTests {
         let laptopClient = try SyncClient(database: laptop, endpoint: endpoint, credential: .apiKey(key), over: transport)
         let phoneLog = EventLog(phoneClient)
         // Long interval: only a local write can make the phone sync again soon.
-        let options = BackgroundSyncOptions(interval: .seconds(60), writeDebounce: .milliseconds(20))
+        let options = BackgroundSyncOptions(interval: 60, writeDebounce: 0.02)
         let task = Task { await phoneClient.runBackgroundSync(options) }
         #expect(await phoneLog.wait { $0.contains { $0.completedResult != nil } })
         // The observer is installed before the first sync; local writes count from now on.
@@ -221,7 +221,7 @@ struct ServerSyncTests {
         let queue = try makeQueue(directory)
         let client = try SyncClient(database: queue, endpoint: endpoint, credential: .apiKey(key), over: transport)
         let log = EventLog(client)
-        let task = Task { await client.runBackgroundSync(BackgroundSyncOptions(interval: .milliseconds(50))) }
+        let task = Task { await client.runBackgroundSync(BackgroundSyncOptions(interval: 0.05)) }
         #expect(await log.wait { $0.compactMap(\.completedResult).count >= 2 })
 
         task.cancel()
@@ -245,7 +245,7 @@ struct ServerSyncTests {
         #expect(try await queue.read { db in try db.hasUnsentChanges })
 
         // The owned variant stops too.
-        client.startBackgroundSync(BackgroundSyncOptions(interval: .milliseconds(50)))
+        client.startBackgroundSync(BackgroundSyncOptions(interval: 0.05))
         #expect(await log.wait { events in events.contains { ($0.completedResult?.sent ?? 0) > 0 } })
         await client.stopBackgroundSync()
         #expect(client.isBackgroundSyncRunning == false)

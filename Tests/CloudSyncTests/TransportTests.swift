@@ -13,7 +13,7 @@ struct TransportTests {
         let client = try SyncClient(database: queue, endpoint: "http://127.0.0.1:1/todo.sqlite", credential: .apiKey("k"))
         #expect(client.transport is URLSessionTransport)
         var options = SyncClient.Options()
-        options.transport = Transport.libcurl.make(requestTimeout: .seconds(5))
+        options.transport = Transport.libcurl.make(requestTimeout: 5)
         let custom = try SyncClient(database: queue, endpoint: "http://127.0.0.1:1/todo.sqlite", credential: .apiKey("k"), options: options)
         #expect(custom.transport is BlockingHTTPTransport)
     }
@@ -21,7 +21,7 @@ struct TransportTests {
     @Test(arguments: Transport.allCases)
     func aServerThatNeverAnswersIsANetworkFailureAfterTheRequestTimeout(transport: Transport) async throws {
         let listener = try SilentListener()
-        let sender = transport.make(requestTimeout: .milliseconds(300))
+        let sender = transport.make(requestTimeout: 0.3)
         let clock = ContinuousClock()
         let start = clock.now
         await #expect {
@@ -40,11 +40,11 @@ struct TransportTests {
     @Test(arguments: Transport.allCases)
     func aRequestsOwnTimeoutReplacesTheTransports(transport: Transport) async throws {
         let listener = try SilentListener()
-        let sender = transport.make(requestTimeout: .milliseconds(100))
+        let sender = transport.make(requestTimeout: 0.1)
         let clock = ContinuousClock()
         let start = clock.now
         await #expect(throws: SyncError.self) {
-            _ = try await sender.send(HTTPRequest(method: "GET", url: listener.url, timeout: .milliseconds(1500)))
+            _ = try await sender.send(HTTPRequest(method: "GET", url: listener.url, timeout: 1.5))
         }
         let elapsed = clock.now - start
         #expect(elapsed >= .milliseconds(1500))
@@ -54,7 +54,7 @@ struct TransportTests {
     @Test(arguments: Transport.allCases)
     func cancellingTheCallingTaskEndsTheRequestAtOnce(transport: Transport) async throws {
         let listener = try SilentListener()
-        let sender = transport.make(requestTimeout: .seconds(60))
+        let sender = transport.make(requestTimeout: 60)
         let request = Task { try await sender.send(HTTPRequest(method: "POST", url: listener.url, body: Array("payload".utf8))) }
         let connection = try #require(await listener.nextConnection())
         let clock = ContinuousClock()
@@ -74,7 +74,7 @@ struct TransportTests {
     @Test(arguments: Transport.allCases)
     func concurrentRequestsTravelAtOnce(transport: Transport) async throws {
         let listener = try SilentListener()
-        let sender = transport.make(requestTimeout: .seconds(60))
+        let sender = transport.make(requestTimeout: 60)
         let first = Task { try await sender.send(HTTPRequest(method: "GET", url: listener.url)) }
         let second = Task { try await sender.send(HTTPRequest(method: "GET", url: listener.url)) }
         defer {
@@ -91,7 +91,7 @@ struct TransportTests {
     func anyStatusIsAnAnswerWithItsHeaders(transport: Transport) async throws {
         let (server, endpoint, _) = try startTodoServer()
         defer { server.stop() }
-        let sender = transport.make(requestTimeout: .seconds(10))
+        let sender = transport.make(requestTimeout: 10)
         let unauthorized = try await sender.send(HTTPRequest(method: "GET", url: endpoint + "/v1/nothing-here", headers: [("Authorization", "Bearer nobody")]))
         #expect(unauthorized.status >= 400)
         let metrics = try await sender.send(HTTPRequest(method: "GET", url: server.url + "/metrics"))

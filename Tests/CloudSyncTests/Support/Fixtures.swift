@@ -142,10 +142,10 @@ enum Transport: String, CaseIterable, Sendable, CustomTestStringConvertible {
     }
 
     /// A transport of this kind on its own.
-    func make(requestTimeout: Duration) -> any SyncTransport {
+    func make(requestTimeout: TimeInterval) -> any SyncTransport {
         switch self {
         case .urlSession: URLSessionTransport(requestTimeout: requestTimeout)
-        case .libcurl: BlockingHTTPTransport { try CurlTransport(connectTimeout: .seconds(10), requestTimeout: requestTimeout) }
+        case .libcurl: BlockingHTTPTransport { try CurlTransport(connectTimeout: 10, requestTimeout: requestTimeout) }
         }
     }
 }
