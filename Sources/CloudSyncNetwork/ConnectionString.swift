@@ -30,7 +30,7 @@ public struct ConnectionString: Equatable, Sendable {
         func invalid(_ why: String) -> CloudSyncError {
             CloudSyncError(.misuse, "cloudsync_network_init: invalid connection string (\(why)); expected scheme://host[:port]/database[?apikey=KEY]")
         }
-        guard let schemeEnd = text.firstRange(of: "://") else { throw invalid("no scheme") }
+        guard let schemeEnd = text.firstRange(ofText: "://") else { throw invalid("no scheme") }
         let rawScheme = text[..<schemeEnd.lowerBound].lowercased()
         switch rawScheme {
         case "sqlitecloud", "https": scheme = "https"
@@ -78,7 +78,7 @@ public struct ConnectionString: Equatable, Sendable {
     public init(address: String, database: String) throws(CloudSyncError) {
         var base = address.trimmed
         while base.hasSuffix("/") { base.removeLast() }
-        guard let schemeEnd = base.firstRange(of: "://"), !base[schemeEnd.upperBound...].contains("/"), !base.contains("?") else {
+        guard let schemeEnd = base.firstRange(ofText: "://"), !base[schemeEnd.upperBound...].contains("/"), !base.contains("?") else {
             throw CloudSyncError(.misuse, "invalid server address '\(address)'; expected scheme://host[:port], without a path")
         }
         guard !database.isEmpty, !database.contains("/"), !database.contains("?") else {

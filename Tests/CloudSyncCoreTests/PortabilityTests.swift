@@ -22,7 +22,17 @@ struct PortabilityTests {
         ("SuspendingClock", "SuspendingClock needs iOS 16 / macOS 13: use DispatchTime"),
         ("sleep(for:", "Task.sleep(for:) needs iOS 16 / macOS 13: use Task.sleep(nanoseconds:)"),
         ("sleep(until:", "Task.sleep(until:) needs iOS 16 / macOS 13: use Task.sleep(nanoseconds:)"),
+        ("firstRange(of:", "Collection.firstRange(of:) needs iOS 16 / macOS 13: use firstRange(ofText:)"),
+        (".ranges(of:", "Collection.ranges(of:) needs iOS 16 / macOS 13"),
+        (".replacing(", "replacing(_:with:) needs iOS 16 / macOS 13: use replacingText"),
+        ("trimmingPrefix", "trimmingPrefix needs iOS 16 / macOS 13"),
+        ("Regex", "Regex needs iOS 16 / macOS 13"),
     ]
+
+    /// `contains` with a string of two or more characters is the standard library's string
+    /// search (iOS 16 / macOS 13) unless Foundation is imported; a one-character literal is a
+    /// Character and fine.
+    static let stringSearch = try! NSRegularExpression(pattern: #"\.contains\("(?:[^"\\]|\\.){2,}"\)"#)
 
     /// What the Swift API is made of: its own target and every target it depends on.
     static let swiftAPITargets = ["CloudSyncCore", "CloudSyncNetwork", "CloudSync"]
@@ -43,6 +53,10 @@ struct PortabilityTests {
             let text = try String(contentsOf: file, encoding: .utf8)
             for (pattern, why) in Self.unavailable where text.contains(pattern) {
                 Issue.record("\(file.lastPathComponent) contains \(pattern): \(why)")
+            }
+            let whole = NSRange(text.startIndex..., in: text)
+            if !text.contains("import Foundation"), let match = Self.stringSearch.firstMatch(in: text, range: whole) {
+                Issue.record("\(file.lastPathComponent) searches a string with \(text[Range(match.range, in: text)!]), which needs iOS 16 / macOS 13: use containsText")
             }
         }
     }

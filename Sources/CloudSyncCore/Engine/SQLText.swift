@@ -2,11 +2,11 @@
 package enum SQLText {
     /// `name` as a double-quoted identifier.
     package static func identifier(_ name: String) -> String {
-        "\"" + name.replacing("\"", with: "\"\"") + "\""
+        "\"" + name.replacingText("\"", with: "\"\"") + "\""
     }
 
     /// `text` as a single-quoted string literal.
     package static func literal(_ text: String) -> String {
-        "'" + text.replacing("'", with: "''") + "'"
+        "'" + text.replacingText("'", with: "''") + "'"
     }
 }

@@ -20,10 +20,10 @@ extension SyncContext {
     /// The type class of a declared type in the structural hash.
     static func structuralClass(_ declared: String) -> String {
         let type = declared.uppercased()
-        if type.contains("INT") { return "integer" }
-        if type.contains("CHAR") || type.contains("CLOB") || type.contains("TEXT") { return "text" }
-        if type.contains("BLOB") || type.isEmpty { return "blob" }
-        if type.contains("REAL") || type.contains("FLOA") || type.contains("DOUB") { return "real" }
+        if type.containsText("INT") { return "integer" }
+        if type.containsText("CHAR") || type.containsText("CLOB") || type.containsText("TEXT") { return "text" }
+        if type.containsText("BLOB") || type.isEmpty { return "blob" }
+        if type.containsText("REAL") || type.containsText("FLOA") || type.containsText("DOUB") { return "real" }
         if type == "NUMERIC" || type == "DECIMAL" { return "numeric" }
         return "text"
     }
