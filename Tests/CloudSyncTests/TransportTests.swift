@@ -30,8 +30,10 @@ struct TransportTests {
             let error = error as? SyncError
             return error?.code == .network && error?.httpStatus == nil && error?.isTransient == true
         }
+        // libcurl starts its own timer a little after ours and rounds: allow a small margin,
+        // which still tells a timeout from an immediate failure.
         let elapsed = clock.now - start
-        #expect(elapsed >= .milliseconds(300))
+        #expect(elapsed >= .milliseconds(250))
         #expect(elapsed < .seconds(10))
     }
 
