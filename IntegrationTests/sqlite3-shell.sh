@@ -133,11 +133,12 @@ sql a.db "INSERT INTO todo(id, title) VALUES ('a1', 'Buy milk'), ('a2', 'Walk do
 sql b.db "INSERT INTO todo(id, title) VALUES ('b1', 'Call mom');" \
          "UPDATE todo SET title = 'Call mom and dad' WHERE id = 'b1';"
 
-# The payload header carries the writer's version (wire-format.md §4, bytes 5..7).
+# The payload header: format 2 (checksummed, the default) and the writer's version
+# (wire-format.md §4 and §7, bytes 4..7).
 export_changes a.db hdr.payload >/dev/null
 IFS=. read -r major minor patch <<<"$version"
-check "payload header: CLSY, format 1, writer version = cloudsync_version()" \
-  "$(printf '434C5359 01 %02X%02X%02X' "$major" "$minor" "$patch")" \
+check "payload header: CLSY, format 2, writer version = cloudsync_version()" \
+  "$(printf '434C5359 02 %02X%02X%02X' "$major" "$minor" "$patch")" \
   "$(sqlite3 -batch :memory: "SELECT hex(substr(p, 1, 4)) || ' ' || hex(substr(p, 5, 1)) || ' ' || hex(substr(p, 6, 3))
      FROM (SELECT readfile('hdr.payload') AS p);")"
 
