@@ -227,10 +227,15 @@ package struct SyncStateMachine: Sendable {
             pending = nil
             return .storeSendCursor(page.last)
         case .checking:
-            let answer: String
-            do throws(CloudSyncError) { answer = try Self.validated(response, while: "checking for changes").text.trimmed } catch { return fail(error) }
+            do throws(CloudSyncError) { _ = try Self.validated(response, while: "checking for changes") } catch { return fail(error) }
             pending = nil
             if WaitingCheck.isSupported(response.header(WaitingCheck.capabilityHeader)) { serverWaits = true }
+            if response.header(InlineCheck.responseHeader) == InlineCheck.responseValue {
+                guard !isWatch else { return finishWatch(changesWaiting: true) }
+                state = .applying
+                return .apply(response.body)
+            }
+            let answer = response.text.trimmed
             guard !answer.isEmpty else { return isWatch ? finishWatch(changesWaiting: false) : endRound() }
             guard Self.isURL(answer) else {
                 return fail(CloudSyncError(.network, "the server answered the check with \"\(answer.prefix(80))\" instead of a download URL"))
@@ -324,13 +329,14 @@ package struct SyncStateMachine: Sendable {
     }
 
     /// The check of the next page. A round's first check, with a wait asked, tells the server
-    /// how long it may hold an empty answer (`WaitingCheck`); old servers ignore it.
+    /// how long it may hold an empty answer (`WaitingCheck`); a check that downloads accepts the
+    /// page inline (`InlineCheck`). Old servers ignore both.
     private mutating func check() -> Action {
         state = .checking
         let wait = receivedThisRound == 0 ? waitMilliseconds : 0
-        return authorized(
-            "POST", baseURL + "/\(receiveCursor.dbVersion)/\(receiveCursor.seq)/check",
-            extraHeaders: wait > 0 ? [(WaitingCheck.requestHeader, String(wait))] : [])
+        var headers: [(String, String)] = wait > 0 ? [(WaitingCheck.requestHeader, String(wait))] : []
+        if !isWatch { headers.append((InlineCheck.requestHeader, String(InlineCheck.clientMaximum))) }
+        return authorized("POST", baseURL + "/\(receiveCursor.dbVersion)/\(receiveCursor.seq)/check", extraHeaders: headers)
     }
 
     private var waitMilliseconds: Int {

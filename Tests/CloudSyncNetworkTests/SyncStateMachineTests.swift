@@ -127,6 +127,27 @@ struct SyncStateMachineTests {
         #expect(machine.received(Self.answer(200, "")).summary == SyncStateMachine.Summary(received: 5))
     }
 
+    /// `InlineCheck`: a check that downloads asks for the page in the answer; a server that
+    /// sends it inline saves the download, and one that sends a URL is followed as before.
+    @Test func inlinePagesAreAppliedWithoutADownload() throws {
+        var machine = Self.machine(.check())
+        let check = try #require(machine.start().request)
+        #expect(check.headerValue(InlineCheck.requestHeader) == String(InlineCheck.clientMaximum))
+        let inline = [(InlineCheck.responseHeader, InlineCheck.responseValue)]
+        // A payload whose bytes read like a URL is still a payload when marked inline.
+        let body = Array("http://not-a-url".utf8) + [0, 255]
+        #expect(machine.received(HTTPResponse(status: 200, body: body, headers: inline)).appliedPayload == body)
+        let next = try #require(machine.applied(cursor: SyncCursor(dbVersion: 3, seq: 0), changes: 2).request)
+        #expect(next.url == Self.base + "/3/0/check")
+        #expect(machine.received(Self.answer(200, "")).summary == SyncStateMachine.Summary(received: 2))
+
+        // The live channel's watch downloads nothing: it does not ask, and an inline answer
+        // only says changes wait.
+        var watch = Self.machine(.watch(waitMilliseconds: 1000))
+        #expect(try #require(watch.start().request).headerValue(InlineCheck.requestHeader) == nil)
+        #expect(watch.received(HTTPResponse(status: 200, body: [1], headers: inline)).summary?.changesWaiting == true)
+    }
+
     @Test(arguments: ["garbage", "<html>", "OK"])
     func checkAnswerThatIsNoURLFails(answer: String) throws {
         var machine = Self.machine(.check())

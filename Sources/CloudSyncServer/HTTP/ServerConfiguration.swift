@@ -35,6 +35,10 @@ public struct ServerConfiguration: Sendable {
     /// Serve change subscriptions (`GET .../subscribe`). Off, the endpoint answers 404 as on an
     /// older server and checks do not advertise it: clients fall back to waiting checks.
     public var subscriptions: Bool
+    /// Largest page a check answers inline, to a client that asks (`Cloudsync-Inline-Max`);
+    /// larger pages, and every page for other clients, go through a download URL. Zero turns
+    /// inline answers off.
+    public var maxInlinePayload: Int
 
     public init(
         host: String = "127.0.0.1",
@@ -49,7 +53,8 @@ public struct ServerConfiguration: Sendable {
         dashboard: Bool = true,
         maxCheckWait: Duration = .seconds(30),
         subscriptionHeartbeat: Duration = .seconds(15),
-        subscriptions: Bool = true
+        subscriptions: Bool = true,
+        maxInlinePayload: Int = 1 << 20
     ) {
         self.host = host
         self.port = port
@@ -64,6 +69,7 @@ public struct ServerConfiguration: Sendable {
         self.maxCheckWait = maxCheckWait
         self.subscriptionHeartbeat = subscriptionHeartbeat
         self.subscriptions = subscriptions
+        self.maxInlinePayload = maxInlinePayload
     }
 
     /// The limits the storage applies when it decodes an uploaded payload.

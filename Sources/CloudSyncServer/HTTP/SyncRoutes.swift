@@ -23,6 +23,8 @@ struct SyncRoutes: Sendable {
     static let deniedHeader = HTTPField.Name(DeniedRowsHeader.name)!
     static let waitHeader = HTTPField.Name(WaitingCheck.requestHeader)!
     static let capabilityHeader = HTTPField.Name(WaitingCheck.capabilityHeader)!
+    static let inlineHeader = HTTPField.Name(InlineCheck.requestHeader)!
+    static let inlineAnswerHeader = HTTPField.Name(InlineCheck.responseHeader)!
     /// How often a waiting check with nothing happening checks its credential again.
     static let credentialRecheck = Duration.seconds(15)
 
@@ -164,14 +166,23 @@ struct SyncRoutes: Sendable {
             logger.info("check: nothing new", metadata: metadata)
             return Response(status: .ok, headers: headers)
         }
+        metadata["bytes"] = "\(page.payload.count)"
+        metadata["last"] = "\(page.last)"
+        if let accepted = request.headers[Self.inlineHeader].flatMap(Int.init), page.payload.count <= min(accepted, configuration.maxInlinePayload) {
+            // The page itself, for a client that asked (`InlineCheck`): no blob, no second request.
+            activity.downloaded(bytes: page.payload.count)
+            metadata["ms"] = "\(ErrorAndLogMiddleware<BasicRequestContext>.milliseconds(ContinuousClock.now - start))"
+            logger.info("check: inline page", metadata: metadata)
+            headers[.contentType] = "application/octet-stream"
+            headers[Self.inlineAnswerHeader] = InlineCheck.responseValue
+            return Response(status: .ok, headers: headers, body: ResponseBody(byteBuffer: ByteBuffer(bytes: page.payload)))
+        }
         let token: String
         do {
             token = try await blobs.storeDownload(database: target.database, site: target.site, payload: page.payload)
         } catch {
             throw ServerError(blobError: error)
         }
-        metadata["bytes"] = "\(page.payload.count)"
-        metadata["last"] = "\(page.last)"
         metadata["ms"] = "\(ErrorAndLogMiddleware<BasicRequestContext>.milliseconds(ContinuousClock.now - start))"
         logger.info("check: built download", metadata: metadata)
         var response = textResponse(.ok, base + Self.blobPathPrefix + token)

@@ -1,0 +1,70 @@
+import CloudSyncCore
+import CloudSyncTestSupport
+import HTTPTypes
+import Hummingbird
+import HummingbirdTesting
+import Testing
+
+@testable import CloudSyncServer
+
+/// `InlineCheck`: a client that asks gets its page in the check's answer; every other client,
+/// a 0.8 one among them, still gets the download URL.
+@Suite("Inline check answers")
+struct InlineCheckTests {
+    static let inline = HTTPField.Name(InlineCheck.requestHeader)!
+    static let marker = HTTPField.Name(InlineCheck.responseHeader)!
+
+    static func check(_ sync: SyncClient, _ device: Device, acceptingUpTo bytes: String?) async throws -> TestResponse {
+        var headers = sync.headers
+        if let bytes { headers[Self.inline] = bytes }
+        let cursor = device.checkCursor
+        return try await sync.client.executeRequest(
+            uri: sync.base(device.siteHex) + "/\(cursor.dbVersion)/\(cursor.seq)/check", method: .post, headers: headers, body: nil)
+    }
+
+    @Test("a page small enough comes inline to a client that asks, by URL otherwise", arguments: StorageBackend.allCases)
+    func inlineOrURL(backend: StorageBackend) async throws {
+        try await ServerFixture.with(backend) { fixture in
+            let alice = try Device(), bob = try Device()
+            try await buildApplication(configuration: fixture.configuration, storage: fixture.storage, logger: quietLogger).test(.router) { client in
+                let sync = SyncClient(client: client, key: fixture.key)
+                try alice.insertTodos(3, prefix: "a")
+                try await sync.send(alice)
+
+                // Without the header (a 0.8 client): the download URL, whose payload is the page.
+                let plain = try await Self.check(sync, bob, acceptingUpTo: nil)
+                #expect(plain.status == .ok && plain.headers[Self.marker] == nil)
+                let download = try await sync.fetch(plain.text)
+
+                // Asking: the same page in the answer itself.
+                let inline = try await Self.check(sync, bob, acceptingUpTo: "1048576")
+                #expect(inline.status == .ok && inline.headers[Self.marker] == InlineCheck.responseValue)
+                #expect(inline.headers[.contentType] == "application/octet-stream")
+                #expect(inline.bytes == download.bytes)
+                try bob.apply(inline.bytes)
+                #expect(try bob.snapshot() == alice.snapshot())
+
+                // A page over what the client takes still comes by URL.
+                let tooBig = try await Self.check(sync, try Device(), acceptingUpTo: "10")
+                #expect(tooBig.headers[Self.marker] == nil && tooBig.text.hasPrefix("http"))
+                // Nonsense in the header is ignored.
+                let nonsense = try await Self.check(sync, try Device(), acceptingUpTo: "lots")
+                #expect(nonsense.text.hasPrefix("http"))
+            }
+        }
+    }
+
+    @Test("a server with inline answers off always answers with the URL")
+    func serverCanTurnItOff() async throws {
+        try await ServerFixture.with(.embedded, { $0.maxInlinePayload = 0 }) { fixture in
+            let alice = try Device(), bob = try Device()
+            try await buildApplication(configuration: fixture.configuration, storage: fixture.storage, logger: quietLogger).test(.router) { client in
+                let sync = SyncClient(client: client, key: fixture.key)
+                try alice.insertTodos(1, prefix: "a")
+                try await sync.send(alice)
+                let answer = try await Self.check(sync, bob, acceptingUpTo: "1048576")
+                #expect(answer.headers[Self.marker] == nil && answer.text.hasPrefix("http"))
+            }
+        }
+    }
+}
