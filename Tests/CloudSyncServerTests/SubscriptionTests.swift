@@ -214,15 +214,10 @@ struct SubscriptionTests {
     @Test("on PostgreSQL, writes through another instance or by a program reach a subscription")
     func otherInstancesAndPrograms() async throws {
         try await ServerFixture.with(.postgres) { fixture in
-            try await fixture.withAnotherStorage { secondStorage in
-                let notifier = ChangeNotifier()
-                let alice = try Device(), bob = try Device()
-                let second = buildApplication(configuration: fixture.configuration, storage: secondStorage, logger: quietLogger, notifier: notifier)
-                try await second.test(.live) { two in
-                    try await fixture.application().test(.router) { one in
-                        let viaOne = SyncClient(client: one, key: fixture.key)
-                        let viaTwo = SyncClient(client: two, key: fixture.key)
-                        let stream = try await Self.subscribe(two, bob, credential: fixture.key)
+            let notifier = ChangeNotifier()
+            let alice = try Device(), bob = try Device()
+            try await fixture.withTwoInstances(notifier: notifier) { viaOne, viaTwo in
+                        let stream = try await Self.subscribe(viaTwo.client, bob, credential: fixture.key)
                         try await Self.subscribersWaiting(notifier, 1)
 
                         try alice.insertTodos(1, prefix: "a")
@@ -233,18 +228,12 @@ struct SubscriptionTests {
                         #expect(event.data == Self.changesData(bob.checkCursor))
 
                         try await Self.subscribersWaiting(notifier, 1)
-                        let database = try fixture.data.postgres
-                        try await database.withConnection { connection in
-                            let schema = try await TestStorage.schemaName(of: ServerFixture.database, connection: connection)
-                            _ = try await connection.query(PostgresQuery(unsafeSQL: "INSERT INTO \(SQLText.identifier(schema)).todo(id, title) VALUES ('p', 'from a program')"), logger: PostgresTestDatabase.logger)
-                        }
+                        try await fixture.insertByProgram(id: "p", title: "from a program")
                         let programEvent = try await Self.nextEvent(stream)
                         _ = try await viaTwo.receiveAll(bob)
                         #expect(try bob.snapshot().contains([.string("p"), .string("from a program"), .integer(0)]))
                         #expect(programEvent.data == Self.changesData(bob.checkCursor))
                         stream.close()
-                    }
-                }
             }
         }
     }

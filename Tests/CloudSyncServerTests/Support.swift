@@ -1,9 +1,11 @@
 import CSQLiteLinked
 import CloudSyncCore
+import CloudSyncTestSupport
 import Foundation
 import Hummingbird
 import HummingbirdTesting
 import Logging
+import PostgresNIO
 import Testing
 
 @testable import CloudSyncServer
@@ -118,6 +120,30 @@ struct ServerFixture: Sendable {
     /// Runs `body` with another storage instance on the same data, closed afterwards.
     func withAnotherStorage(_ body: (any SyncStorage) async throws -> Void) async throws {
         try await data.withAnotherStorage(body)
+    }
+
+    /// Two servers on the fixture's PostgreSQL database, as two instances behind a load
+    /// balancer: the fixture's own (`one`) and a second with its own storage and `notifier`
+    /// (`two`, served on a real port, so streams can be opened to it).
+    func withTwoInstances(notifier: ChangeNotifier, _ body: @escaping @Sendable (_ one: SyncClient, _ two: SyncClient) async throws -> Void) async throws {
+        try await withAnotherStorage { secondStorage in
+            let second = buildApplication(configuration: configuration, storage: secondStorage, logger: quietLogger, notifier: notifier)
+            try await second.test(.live) { two in
+                try await application().test(.router) { one in
+                    try await body(SyncClient(client: one, key: key), SyncClient(client: two, key: key))
+                }
+            }
+        }
+    }
+
+    /// A todo row written straight into PostgreSQL by another program.
+    func insertByProgram(id: String, title: String) async throws {
+        try await data.postgres.withConnection { connection in
+            let schema = try await TestStorage.schemaName(of: ServerFixture.database, connection: connection)
+            _ = try await connection.query(
+                PostgresQuery(unsafeSQL: "INSERT INTO \(SQLText.identifier(schema)).todo(id, title) VALUES (\(SQLText.literal(id)), \(SQLText.literal(title)))"),
+                logger: PostgresTestDatabase.logger)
+        }
     }
 
     /// The todo rows of the server's database, read through a separate connection.

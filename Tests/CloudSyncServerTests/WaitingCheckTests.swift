@@ -123,14 +123,9 @@ struct WaitingCheckTests {
     @Test("on PostgreSQL, writes through another instance or by a program wake a waiting check")
     func otherInstancesAndProgramsWake() async throws {
         try await ServerFixture.with(.postgres) { fixture in
-            try await fixture.withAnotherStorage { secondStorage in
-                let notifier = ChangeNotifier()
-                let alice = try Device(), bob = try Device()
-                let second = buildApplication(configuration: fixture.configuration, storage: secondStorage, logger: quietLogger, notifier: notifier)
-                try await second.test(.live) { two in
-                    try await fixture.application().test(.router) { one in
-                        let viaOne = SyncClient(client: one, key: fixture.key)
-                        let viaTwo = SyncClient(client: two, key: fixture.key)
+            let notifier = ChangeNotifier()
+            let alice = try Device(), bob = try Device()
+            try await fixture.withTwoInstances(notifier: notifier) { viaOne, viaTwo in
                         // The second instance knows the database (its waiters can only be on loaded ones).
                         _ = try await Self.check(viaTwo, bob, waiting: nil)
 
@@ -145,17 +140,11 @@ struct WaitingCheckTests {
 
                         async let direct = Self.check(viaTwo, bob, waiting: 60_000)
                         try await Self.waiters(notifier, 1)
-                        let database = try fixture.data.postgres
-                        try await database.withConnection { connection in
-                            let schema = try await TestStorage.schemaName(of: ServerFixture.database, connection: connection)
-                            _ = try await connection.query(PostgresQuery(unsafeSQL: "INSERT INTO \(SQLText.identifier(schema)).todo(id, title) VALUES ('p', 'from a program')"), logger: PostgresTestDatabase.logger)
-                        }
+                        try await fixture.insertByProgram(id: "p", title: "from a program")
                         let programAnswer = try await direct
                         #expect(programAnswer.status == .ok && !programAnswer.text.isEmpty)
                         _ = try await viaTwo.receiveAll(bob)
                         #expect(try bob.snapshot().contains([.string("p"), .string("from a program"), .integer(0)]))
-                    }
-                }
             }
         }
     }

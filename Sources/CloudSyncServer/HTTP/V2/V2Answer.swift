@@ -1,3 +1,4 @@
+import CloudSyncCore
 import Foundation
 
 /// The JSON answers of protocol v2 (sync-protocol-v2.md §4–§7), written by hand so that
@@ -61,24 +62,9 @@ enum V2Answer {
             && url.utf8.allSatisfy { $0 > 0x20 && $0 < 0x7F && $0 != UInt8(ascii: "\"") && $0 != UInt8(ascii: "\\") }
     }
 
-    /// A JSON string literal. Non-ASCII text stays UTF-8: clients turn `\u` escapes above
-    /// 0x7F into `?`.
+    /// A JSON string literal (see `JSONText`).
     static func quoted(_ text: String) -> String {
-        var out = "\""
-        for scalar in text.unicodeScalars {
-            switch scalar {
-            case "\"": out += "\\\""
-            case "\\": out += "\\\\"
-            case "\n": out += "\\n"
-            case "\r": out += "\\r"
-            case "\t": out += "\\t"
-            case _ where scalar.value < 0x20:
-                let hex = String(scalar.value, radix: 16)
-                out += "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
-            default: out.unicodeScalars.append(scalar)
-            }
-        }
-        return out + "\""
+        JSONText.string(text)
     }
 }
 

@@ -1,10 +1,9 @@
-import CloudSyncCore
-
-/// JSON text for the few answers the network functions build themselves (no Foundation in the
-/// extension).
-enum JSONText {
-    /// `text` as a JSON string literal, quotes included.
-    static func string(_ text: String) -> String {
+/// JSON text for the few answers built by hand (the extension's 1.x results, the server's
+/// protocol-v2 answers, whose field order matters): no Foundation in the engine.
+package enum JSONText {
+    /// `text` as a JSON string literal, quotes included. Non-ASCII text stays UTF-8 (1.x
+    /// clients turn `\u` escapes above 0x7F into `?`).
+    package static func string(_ text: String) -> String {
         var out = "\""
         for scalar in text.unicodeScalars {
             switch scalar {
