@@ -215,6 +215,10 @@ struct ProtocolV2Tests {
                 let badSite = try await client.executeRequest(
                     uri: "/v2/cloudsync/databases/\(ServerFixture.database)/xyz/status", method: .get, headers: [.authorization: "Bearer \(fixture.key)"], body: nil)
                 #expect(badSite.status == .badRequest)
+                // A client whose address ends in "/" sends "//v2/..." (sync-protocol-v2.md §2).
+                let doubled = try await client.executeRequest(
+                    uri: "//v2/cloudsync/databases/\(ServerFixture.database)/\(alice.site)/status", method: .get, headers: [.authorization: "Bearer \(fixture.key)"], body: nil)
+                #expect(doubled.status == .ok, "\(doubled.status)")
 
                 #expect(try await fixture.serverRows().isEmpty)
                 alice.credential = fixture.key
