@@ -172,7 +172,7 @@ let package = Package(
         .testTarget(
             name: "CloudSyncServerTests",
             dependencies: [
-                "CloudSyncServer", "CloudSyncCore", "CSQLiteLinked", "CloudSyncTestSupport",
+                "CloudSyncServer", "CloudSyncCore", "CloudSyncNetwork", "CSQLiteLinked", "CloudSyncTestSupport",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),

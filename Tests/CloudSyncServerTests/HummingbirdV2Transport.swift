@@ -1,3 +1,4 @@
+import CloudSyncNetwork
 import CloudSyncTestSupport
 import HTTPTypes
 import Hummingbird
@@ -10,12 +11,12 @@ struct HummingbirdV2Transport: V2ClientTransport {
 
     init(_ client: any TestClientProtocol) { self.client = client }
 
-    func send(method: String, url: String, headers: [(String, String)], body: [UInt8]?) async throws -> V2HTTPAnswer {
+    func send(method: String, url: String, headers: [(String, String)], body: [UInt8]?) async throws -> CloudSyncNetwork.HTTPResponse {
         var fields = HTTPFields()
         for (name, value) in headers { fields.append(HTTPField(name: HTTPField.Name(name)!, value: value)) }
         let response = try await client.executeRequest(
             uri: url.hasPrefix("http") ? path(of: url) : url, method: HTTPRequest.Method(method)!, headers: fields, body: body.map { ByteBuffer(bytes: $0) })
-        return V2HTTPAnswer(
+        return CloudSyncNetwork.HTTPResponse(
             status: response.status.code, body: response.bytes, headers: response.headers.map { ($0.name.canonicalName, $0.value) })
     }
 }

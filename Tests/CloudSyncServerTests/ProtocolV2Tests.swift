@@ -1,3 +1,4 @@
+import CloudSyncNetwork
 import CloudSyncCore
 import CloudSyncTestSupport
 import Foundation

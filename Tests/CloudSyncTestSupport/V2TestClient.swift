@@ -1,3 +1,4 @@
+import CloudSyncNetwork
 import CloudSyncCore
 import Foundation
 
@@ -64,7 +65,7 @@ open class V2TestClient: @unchecked Sendable {
     }
 
     /// One API request: `action` is upload, apply, check or status.
-    public func call(_ client: any V2ClientTransport, _ action: String, _ method: String, json: String? = nil, check: Bool = false) async throws -> V2HTTPAnswer {
+    public func call(_ client: any V2ClientTransport, _ action: String, _ method: String, json: String? = nil, check: Bool = false) async throws -> HTTPResponse {
         let response = try await client.send(method: method, url: base + "/" + action, headers: headers(json: json != nil, check: check), body: json.map { Array($0.utf8) })
         // 1.0.12 cannot parse an answer of more than 64 tokens.
         if generation == .v1_0_12, response.status < 400, !response.body.isEmpty, JSONTokens.count(response.text) > 64 {

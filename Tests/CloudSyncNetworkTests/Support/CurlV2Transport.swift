@@ -9,8 +9,7 @@ final class CurlV2Transport: V2ClientTransport, @unchecked Sendable {
 
     init() throws { curl = try CurlTransport() }
 
-    func send(method: String, url: String, headers: [(String, String)], body: [UInt8]?) async throws -> V2HTTPAnswer {
-        let response = try curl.send(HTTPRequest(method: method, url: url, headers: headers, body: body ?? []))
-        return V2HTTPAnswer(status: response.status, body: response.body, headers: response.headers)
+    func send(method: String, url: String, headers: [(String, String)], body: [UInt8]?) async throws -> HTTPResponse {
+        try curl.send(HTTPRequest(method: method, url: url, headers: headers, body: body ?? []))
     }
 }
