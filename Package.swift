@@ -46,6 +46,8 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-metrics.git", from: "2.13.0"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
         .package(url: "https://github.com/swift-server/swift-prometheus.git", from: "2.4.1"),
+        // The Swift API's HTTP client on Linux, where URLSession is not dependable.
+        .package(url: "https://github.com/swift-server/async-http-client.git", from: "1.37.0"),
     ],
     targets: [
         // C layer. CSQLiteExtension exposes SQLite's types and the routines table only; it links
@@ -66,7 +68,7 @@ let package = Package(
         // CloudSync depends on this target and ships on iOS, which has no libcurl.
         .target(name: "CloudSyncNetwork", dependencies: ["CloudSyncCore", "CSQLiteExtension"], swiftSettings: strictImports),
         // The libcurl transport, for the loadable extension (SQL functions are synchronous) and
-        // the tools; the Swift API uses URLSession instead.
+        // the tools; the Swift API uses URLSession (Apple) or AsyncHTTPClient (Linux) instead.
         .target(name: "CloudSyncCurl", dependencies: ["CloudSyncCore", "CloudSyncNetwork", "CCurl"], swiftSettings: strictImports),
 
         // Ways in.
@@ -122,6 +124,11 @@ let package = Package(
             dependencies: [
                 "CloudSyncCore", "CloudSyncNetwork", "CSQLiteLinked",
                 .product(name: "GRDB", package: "GRDB.swift"),
+                // Linux's transport (HTTPClientTransport); Apple's platforms use URLSession.
+                .product(name: "AsyncHTTPClient", package: "async-http-client", condition: .when(platforms: [.linux])),
+                .product(name: "NIOCore", package: "swift-nio", condition: .when(platforms: [.linux])),
+                .product(name: "NIOHTTP1", package: "swift-nio", condition: .when(platforms: [.linux])),
+                .product(name: "NIOPosix", package: "swift-nio", condition: .when(platforms: [.linux])),
             ],
             swiftSettings: strictImports
         ),
@@ -211,7 +218,7 @@ if Context.environment["CLOUDSYNC_SWIFT_API_ONLY"] != nil {
     package.targets.removeAll { !swiftAPI.contains($0.name) }
     package.products.removeAll { !["CloudSyncCore", "CloudSyncNetwork", "CloudSyncCurl", "CloudSync", "cloudsync-example"].contains($0.name) }
     // Only what those targets use is fetched.
-    let used = ["GRDB.swift", "swift-argument-parser", "postgres-nio", "swift-log", "swift-nio"]
+    let used = ["GRDB.swift", "swift-argument-parser", "postgres-nio", "swift-log", "swift-nio", "async-http-client"]
     package.dependencies.removeAll { dependency in
         guard case .sourceControl(_, let location, _) = dependency.kind else { return false }
         return !used.contains { location.hasSuffix("/\($0).git") }

@@ -15,7 +15,8 @@ import GRDB
 /// print("sent \(result.sent), received \(result.received)")
 /// ```
 ///
-/// Network requests go through `URLSession` unless another ``SyncTransport`` is given; the
+/// Network requests go through `URLSession` (Apple's platforms) or AsyncHTTPClient (Linux)
+/// unless another ``SyncTransport`` is given; the
 /// database is only accessed for short writes (encoding a payload, moving a cursor, merging a
 /// downloaded payload), so the app keeps reading and writing while a sync waits on the network. Operations of one client run one at
 /// a time, in call order.
@@ -34,8 +35,9 @@ public final class SyncClient: Sendable {
         /// Time allowed for one whole request, connecting included. The live channel's waiting
         /// checks get this much on top of the time the server may hold them.
         public var requestTimeout: TimeInterval = 60
-        /// Sends the client's HTTP requests. nil (the default): a ``URLSessionTransport`` with
-        /// `requestTimeout`.
+        /// Sends the client's HTTP requests. nil (the default): the platform's transport
+        /// (``URLSessionTransport`` on Apple's platforms, ``HTTPClientTransport`` on Linux)
+        /// with `requestTimeout`.
         public var transport: (any SyncTransport)?
 
         public init() {}
@@ -89,7 +91,16 @@ public final class SyncClient: Sendable {
         self.credential = credential
         self.bearer = Locked(credential.initialBearer)
         self.options = options
-        self.transport = options.transport ?? URLSessionTransport(requestTimeout: options.requestTimeout)
+        self.transport = options.transport ?? Self.defaultTransport(requestTimeout: options.requestTimeout)
+    }
+
+    /// The platform's transport, see ``Options/transport``.
+    static func defaultTransport(requestTimeout: TimeInterval) -> any SyncTransport {
+        #if os(Linux)
+        HTTPClientTransport(requestTimeout: requestTimeout)
+        #else
+        URLSessionTransport(requestTimeout: requestTimeout)
+        #endif
     }
 
     deinit {

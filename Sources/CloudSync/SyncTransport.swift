@@ -3,7 +3,8 @@ import CloudSyncNetwork
 
 /// Sends the HTTP requests of a ``SyncClient``.
 ///
-/// The default is ``URLSessionTransport``. Install another one with
+/// The default is ``URLSessionTransport`` on Apple's platforms and ``HTTPClientTransport``
+/// (AsyncHTTPClient) on Linux. Install another one with
 /// ``SyncClient/Options/transport``: an app's own HTTP stack, a test harness that injects
 /// faults, or a synchronous `HTTPTransport` (the extension's) through ``BlockingHTTPTransport``.
 ///

@@ -1,3 +1,4 @@
+#if !os(Linux)
 import CloudSyncCore
 import CloudSyncNetwork
 import Dispatch
@@ -6,8 +7,8 @@ import Foundation
 import FoundationNetworking
 #endif
 
-/// The default ``SyncTransport``: `URLSession`, on every platform that has it (Apple's
-/// platforms, and Linux through FoundationNetworking, where this package's tests run it).
+/// The default ``SyncTransport`` on Apple's platforms: `URLSession`. (On Linux the default is
+/// ``HTTPClientTransport``: FoundationNetworking's `URLSession` is not dependable there.)
 ///
 /// It uses the system's proxy settings, trust store and TLS policy (App Transport Security on
 /// Apple platforms), reuses connections between requests, and cancels the request in flight
@@ -152,3 +153,4 @@ public final class URLSessionTransport: SyncTransport {
         }
     }
 }
+#endif

@@ -19,9 +19,9 @@ struct LiveChannelTests {
         live.startBackgroundSync(BackgroundSyncOptions(interval: 3600, syncOnLocalWrites: false))
         #expect(await log.wait { $0.contains(.channel(.live)) })
         // The channel is a change subscription, not a waiting check.
-        let metrics = try String(contentsOf: URL(string: "\(server.url)/metrics")!, encoding: .utf8)
-        #expect(metrics.contains("cloudsync_subscriptions 1"))
-        #expect(metrics.contains("cloudsync_waiting_checks 0"))
+        let text = try await metrics(of: server)
+        #expect(text.contains("cloudsync_subscriptions 1"))
+        #expect(text.contains("cloudsync_waiting_checks 0"))
 
         try await insert(writer, id: "1", title: "written on the other device")
         try await SyncClient(database: writer, endpoint: endpoint, credential: .apiKey(key), over: transport).sync()
@@ -121,8 +121,8 @@ struct LiveChannelTests {
         live.startBackgroundSync(BackgroundSyncOptions(interval: 3600, syncOnLocalWrites: false))
         #expect(await log.wait { $0.contains(.channel(.live)) })
         #expect(try await eventually {
-            let metrics = try String(contentsOf: URL(string: "\(server.url)/metrics")!, encoding: .utf8)
-            return metrics.contains("cloudsync_waiting_checks 1") && metrics.contains("cloudsync_subscriptions 0")
+            let text = try await metrics(of: server)
+            return text.contains("cloudsync_waiting_checks 1") && text.contains("cloudsync_subscriptions 0")
         })
 
         try await insert(writer, id: "1", title: "through a waiting check")

@@ -4,14 +4,19 @@ import Foundation
 import GRDB
 import Testing
 
-/// The Swift API's HTTP transports on their own: URLSession (the default) and libcurl through
-/// `BlockingHTTPTransport`, against a listener that never answers and a real server.
+/// The Swift API's HTTP transports on their own: the platform's default (URLSession on Apple's
+/// platforms, AsyncHTTPClient on Linux) and libcurl through `BlockingHTTPTransport`, against a
+/// listener that never answers and a real server.
 @Suite("HTTP transports of the Swift API", .timeLimit(.minutes(1)))
 struct TransportTests {
-    @Test func aClientSendsOverURLSessionUnlessToldOtherwise() throws {
+    @Test func aClientSendsOverThePlatformsTransportUnlessToldOtherwise() throws {
         let queue = try DatabaseQueue(configuration: syncConfiguration())
         let client = try SyncClient(database: queue, endpoint: "http://127.0.0.1:1/todo.sqlite", credential: .apiKey("k"))
+        #if os(Linux)
+        #expect(client.transport is HTTPClientTransport)
+        #else
         #expect(client.transport is URLSessionTransport)
+        #endif
         var options = SyncClient.Options()
         options.transport = Transport.libcurl.make(requestTimeout: 5)
         let custom = try SyncClient(database: queue, endpoint: "http://127.0.0.1:1/todo.sqlite", credential: .apiKey("k"), options: options)
@@ -34,6 +39,27 @@ struct TransportTests {
         // which still tells a timeout from an immediate failure.
         let elapsed = clock.now - start
         #expect(elapsed >= .milliseconds(250))
+        #expect(elapsed < .seconds(10))
+    }
+
+    /// The deadline covers the whole exchange: an answer whose head came but whose body stalls
+    /// fails like one that never came.
+    @Test(arguments: Transport.allCases)
+    func anAnswerWhoseBodyStallsIsANetworkFailureAfterTheRequestTimeout(transport: Transport) async throws {
+        let listener = try SilentListener()
+        let sender = transport.make(requestTimeout: 1)
+        let clock = ContinuousClock()
+        let start = clock.now
+        let request = Task { try await sender.send(HTTPRequest(method: "GET", url: listener.url)) }
+        let connection = try #require(await listener.nextConnection())
+        listener.send("HTTP/1.1 200 OK\r\nContent-Length: 1000\r\n\r\nthe first bytes", on: connection)
+        await #expect {
+            _ = try await request.value
+        } throws: { error in
+            (error as? SyncError)?.code == .network
+        }
+        let elapsed = clock.now - start
+        #expect(elapsed >= .milliseconds(900))
         #expect(elapsed < .seconds(10))
     }
 
@@ -64,9 +90,9 @@ struct TransportTests {
         request.cancel()
         await #expect(throws: CancellationError.self) { _ = try await request.value }
         #expect(clock.now - cancelled < .seconds(10))
-        // URLSession cancels the request itself, which closes its connection; a blocking
-        // transport cannot be interrupted and lets its request run to its own timeout.
-        if transport == .urlSession {
+        // The platform's transport cancels the request itself, which closes its connection; a
+        // blocking transport cannot be interrupted and lets its request run to its own timeout.
+        if transport == .platform {
             #expect(await listener.clientCloses(connection))
         }
     }

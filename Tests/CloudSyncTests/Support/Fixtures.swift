@@ -70,6 +70,11 @@ func startTodoServer() throws -> (ServerProcess, String, String) {
     return (server, "\(server.url)/todo.sqlite", key)
 }
 
+/// The server's Prometheus text, over the platform's transport.
+func metrics(of server: ServerProcess) async throws -> String {
+    try await Transport.platform.make(requestTimeout: 10).send(HTTPRequest(method: "GET", url: "\(server.url)/metrics")).text
+}
+
 /// Collects a client's events in the background.
 final class EventLog: @unchecked Sendable {
     private let lock = NSLock()
@@ -126,15 +131,15 @@ func eventually(timeout: Duration = .seconds(20), _ condition: () async throws -
     return try await condition()
 }
 
-/// The HTTP transports the end-to-end tests run over, with the same assertions: URLSession
-/// (the default, on every platform) and libcurl (the extension's), through the adapter an app
-/// would use for a synchronous transport.
+/// The HTTP transports the end-to-end tests run over, with the same assertions: the platform's
+/// default (URLSession on Apple's platforms, AsyncHTTPClient on Linux) and libcurl (the
+/// extension's), through the adapter an app would use for a synchronous transport.
 enum Transport: String, CaseIterable, Sendable, CustomTestStringConvertible {
-    case urlSession, libcurl
+    case platform, libcurl
 
     var testDescription: String { rawValue }
 
-    /// Options of a client that sends over this transport; `.urlSession` leaves the default.
+    /// Options of a client that sends over this transport; `.platform` leaves the default.
     var options: SyncClient.Options {
         var options = SyncClient.Options()
         if self == .libcurl { options.transport = make(requestTimeout: options.requestTimeout) }
@@ -144,7 +149,12 @@ enum Transport: String, CaseIterable, Sendable, CustomTestStringConvertible {
     /// A transport of this kind on its own.
     func make(requestTimeout: TimeInterval) -> any SyncTransport {
         switch self {
-        case .urlSession: URLSessionTransport(requestTimeout: requestTimeout)
+        case .platform:
+            #if os(Linux)
+            HTTPClientTransport(requestTimeout: requestTimeout)
+            #else
+            URLSessionTransport(requestTimeout: requestTimeout)
+            #endif
         case .libcurl: BlockingHTTPTransport { try CurlTransport(connectTimeout: 10, requestTimeout: requestTimeout) }
         }
     }

@@ -64,6 +64,12 @@ final class SilentListener: @unchecked Sendable {
         return connection
     }
 
+    /// Sends `text` on `connection`: the start of an answer that then stalls.
+    func send(_ text: String, on connection: Int32) {
+        let bytes = Array(text.utf8)
+        _ = bytes.withUnsafeBytes { sendAll(connection, $0.baseAddress, bytes.count) }
+    }
+
     /// Waits up to `seconds` until the client closes `connection` (reads until end of file,
     /// dropping the request it sent). True if it did.
     func clientCloses(_ connection: Int32, within seconds: Int = 10) async -> Bool {
@@ -81,6 +87,14 @@ final class SilentListener: @unchecked Sendable {
             }
             return false
         }
+    }
+
+    private func sendAll(_ connection: Int32, _ bytes: UnsafeRawPointer?, _ count: Int) -> Int {
+        #if canImport(Glibc)
+        Glibc.send(connection, bytes, count, Int32(MSG_NOSIGNAL))
+        #else
+        Darwin.send(connection, bytes, count, 0)
+        #endif
     }
 
     private static func blocking<T: Sendable>(_ body: @escaping @Sendable () -> T) async -> T {
