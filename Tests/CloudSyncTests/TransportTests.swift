@@ -7,6 +7,9 @@ import Testing
 /// The Swift API's HTTP transports on their own: the platform's default (URLSession on Apple's
 /// platforms, AsyncHTTPClient on Linux) and libcurl through `BlockingHTTPTransport`, against a
 /// listener that never answers and a real server.
+///
+/// Upper bounds on elapsed time are loose (30 s): the whole test run shares two cores, and a
+/// transport that did not enforce its deadline would hang until the suite's time limit anyway.
 @Suite("HTTP transports of the Swift API", .timeLimit(.minutes(1)))
 struct TransportTests {
     @Test func aClientSendsOverThePlatformsTransportUnlessToldOtherwise() throws {
@@ -39,7 +42,7 @@ struct TransportTests {
         // which still tells a timeout from an immediate failure.
         let elapsed = clock.now - start
         #expect(elapsed >= .milliseconds(250))
-        #expect(elapsed < .seconds(10))
+        #expect(elapsed < .seconds(30))
     }
 
     /// The deadline covers the whole exchange: an answer whose head came but whose body stalls
@@ -60,7 +63,7 @@ struct TransportTests {
         }
         let elapsed = clock.now - start
         #expect(elapsed >= .milliseconds(900))
-        #expect(elapsed < .seconds(10))
+        #expect(elapsed < .seconds(30))
     }
 
     /// The live channel's checks are held at the server longer than other requests may take:
@@ -76,7 +79,7 @@ struct TransportTests {
         }
         let elapsed = clock.now - start
         #expect(elapsed >= .milliseconds(1500))
-        #expect(elapsed < .seconds(10))
+        #expect(elapsed < .seconds(30))
     }
 
     @Test(arguments: Transport.allCases)
@@ -89,7 +92,7 @@ struct TransportTests {
         let cancelled = clock.now
         request.cancel()
         await #expect(throws: CancellationError.self) { _ = try await request.value }
-        #expect(clock.now - cancelled < .seconds(10))
+        #expect(clock.now - cancelled < .seconds(30))
         // The platform's transport cancels the request itself, which closes its connection; a
         // blocking transport cannot be interrupted and lets its request run to its own timeout.
         if transport == .platform {

@@ -53,7 +53,7 @@ final class SilentListener: @unchecked Sendable {
 
     /// Waits (off the cooperative pool) up to `seconds` for a client to connect; returns the
     /// accepted connection.
-    func nextConnection(within seconds: Int = 10) async -> Int32? {
+    func nextConnection(within seconds: Int = 30) async -> Int32? {
         let connection = await Self.blocking { [fd] () -> Int32? in
             var ready = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
             guard poll(&ready, 1, Int32(seconds * 1000)) == 1 else { return nil }
@@ -72,7 +72,7 @@ final class SilentListener: @unchecked Sendable {
 
     /// Waits up to `seconds` until the client closes `connection` (reads until end of file,
     /// dropping the request it sent). True if it did.
-    func clientCloses(_ connection: Int32, within seconds: Int = 10) async -> Bool {
+    func clientCloses(_ connection: Int32, within seconds: Int = 30) async -> Bool {
         await Self.blocking {
             let clock = ContinuousClock()
             let deadline = clock.now + .seconds(seconds)
