@@ -194,6 +194,30 @@ struct EndToEndSyncTests {
         #expect(try b.rows() == a.rows())
         #expect(try b.sync() == 0)
     }
+
+    @Test("large values go up in payloads bounded by bytes, under the server's body limit, and come down in pages bounded by bytes")
+    func largeValuesComeInPagesBoundedByBytes() throws {
+        let schema = "CREATE TABLE files(id TEXT PRIMARY KEY NOT NULL, body BLOB)"
+        let server = try ServerProcess()
+        let key = try server.createDatabase("files.sqlite", schema: schema)
+        // 12 MiB of values in all, over the 8 MiB body limit: one payload of everything would
+        // be refused (413).
+        server.serveArguments = ["--max-body-size", String(8 << 20), "--page-bytes", String(1 << 20)]
+        try server.start()
+        defer { _ = server.stop() }
+        let a = try Device(schema: schema, server: server.url, database: "files.sqlite", apiKey: key)
+        let b = try Device(schema: schema, server: server.url, database: "files.sqlite", apiKey: key)
+        try a.execute("INSERT INTO files WITH RECURSIVE n(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM n WHERE i < 23) SELECT 'f' || i, randomblob(524288) FROM n")
+        let session = try #require(NetworkFunctions.session(of: a.context))
+        #expect(session.maxBytesPerUpload == 4 << 20)
+        #expect(try session.sendChanges() == 24)
+        #expect(try !a.hasUnsentChanges)
+        // Two values of 512 KiB fill a page of 1 MiB.
+        let first = try #require(NetworkFunctions.session(of: b.context)).receiveChanges(maxPages: 1)
+        #expect(first.received == 2)
+        #expect(try b.sync() == 22)
+        #expect(try b.rows("files") == a.rows("files"))
+    }
 }
 
 /// A flag set once from one thread and read from another.

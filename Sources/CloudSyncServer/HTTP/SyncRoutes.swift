@@ -221,7 +221,8 @@ struct SyncRoutes: Sendable {
         let deadline = ContinuousClock.now + wait
         var epoch = notifier.epoch(of: target.database)
         var page = try await storage.changes(
-            database: target.database, excludingSite: target.site, after: cursor, limit: configuration.maxChangesPerPage, as: target.principal)
+            database: target.database, excludingSite: target.site, after: cursor, limit: configuration.maxChangesPerPage,
+            options: ChangesPageOptions.v1Clients.bounded(to: configuration.maxBytesPerPage), as: target.principal)
         guard page == nil, wait > .zero else { return page }
         // A graceful shutdown waits for the requests in flight: it must not wait for checks
         // held open (the server's shutdown comes before its other services').
@@ -239,7 +240,8 @@ struct SyncRoutes: Sendable {
                 guard result == .changed else { continue }
                 epoch = notifier.epoch(of: target.database)
                 page = try await storage.changes(
-                    database: target.database, excludingSite: target.site, after: cursor, limit: configuration.maxChangesPerPage, as: target.principal)
+                    database: target.database, excludingSite: target.site, after: cursor, limit: configuration.maxChangesPerPage,
+            options: ChangesPageOptions.v1Clients.bounded(to: configuration.maxBytesPerPage), as: target.principal)
             }
             return page
         } onGracefulShutdown: {
