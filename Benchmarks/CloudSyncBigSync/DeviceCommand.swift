@@ -80,7 +80,7 @@ struct DeviceCommand {
         }
         let seconds = Date().timeIntervalSince(start)
         let error = failure.map { " error=" + $0.replacingOccurrences(of: "\n", with: " ") } ?? ""
-        print("RESULT changes=\(changes) seconds=\(seconds) peak=\(ProcessMemory.peak())\(error)")
+        print("RESULT changes=\(changes) seconds=\(seconds) cpu=\(ProcessCPU.ownSeconds()) peak=\(ProcessMemory.peak())\(error)")
         return failure == nil ? 0 : 1
     }
 }

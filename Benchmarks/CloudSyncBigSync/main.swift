@@ -60,12 +60,14 @@ func fingerprint(_ path: String, _ workload: Workload) throws -> (rows: Int, has
     return "\(ProcessMemory.mib(peak)) \(peak < memoryLimit ? "(met)" : "(MISSED)")"
 }
 
-@MainActor func describe(_ run: ChildProcess) -> String {
+/// A sync child's outcome, with the CPU seconds it and the server (`serverCPU`) spent.
+@MainActor func describe(_ run: ChildProcess, serverCPU: Double) -> String {
+    let cpu = String(format: "CPU: device %.1f s, server %.1f s", run.number("cpu"), serverCPU)
     if let error = run.values["error"] {
         failed += 1
-        return "FAILED after \(String(format: "%.1f", run.seconds)) s: \(error.prefix(300))"
+        return "FAILED after \(String(format: "%.1f", run.seconds)) s (\(cpu)): \(error.prefix(300))"
     }
-    return String(format: "%.0f changes in %.1f s", run.number("changes"), run.seconds)
+    return String(format: "%.0f changes in %.1f s (%@)", run.number("changes"), run.seconds, cpu)
 }
 
 /// Scenarios a and b: one device sends `rows` rows of `size` bytes, a fresh one receives them.
@@ -81,15 +83,17 @@ func fingerprint(_ path: String, _ workload: Workload) throws -> (rows: Int, has
     print(String(format: "  local writes (not measured): %d rows in %.1f s", rows, fill.seconds))
 
     ProcessMemory.resetPeak(pid)
+    var serverCPU = ProcessCPU.seconds(pid)
     let send = try ChildProcess.run(["sync", "--db", uploader, "--workload", "blobs", "--url", url, "--key", key, "--send"])
     let serverSend = ProcessMemory.peak(pid)
-    print("  send:    \(describe(send))")
+    print("  send:    \(describe(send, serverCPU: ProcessCPU.seconds(pid) - serverCPU))")
     print("           peak RSS uploader \(verdict(Int(send.number("peak")))), server \(verdict(serverSend))")
 
     ProcessMemory.resetPeak(pid)
+    serverCPU = ProcessCPU.seconds(pid)
     let receive = try ChildProcess.run(["sync", "--db", downloader, "--workload", "blobs", "--url", url, "--key", key, "--receive"])
     let serverReceive = ProcessMemory.peak(pid)
-    print("  receive: \(describe(receive))")
+    print("  receive: \(describe(receive, serverCPU: ProcessCPU.seconds(pid) - serverCPU))")
     print("           peak RSS downloader \(verdict(Int(receive.number("peak")))), server \(verdict(serverReceive))")
     if send.values["error"] == nil, receive.values["error"] == nil {
         let (sent, received) = (try fingerprint(uploader, .blobs), try fingerprint(downloader, .blobs))
@@ -119,9 +123,10 @@ if scenarios.contains("c") {
     let pid = String(server.processIdentifier!)
     let device = server.dataDirectory.appendingPathComponent("joiner.sqlite").path
     ProcessMemory.resetPeak(pid)
+    let serverCPU = ProcessCPU.seconds(pid)
     let receive = try ChildProcess.run(["sync", "--db", device, "--workload", "items", "--url", url, "--key", key, "--receive"])
     let serverPeak = ProcessMemory.peak(pid)
-    print("  receive: \(describe(receive))")
+    print("  receive: \(describe(receive, serverCPU: ProcessCPU.seconds(pid) - serverCPU))")
     print("           peak RSS device \(verdict(Int(receive.number("peak")))), server \(verdict(serverPeak))")
 
     // The baseline: plain SQLite writing the same rows into a file, in one transaction.

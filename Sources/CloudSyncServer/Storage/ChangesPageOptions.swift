@@ -1,7 +1,7 @@
 import CloudSyncCore
 
 /// How a download page is shaped for the protocol of the client that asked.
-public struct ChangesPageOptions: Sendable, Equatable {
+public struct ChangesPageOptions: Sendable, Hashable {
     /// The payload format (and so the schema hash) the page is written in.
     public var format: PayloadFormat
     /// Whether the page must end on a whole server `db_version`: it may then pass the limit to
