@@ -154,6 +154,7 @@ struct SyncRoutes: Sendable {
         let target = try await authorizedTarget(request, context)
         let cursor = try pathCursor(context)
         let base = try baseURL(request)
+        await blobs.releaseDownloads(database: target.database, site: target.site, through: cursor)
         await activity.checked(target, after: cursor.dbVersion)
         var headers = HTTPFields()
         headers[Self.capabilityHeader] = capabilities
@@ -181,7 +182,7 @@ struct SyncRoutes: Sendable {
         }
         let token: String
         do {
-            token = try await blobs.storeDownload(database: target.database, site: target.site, payload: page.payload)
+            token = try await blobs.storeDownload(database: target.database, site: target.site, payload: page.payload, last: page.last)
         } catch {
             throw ServerError(blobError: error)
         }
