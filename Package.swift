@@ -26,6 +26,7 @@ let package = Package(
         .executable(name: "cloudsync-server", targets: ["CloudSyncServerCLI"]),
         .executable(name: "cloudsync-bench", targets: ["CloudSyncBench"]),
         .executable(name: "cloudsync-loadtest", targets: ["CloudSyncLoadTest"]),
+        .executable(name: "cloudsync-bigsync", targets: ["CloudSyncBigSync"]),
         // The Swift API: GRDB integration and an async sync client.
         .library(name: "CloudSync", targets: ["CloudSync"]),
         .executable(name: "cloudsync-example", targets: ["CloudSyncExample"]),
@@ -115,6 +116,13 @@ let package = Package(
             // CloudSyncTestSupport: its NIO event stream client opens thousands of subscriptions.
             dependencies: ["CloudSyncCore", "CloudSyncNetwork", "CloudSyncCurl", "CSQLiteLinked", "CloudSyncTestSupport"],
             path: "Benchmarks/CloudSyncLoadTest",
+            swiftSettings: leafImports
+        ),
+        .executableTarget(
+            name: "CloudSyncBigSync",
+            // CloudSyncTestSupport: ServerProcess starts and administers the server.
+            dependencies: ["CloudSyncCore", "CloudSyncNetwork", "CloudSyncCurl", "CSQLiteLinked", "CloudSyncTestSupport"],
+            path: "Benchmarks/CloudSyncBigSync",
             swiftSettings: leafImports
         ),
 

@@ -28,6 +28,10 @@ public final class SyncClient: Sendable {
     public struct Options: Sendable {
         /// Local changes per uploaded payload; a larger backlog goes in several.
         public var maxChangesPerUpload = SyncLimits.defaultMaxChangesPerUpload
+        /// Bytes of changes (uncompressed) per uploaded payload, so that large values do not
+        /// make one payload too big for the server or for memory; a single larger change goes
+        /// alone. The extension's `NetworkSession` has the same knob under the same name.
+        public var maxBytesPerUpload = SyncLimits.defaultMaxBytesPerUpload
         /// Payloads downloaded per check (the receive half of an operation), a bound on one
         /// call's work: the server pages its backlog, and what is left comes with the next
         /// operation. The extension's `NetworkSession` has the same knob under the same name.
@@ -172,15 +176,18 @@ public final class SyncClient: Sendable {
             operation.protocolOperation, endpoint: endpoint, site: start.site,
             bearer: currentBearer, canRefresh: credential.refresh != nil,
             sendCursor: start.send, receiveCursor: start.receive,
-            maxChangesPerUpload: options.maxChangesPerUpload, maxDownloadsPerCheck: options.maxDownloadsPerCheck)
+            maxChangesPerUpload: options.maxChangesPerUpload, maxBytesPerUpload: options.maxBytesPerUpload,
+            maxDownloadsPerCheck: options.maxDownloadsPerCheck)
         var result = SyncResult()
         var changed = Set<String>()
         var action = machine.start()
         while true {
             try Task.checkCancellation()
             switch action {
-            case .encodeUpload(let cursor, let maxChanges):
-                let page = try await database.write { db in try CloudSync.context(db).uploadPage(after: cursor, maxChanges: maxChanges) }
+            case .encodeUpload(let cursor, let maxChanges, let maxBytes):
+                let page = try await database.write { db in
+                    try CloudSync.context(db).uploadPage(after: cursor, maxChanges: maxChanges, maxBytes: maxBytes)
+                }
                 action = machine.pageEncoded(page)
             case .send(let request):
                 action = try await send(request, to: &machine)

@@ -16,6 +16,8 @@ package final class NetworkSession {
     package var transport: any HTTPTransport
     /// Changes per uploaded payload; a larger backlog goes in several.
     package var maxChangesPerUpload = SyncLimits.defaultMaxChangesPerUpload
+    /// Bytes of changes per uploaded payload (a single larger change goes alone).
+    package var maxBytesPerUpload = SyncLimits.defaultMaxBytesPerUpload
     /// Downloads per check, a bound on one call's work (the server pages its backlog).
     package var maxDownloadsPerCheck = SyncLimits.defaultMaxDownloadsPerCheck
 
@@ -72,12 +74,13 @@ package final class NetworkSession {
             bearer: credential?.bearer,
             missingCredential: "no credential: call cloudsync_network_set_apikey(key) or cloudsync_network_set_token(token) first",
             sendCursor: try context.sendCursor(), receiveCursor: try context.receiveCursor(),
-            maxChangesPerUpload: maxChangesPerUpload, maxDownloadsPerCheck: maxDownloads ?? maxDownloadsPerCheck)
+            maxChangesPerUpload: maxChangesPerUpload, maxBytesPerUpload: maxBytesPerUpload,
+            maxDownloadsPerCheck: maxDownloads ?? maxDownloadsPerCheck)
         var action = machine.start()
         while true {
             switch action {
-            case .encodeUpload(let cursor, let maxChanges):
-                action = machine.pageEncoded(try context.uploadPage(after: cursor, maxChanges: maxChanges))
+            case .encodeUpload(let cursor, let maxChanges, let maxBytes):
+                action = machine.pageEncoded(try context.uploadPage(after: cursor, maxChanges: maxChanges, maxBytes: maxBytes))
             case .send(let request):
                 do throws(CloudSyncError) {
                     action = machine.received(try transport.send(request))

@@ -15,12 +15,13 @@ extension SyncContext {
         SyncCursor(dbVersion: try integerSetting(Key.checkVersion) ?? 0, seq: try integerSetting(Key.checkSeq) ?? 0)
     }
 
-    /// This device's changes after `cursor`, at most `maxChanges`, as one payload; nil when
-    /// there are none (``SyncStateMachine/Action/encodeUpload(after:maxChanges:)``).
-    package func uploadPage(after cursor: SyncCursor, maxChanges: Int) throws(CloudSyncError) -> SyncStateMachine.UploadPage? {
+    /// This device's changes after `cursor`, at most `maxChanges` and about `maxBytes`
+    /// (`SyncContext.encodePayload`), as one payload; nil when there are none
+    /// (``SyncStateMachine/Action/encodeUpload(after:maxChanges:maxBytes:)``).
+    package func uploadPage(after cursor: SyncCursor, maxChanges: Int, maxBytes: Int = SyncLimits.defaultMaxBytesPerUpload) throws(CloudSyncError) -> SyncStateMachine.UploadPage? {
         guard let page = try encodePayload(
             where: [.site(try siteID(), equal: true), .after(dbVersion: cursor.dbVersion, seq: cursor.seq)],
-            maxChanges: maxChanges)
+            maxChanges: maxChanges, maxBytes: maxBytes)
         else { return nil }
         return SyncStateMachine.UploadPage(payload: page.payload, last: SyncCursor(dbVersion: page.lastDbVersion, seq: page.lastSeq), count: page.count)
     }

@@ -33,7 +33,7 @@ package struct SyncStateMachine: Sendable {
         case watch(waitMilliseconds: Int)
     }
 
-    /// A payload of local changes, encoded by the client on ``Action/encodeUpload(after:maxChanges:)``.
+    /// A payload of local changes, encoded by the client on ``Action/encodeUpload(after:maxChanges:maxBytes:)``.
     package struct UploadPage: Sendable, Equatable {
         package var payload: [UInt8]
         /// The position of the last change in the payload: the send cursor once it is accepted.
@@ -73,9 +73,10 @@ package struct SyncStateMachine: Sendable {
 
     /// What the client must do next.
     package enum Action: Sendable {
-        /// Encode the local changes after `cursor` (at most `maxChanges`), then call
-        /// ``pageEncoded(_:)`` with the page, or nil when there is nothing to send.
-        case encodeUpload(after: SyncCursor, maxChanges: Int)
+        /// Encode the local changes after `cursor` (at most `maxChanges`, and no more once the
+        /// body holds `maxBytes`), then call ``pageEncoded(_:)`` with the page, or nil when
+        /// there is nothing to send.
+        case encodeUpload(after: SyncCursor, maxChanges: Int, maxBytes: Int)
         /// Send the request, then call ``received(_:)`` with the answer, whatever its status,
         /// or ``transportFailed(_:)`` when no answer came.
         case send(HTTPRequest)
@@ -137,6 +138,7 @@ package struct SyncStateMachine: Sendable {
     private let missingCredential: String
     private let canRefresh: Bool
     private let maxChangesPerUpload: Int
+    private let maxBytesPerUpload: Int
     private let maxDownloadsPerCheck: Int
 
     private var state = State.ready
@@ -166,6 +168,7 @@ package struct SyncStateMachine: Sendable {
         bearer: String?, missingCredential: String = "no credential", canRefresh: Bool = false,
         sendCursor: SyncCursor, receiveCursor: SyncCursor,
         maxChangesPerUpload: Int = SyncLimits.defaultMaxChangesPerUpload,
+        maxBytesPerUpload: Int = SyncLimits.defaultMaxBytesPerUpload,
         maxDownloadsPerCheck: Int = SyncLimits.defaultMaxDownloadsPerCheck
     ) {
         self.operation = operation
@@ -176,6 +179,7 @@ package struct SyncStateMachine: Sendable {
         self.sendCursor = sendCursor
         self.receiveCursor = receiveCursor
         self.maxChangesPerUpload = max(1, maxChangesPerUpload)
+        self.maxBytesPerUpload = max(1, maxBytesPerUpload)
         self.maxDownloadsPerCheck = max(0, maxDownloadsPerCheck)
     }
 
@@ -319,7 +323,7 @@ package struct SyncStateMachine: Sendable {
 
     private mutating func encodeNext() -> Action {
         state = .encoding
-        return .encodeUpload(after: sendCursor, maxChanges: maxChangesPerUpload)
+        return .encodeUpload(after: sendCursor, maxChanges: maxChangesPerUpload, maxBytes: maxBytesPerUpload)
     }
 
     private mutating func startRound() -> Action {

@@ -92,6 +92,9 @@ struct Serve: AsyncParsableCommand {
     @Option(name: .customLong("page-size"), help: "Most changes per download page.")
     var pageSize = 10_000
 
+    @Option(name: .customLong("page-bytes"), help: "Bytes of changes after which a download page takes no more.")
+    var pageBytes = 4 << 20
+
     @Option(name: .customLong("blob-lifetime"), help: "Seconds a blob URL stays valid.")
     var blobLifetime = 600
 
@@ -121,7 +124,7 @@ struct Serve: AsyncParsableCommand {
         let configuration = ServerConfiguration(
             host: host, port: port, publicBaseURL: publicURL,
             maxBodySize: maxBodySize, maxExpandedSize: maxExpandedSize, maxRowsPerPayload: maxRows,
-            maxChangesPerPage: pageSize, blobLifetime: .seconds(blobLifetime), maxBlobBytes: maxBlobBytes,
+            maxChangesPerPage: pageSize, maxBytesPerPage: pageBytes, blobLifetime: .seconds(blobLifetime), maxBlobBytes: maxBlobBytes,
             dashboard: !noDashboard, subscriptions: !noSubscriptions)
         let storage = try await data.openStorage(configuration, logger: logger)
         let host = self.host

@@ -49,6 +49,27 @@ struct ChangesFeedTests {
         #expect(!inner.contains("SCAN c"), "\(inner)")
     }
 
+    @Test("a payload stops taking changes once its body holds maxBytes; a larger change goes alone")
+    func encodeIsBoundedByBytes() throws {
+        let a = try TestDatabase(), b = try TestDatabase()
+        for db in [a, b] { try db.execute("CREATE TABLE blobs(id TEXT PRIMARY KEY NOT NULL, body BLOB); SELECT cloudsync_init('blobs')") }
+        // One row of 100,000 bytes, then ten of 10,000 bytes.
+        try a.execute("INSERT INTO blobs VALUES ('big', randomblob(100000))")
+        try a.execute("INSERT INTO blobs WITH RECURSIVE n(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM n WHERE i < 9) SELECT 'r' || i, randomblob(10000) FROM n")
+        var cursor = (version: Int64(0), seq: Int64(0))
+        var pages: [Int] = []
+        while let page = try a.context.encodePayload(where: [.after(dbVersion: cursor.version, seq: cursor.seq)], maxBytes: 25_000) {
+            pages.append(page.count)
+            #expect(try b.apply(page.payload) == Int64(page.count))
+            cursor = (page.lastDbVersion, page.lastSeq)
+        }
+        // The big row makes a page alone; 25,000 bytes take three rows of 10,000 (the third
+        // passes the bound).
+        #expect(pages == [1, 3, 3, 3, 1])
+        #expect(try b.snapshot("blobs") == (try a.snapshot("blobs")))
+        #expect(try a.context.encodePayload(maxBytes: .max)?.count == 11)
+    }
+
     @Test func encodeOfNothingIsNull() throws {
         let db = try todoDatabase()
         #expect(try db.scalar("SELECT cloudsync_payload_encode(tbl, pk, col_name, col_value, col_version, db_version, site_id, cl, seq) FROM cloudsync_changes") == .null)

@@ -1,5 +1,6 @@
 import CloudSyncTestSupport
 import CloudSyncCore
+import CloudSyncCurl
 import Foundation
 import Testing
 @testable import CloudSyncNetwork
@@ -193,6 +194,60 @@ struct EndToEndSyncTests {
         #expect(try b.sync() == 50_000)
         #expect(try b.rows() == a.rows())
         #expect(try b.sync() == 0)
+    }
+
+    @Test("pages built ahead while devices merge, with random writes merged in between, leave every device with the server's rows", arguments: [1, 2, 3] as [UInt64])
+    func pagesBuiltAheadConverge(seed: UInt64) throws {
+        var random = SeededGenerator(seed: seed)
+        let server = try ServerProcess()
+        let key = try server.createDatabase(Self.database, schema: Self.schema)
+        // Pages of three changes: most pages are full, so the next one is built ahead, and a
+        // device's last page of one sync leaves a page built ahead that its next sync, after
+        // other devices' merges, is answered with.
+        server.serveArguments = ["--page-size", "3"]
+        try server.start()
+        defer { _ = server.stop() }
+        let devices = try (0..<3).map { _ in try device(server, key) }
+        for step in 0..<80 {
+            let device = devices.randomElement(using: &random)!
+            let id = "r\(Int.random(in: 0..<10, using: &random))"
+            switch Int.random(in: 0..<10, using: &random) {
+            case 0..<4: try device.execute("INSERT OR REPLACE INTO todo(id, title) VALUES ('\(id)', 's\(seed)-\(step)')")
+            case 4..<6: try device.execute("UPDATE todo SET done = done + 1, title = title || '+' WHERE id = '\(id)'")
+            case 6: try device.execute("DELETE FROM todo WHERE id = '\(id)'")
+            default: try device.sync()
+            }
+        }
+        for _ in 0..<3 { for device in devices.shuffled(using: &random) { try device.sync() } }
+        let expected = try rows(ofFile: server.databasesDirectory.appendingPathComponent(Self.database).path)
+        for device in devices { #expect(try device.rows() == expected, "seed \(seed)") }
+        let metrics = try CurlTransport().send(HTTPRequest(method: "GET", url: server.url + "/metrics")).text
+        let used = metrics.split(separator: "\n").first { $0.hasPrefix("cloudsync_pages_built_ahead_used_total ") }
+        #expect((used?.split(separator: " ").last.flatMap { Int($0) } ?? 0) > 0, "\(used ?? "no metric")")
+    }
+
+    @Test("large values go up in payloads bounded by bytes, under the server's body limit, and come down in pages bounded by bytes")
+    func largeValuesComeInPagesBoundedByBytes() throws {
+        let schema = "CREATE TABLE files(id TEXT PRIMARY KEY NOT NULL, body BLOB)"
+        let server = try ServerProcess()
+        let key = try server.createDatabase("files.sqlite", schema: schema)
+        // 12 MiB of values in all, over the 8 MiB body limit: one payload of everything would
+        // be refused (413).
+        server.serveArguments = ["--max-body-size", String(8 << 20), "--page-bytes", String(1 << 20)]
+        try server.start()
+        defer { _ = server.stop() }
+        let a = try Device(schema: schema, server: server.url, database: "files.sqlite", apiKey: key)
+        let b = try Device(schema: schema, server: server.url, database: "files.sqlite", apiKey: key)
+        try a.execute("INSERT INTO files WITH RECURSIVE n(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM n WHERE i < 23) SELECT 'f' || i, randomblob(524288) FROM n")
+        let session = try #require(NetworkFunctions.session(of: a.context))
+        #expect(session.maxBytesPerUpload == 4 << 20)
+        #expect(try session.sendChanges() == 24)
+        #expect(try !a.hasUnsentChanges)
+        // Two values of 512 KiB fill a page of 1 MiB.
+        let first = try #require(NetworkFunctions.session(of: b.context)).receiveChanges(maxPages: 1)
+        #expect(first.received == 2)
+        #expect(try b.sync() == 22)
+        #expect(try b.rows("files") == a.rows("files"))
     }
 }
 

@@ -418,7 +418,7 @@ private struct ScriptedDevice {
         var action = machine.start()
         for _ in 0..<1_000 {
             switch action {
-            case .encodeUpload(let cursor, _):
+            case .encodeUpload(let cursor, _, _):
                 action = machine.pageEncoded(pages.first { $0.last > cursor })
             case .send(let request):
                 switch server.answer(request) {
@@ -493,7 +493,7 @@ extension SyncStateMachine.Action {
     var failure: CloudSyncError? { if case .fail(let error) = self { error } else { nil } }
     var summary: SyncStateMachine.Summary? { if case .finish(let summary) = self { summary } else { nil } }
     var sendReport: SyncStateMachine.Summary? { if case .sendFinished(let summary) = self { summary } else { nil } }
-    var encodeCursor: SyncCursor? { if case .encodeUpload(let cursor, _) = self { cursor } else { nil } }
+    var encodeCursor: SyncCursor? { if case .encodeUpload(let cursor, _, _) = self { cursor } else { nil } }
     var storedSendCursor: SyncCursor? { if case .storeSendCursor(let cursor) = self { cursor } else { nil } }
     var appliedPayload: [UInt8]? { if case .apply(let payload) = self { payload } else { nil } }
     var waitMilliseconds: Int? { if case .wait(let milliseconds) = self { milliseconds } else { nil } }

@@ -54,6 +54,29 @@ struct InlineCheckTests {
         }
     }
 
+    @Test("a page fetched by URL stays for retries until its device checks past it, then goes")
+    func urlPagesGoOnceTheDeviceMovesOn() async throws {
+        try await ServerFixture.with(.embedded, { $0.maxChangesPerPage = 2 }) { fixture in
+            let alice = try Device(), bob = try Device()
+            try await buildApplication(configuration: fixture.configuration, storage: fixture.storage, logger: quietLogger).test(.router) { client in
+                let sync = SyncClient(client: client, key: fixture.key)
+                try alice.insertTodos(3, prefix: "a")
+                try await sync.send(alice)
+                let first = try await Self.check(sync, bob, acceptingUpTo: nil)
+                let page = try await sync.fetch(first.text)
+                #expect(page.status == .ok)
+                // A retry before the device moved on gets the same page.
+                #expect(try await sync.fetch(first.text).bytes == page.bytes)
+                let report = try bob.context.applyPayload(page.bytes)
+                bob.checkCursor = SyncCursor(dbVersion: report.lastDbVersion, seq: report.lastSeq)
+                let second = try await Self.check(sync, bob, acceptingUpTo: nil)
+                #expect(second.text.hasPrefix("http"))
+                #expect(try await sync.fetch(first.text).status == .gone)
+                #expect(try await sync.fetch(second.text).status == .ok)
+            }
+        }
+    }
+
     @Test("a server with inline answers off always answers with the URL")
     func serverCanTurnItOff() async throws {
         try await ServerFixture.with(.embedded, { $0.maxInlinePayload = 0 }) { fixture in

@@ -36,6 +36,41 @@ struct StorageParityTests {
         }
     }
 
+    @Test("a download page takes no change once it holds maxBytes, on every storage, filtered or not, whole versions finished", arguments: StorageBackend.allCases)
+    func pagesAreBoundedByBytes(backend: StorageBackend) async throws {
+        try await withRLSStorage(backend) { data in
+            let storage = data.storage
+            try await storage.setPolicy(RowLevelSecurityTests.personal, database: "shared")
+            let alice = try RLSDevice(claims("alice"))
+            // Six rows, each a version of its own on the server, with a 3,000-byte title that
+            // LZ4 barely shrinks.
+            for i in 0..<6 {
+                try alice.execute("INSERT INTO tasks(id, user_id, title) VALUES ('a\(i)', 'alice', hex(randomblob(1500)))")
+                try await alice.sync(storage)
+            }
+            let other = SiteID(bytes: Array(repeating: 9, count: 16))!
+            for principal in [Principal.administrator, claims("alice")] {
+                let all = try #require(try await storage.changes(database: "shared", excludingSite: other, after: .start, limit: 1000, as: principal))
+                for base in [ChangesPageOptions.v1Clients, .v2Clients] {
+                    var pages: [ChangesPage] = []
+                    var cursor = SyncCursor.start
+                    while let page = try await storage.changes(
+                        database: "shared", excludingSite: other, after: cursor, limit: 1000, options: base.bounded(to: 5000), as: principal) {
+                        pages.append(page)
+                        cursor = page.last
+                    }
+                    #expect(pages.map(\.count).reduce(0, +) == all.count, "\(principal) \(base)")
+                    // 5,000 bytes hold at most two titles: a page passes the bound by one change.
+                    #expect(pages.count >= 3, "\(principal) \(base): \(pages.map(\.count))")
+                    let largest = base.wholeVersions ? 2 * 3_000 + 1_000 : 5_000 + 3_000 + 500
+                    #expect(pages.allSatisfy { $0.payload.count < largest }, "\(principal) \(base): \(pages.map(\.payload.count))")
+                    // Whole versions: each row (four changes) is a version, never cut.
+                    if base.wholeVersions { #expect(pages.allSatisfy { $0.count % 4 == 0 }, "\(pages.map(\.count))") }
+                }
+            }
+        }
+    }
+
     /// The user's outbox after the start, read through the backend's `RowSecurityStore` with
     /// each of `limits`.
     private static func outbox(_ data: TestStorage, user: String, limits: [Int]) async throws -> [[FilteredPageBuilder.OutboxEvent]] {

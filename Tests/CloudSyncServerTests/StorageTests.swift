@@ -217,6 +217,30 @@ struct BlobStoreTests {
         await #expect(throws: BlobStore.Failure.full) { try await store.storeDownload(database: "db", site: site, payload: [UInt8](repeating: 0, count: 101)) }
     }
 
+    @Test("a download page's bytes go once its device checks past it; other devices' pages stay")
+    func downloadsGoOnceTheDeviceMovesOn() async throws {
+        let store = BlobStore(lifetime: .seconds(60), maxBytes: 1000)
+        let site = SiteID(bytes: Array(repeating: 1, count: 16))!, other = SiteID(bytes: Array(repeating: 2, count: 16))!
+        let page = [UInt8](repeating: 7, count: 400)
+        let first = try await store.storeDownload(database: "db", site: site, payload: page, last: SyncCursor(dbVersion: 3, seq: 9))
+        let second = try await store.storeDownload(database: "db", site: site, payload: page, last: SyncCursor(dbVersion: 5, seq: 0))
+        let theirs = try await store.storeDownload(database: "db", site: other, payload: [1, 2], last: SyncCursor(dbVersion: 3, seq: 9))
+        #expect(await store.totalBytes == 802)
+        await #expect(throws: BlobStore.Failure.full) { try await store.storeDownload(database: "db", site: site, payload: page, last: .start) }
+
+        // A check before the first page's end keeps both; one at its end lets it go.
+        await store.releaseDownloads(database: "db", site: site, through: SyncCursor(dbVersion: 3, seq: 8))
+        #expect(await store.totalBytes == 802)
+        await store.releaseDownloads(database: "db", site: site, through: SyncCursor(dbVersion: 3, seq: 9))
+        #expect(await store.totalBytes == 402)
+        await #expect(throws: BlobStore.Failure.expired) { try await store.download(token: first) }
+        #expect(try await store.download(token: second) == page)
+        #expect(try await store.download(token: theirs) == [1, 2])
+        _ = try await store.storeDownload(database: "db", site: site, payload: page, last: SyncCursor(dbVersion: 6, seq: 0))
+        await store.releaseDownloads(database: "db2", site: site, through: SyncCursor(dbVersion: 9, seq: 0))
+        #expect(await store.totalBytes == 802)
+    }
+
     @Test("token extraction from blob URLs")
     func tokens() {
         let token = String(repeating: "ab", count: 32)

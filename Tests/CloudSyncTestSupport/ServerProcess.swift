@@ -152,6 +152,9 @@ public final class ServerProcess: @unchecked Sendable {
     public var databasesDirectory: URL { dataDirectory.appendingPathComponent("databases") }
 
     public var url: String { "http://127.0.0.1:\(port)" }
+
+    /// The serving process's id while it runs (benchmarks read its memory in /proc).
+    public var processIdentifier: Int32? { process.flatMap { $0.isRunning ? $0.processIdentifier : nil } }
 }
 
 public struct ServerFailure: Error, CustomStringConvertible {

@@ -172,15 +172,20 @@ extension SyncContext {
 
     /// A payload of the feed's changes matching `constraints`, or nil if there are none.
     /// Also returns the `(db_version, seq)` of the last change included.
-    /// - Parameter format: nil writes this database's ``payloadFormat()``; a server names the
-    ///   format of the client it answers.
-    public func encodePayload(where constraints: [ChangesFeedConstraint] = [], maxChanges: Int = .max, format requested: PayloadFormat? = nil) throws(CloudSyncError) -> (payload: [UInt8], lastDbVersion: Int64, lastSeq: Int64, count: Int)? {
+    /// - Parameters:
+    ///   - maxChanges: the most changes taken.
+    ///   - maxBytes: no change is added once the uncompressed body holds this many bytes, so
+    ///     a body passes it by at most one change (a single larger change still makes a page):
+    ///     what a page costs in memory, at both ends, follows from its bytes, not its count.
+    ///   - format: nil writes this database's ``payloadFormat()``; a server names the format
+    ///     of the client it answers.
+    public func encodePayload(where constraints: [ChangesFeedConstraint] = [], maxChanges: Int = .max, maxBytes: Int = .max, format requested: PayloadFormat? = nil) throws(CloudSyncError) -> (payload: [UInt8], lastDbVersion: Int64, lastSeq: Int64, count: Int)? {
         let format: PayloadFormat
         if let requested { format = requested } else { format = try payloadFormat() }
         let feed = try ChangesFeed(context: self, constraints: constraints.map(\.feedConstraint))
         var builder = PayloadBuilder(format: format)
         var last: (Int64, Int64) = (0, 0)
-        while !feed.isAtEnd && builder.rowCount < maxChanges {
+        while !feed.isAtEnd && builder.rowCount < maxChanges && builder.body.count < maxBytes {
             let row = feed.row
             builder.body.appendText(Array(feed.table.name.utf8))
             for column in Int32(0)..<ChangesFeed.columnCount {

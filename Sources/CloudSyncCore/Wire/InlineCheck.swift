@@ -9,7 +9,7 @@ public enum InlineCheck {
     /// Response header whose value ``responseValue`` says the body is the payload itself.
     public static let responseHeader = "Cloudsync-Payload"
     public static let responseValue = "inline"
-    /// What this project's clients accept inline: pages are bounded by change count, and a
-    /// larger page still comes by URL.
-    public static let clientMaximum = 1 << 20
+    /// What this project's clients accept inline: more than a server's page, bounded by bytes
+    /// (4 MiB by default), takes, so pages come inline; a larger page still comes by URL.
+    public static let clientMaximum = 8 << 20
 }

@@ -1,8 +1,11 @@
+import CloudSyncCore
+
 /// Blob URLs: capabilities for the two transfers that carry no credential (sync-protocol.md).
 ///
 /// A token is 256 random bits. An upload token is bound to one database and site, accepts
 /// one PUT, and is consumed by the one notify that merges it. A download token holds one
-/// built page of changes and can be fetched until it expires. Both expire after the
+/// built page of changes and can be fetched until it expires, or (the in-memory store) until
+/// its device checks with a cursor past the page. Both expire after the
 /// configured lifetime. Failures are `BlobFailure`s.
 ///
 /// The three requests of one upload, and the check and GET of one download, may reach
@@ -22,6 +25,11 @@ public protocol BlobStorage: Sendable {
     func takeUpload(token: String, database: String, site: SiteID) async throws -> [UInt8]
     /// Stores a built download page; returns its token.
     func storeDownload(database: String, site: SiteID, payload: [UInt8]) async throws -> String
+    /// Stores a built download page whose last change is at `last`; returns its token.
+    func storeDownload(database: String, site: SiteID, payload: [UInt8], last: SyncCursor) async throws -> String
+    /// `site` checked with cursor `cursor`: it has merged every page up to there, so their
+    /// bytes may go before they expire (a later GET of one answers as for an expired URL).
+    func releaseDownloads(database: String, site: SiteID, through cursor: SyncCursor) async
     /// The page stored under a download token.
     func download(token: String) async throws -> [UInt8]
 }

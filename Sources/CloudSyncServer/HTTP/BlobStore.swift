@@ -1,3 +1,5 @@
+import CloudSyncCore
+
 /// The in-memory `BlobStorage` of a single server process (the embedded storage's).
 ///
 /// Blobs are held in memory, with their total size bounded; expired ones are dropped on the
@@ -23,6 +25,8 @@ actor BlobStore: BlobStorage {
         var site: SiteID
         var expires: ContinuousClock.Instant
         var state: State
+        /// A download page's last change: the page may go once its device checks past it.
+        var last: SyncCursor?
         var size: Int { if case .ready(let bytes) = state { bytes.count } else { 0 } }
     }
 
@@ -32,6 +36,8 @@ actor BlobStore: BlobStorage {
     private let tombstoneLifetime: Duration
     private let maxBytes: Int
     private var entries: [String: Entry] = [:]
+    /// The download tokens of each device ("database/site"), for `releaseDownloads`.
+    private var downloadsBySite: [String: [String]] = [:]
     private(set) var totalBytes = 0
     private let clock = ContinuousClock()
     private var lastSweep: ContinuousClock.Instant?
@@ -106,13 +112,43 @@ actor BlobStore: BlobStorage {
     // MARK: Download
 
     func storeDownload(database: String, site: SiteID, payload: [UInt8]) throws(Failure) -> String {
+        try storeDownload(database: database, site: site, payload: payload, last: nil)
+    }
+
+    func storeDownload(database: String, site: SiteID, payload: [UInt8], last: SyncCursor) throws(Failure) -> String {
+        try storeDownload(database: database, site: site, payload: payload, last: Optional(last))
+    }
+
+    private func storeDownload(database: String, site: SiteID, payload: [UInt8], last: SyncCursor?) throws(Failure) -> String {
         sweep()
         if totalBytes + payload.count > maxBytes { sweep(force: true) }
         guard totalBytes + payload.count <= maxBytes else { throw .full }
         let token = RandomToken.make()
-        entries[token] = Entry(kind: .download, database: database, site: site, expires: clock.now + lifetime, state: .ready(payload))
+        entries[token] = Entry(kind: .download, database: database, site: site, expires: clock.now + lifetime, state: .ready(payload), last: last)
         totalBytes += payload.count
+        if last != nil { downloadsBySite[database + "/" + site.hex, default: []].append(token) }
         return token
+    }
+
+    /// Drops the bytes of `site`'s pages that end at or before `cursor`: a device checks with
+    /// a cursor only after merging everything before it. Without this, a device catching up
+    /// through download URLs (clients that do not take pages inline) would keep every page it
+    /// was given in memory for the blob lifetime.
+    func releaseDownloads(database: String, site: SiteID, through cursor: SyncCursor) {
+        let key = database + "/" + site.hex
+        guard let tokens = downloadsBySite[key] else { return }
+        var kept: [String] = []
+        for token in tokens {
+            guard var entry = entries[token] else { continue }
+            guard let last = entry.last, last <= cursor else {
+                kept.append(token)
+                continue
+            }
+            totalBytes -= entry.size
+            entry.state = .consumed
+            entries[token] = entry
+        }
+        downloadsBySite[key] = kept.isEmpty ? nil : kept
     }
 
     func download(token: String) throws(Failure) -> [UInt8] {
@@ -134,6 +170,11 @@ actor BlobStore: BlobStorage {
             if entry.expires + tombstoneLifetime <= now {
                 totalBytes -= entry.size
                 entries[token] = nil
+                if entry.last != nil {
+                    let key = entry.database + "/" + entry.site.hex
+                    downloadsBySite[key]?.removeAll { $0 == token }
+                    if downloadsBySite[key]?.isEmpty == true { downloadsBySite[key] = nil }
+                }
             } else if entry.size > 0 {
                 totalBytes -= entry.size
                 var expired = entry

@@ -18,6 +18,10 @@ public struct ServerConfiguration: Sendable {
     /// Most changes in one download page. The client keeps checking until it gets nothing,
     /// so a large backlog is fetched in bounded pages.
     public var maxChangesPerPage: Int
+    /// Bytes of changes (uncompressed) after which a download page takes no more, so that a
+    /// page of large values stays small in memory at both ends; a single larger change still
+    /// makes a page.
+    public var maxBytesPerPage: Int
     /// How long a blob URL (upload or download) stays valid.
     public var blobLifetime: Duration
     /// Total bytes of blobs held at once (uploaded, not yet merged; built, not yet expired);
@@ -48,13 +52,14 @@ public struct ServerConfiguration: Sendable {
         maxExpandedSize: Int = 256 << 20,
         maxRowsPerPayload: Int = 2_000_000,
         maxChangesPerPage: Int = 10_000,
+        maxBytesPerPage: Int = 4 << 20,
         blobLifetime: Duration = .seconds(600),
         maxBlobBytes: Int = 1 << 30,
         dashboard: Bool = true,
         maxCheckWait: Duration = .seconds(30),
         subscriptionHeartbeat: Duration = .seconds(15),
         subscriptions: Bool = true,
-        maxInlinePayload: Int = 1 << 20
+        maxInlinePayload: Int = 8 << 20
     ) {
         self.host = host
         self.port = port
@@ -63,6 +68,7 @@ public struct ServerConfiguration: Sendable {
         self.maxExpandedSize = maxExpandedSize
         self.maxRowsPerPayload = maxRowsPerPayload
         self.maxChangesPerPage = maxChangesPerPage
+        self.maxBytesPerPage = maxBytesPerPage
         self.blobLifetime = blobLifetime
         self.maxBlobBytes = maxBlobBytes
         self.dashboard = dashboard

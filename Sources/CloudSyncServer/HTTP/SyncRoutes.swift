@@ -35,6 +35,7 @@ struct SyncRoutes: Sendable {
     let logger: Logger
     let activity: SyncActivity
     let notifier: ChangeNotifier
+    let prefetch: PagePrefetch
 
     func register(on router: Router<BasicRequestContext>) {
         router.get("/healthz") { _, _ in try await health() }
@@ -153,6 +154,7 @@ struct SyncRoutes: Sendable {
         let target = try await authorizedTarget(request, context)
         let cursor = try pathCursor(context)
         let base = try baseURL(request)
+        await blobs.releaseDownloads(database: target.database, site: target.site, through: cursor)
         await activity.checked(target, after: cursor.dbVersion)
         var headers = HTTPFields()
         headers[Self.capabilityHeader] = capabilities
@@ -168,6 +170,7 @@ struct SyncRoutes: Sendable {
         }
         metadata["bytes"] = "\(page.payload.count)"
         metadata["last"] = "\(page.last)"
+        await buildNextPageAhead(target, after: page)
         if let accepted = request.headers[Self.inlineHeader].flatMap(Int.init), page.payload.count <= min(accepted, configuration.maxInlinePayload) {
             // The page itself, for a client that asked (`InlineCheck`): no blob, no second request.
             activity.downloaded(bytes: page.payload.count)
@@ -179,7 +182,7 @@ struct SyncRoutes: Sendable {
         }
         let token: String
         do {
-            token = try await blobs.storeDownload(database: target.database, site: target.site, payload: page.payload)
+            token = try await blobs.storeDownload(database: target.database, site: target.site, payload: page.payload, last: page.last)
         } catch {
             throw ServerError(blobError: error)
         }
@@ -220,8 +223,12 @@ struct SyncRoutes: Sendable {
     ) async throws -> ChangesPage? {
         let deadline = ContinuousClock.now + wait
         var epoch = notifier.epoch(of: target.database)
-        var page = try await storage.changes(
-            database: target.database, excludingSite: target.site, after: cursor, limit: configuration.maxChangesPerPage, as: target.principal)
+        var page = target.principal == .administrator ? await prefetch.take(pageKey(target, after: cursor)) : nil
+        if page == nil {
+            page = try await storage.changes(
+                database: target.database, excludingSite: target.site, after: cursor, limit: configuration.maxChangesPerPage,
+                options: pageOptions, as: target.principal)
+        }
         guard page == nil, wait > .zero else { return page }
         // A graceful shutdown waits for the requests in flight: it must not wait for checks
         // held open (the server's shutdown comes before its other services').
@@ -239,11 +246,32 @@ struct SyncRoutes: Sendable {
                 guard result == .changed else { continue }
                 epoch = notifier.epoch(of: target.database)
                 page = try await storage.changes(
-                    database: target.database, excludingSite: target.site, after: cursor, limit: configuration.maxChangesPerPage, as: target.principal)
+                    database: target.database, excludingSite: target.site, after: cursor, limit: configuration.maxChangesPerPage,
+                    options: pageOptions, as: target.principal)
             }
             return page
         } onGracefulShutdown: {
             notifier.close()
+        }
+    }
+
+    /// The pages of protocol-v1 clients.
+    var pageOptions: ChangesPageOptions { ChangesPageOptions.v1Clients.bounded(to: configuration.maxBytesPerPage) }
+
+    func pageKey(_ target: Target, after cursor: SyncCursor) -> PagePrefetch.Key {
+        PagePrefetch.Key(database: target.database, site: target.site, cursor: cursor, options: pageOptions, limit: configuration.maxChangesPerPage)
+    }
+
+    /// After a full page for an administrator's device (a backlog, most likely more to come),
+    /// starts building the next one while the device merges this one (`PagePrefetch`).
+    func buildNextPageAhead(_ target: Target, after page: ChangesPage) async {
+        guard target.principal == .administrator,
+              page.count >= configuration.maxChangesPerPage || page.payload.count >= configuration.maxBytesPerPage / 2
+        else { return }
+        let (storage, options, limit) = (storage, pageOptions, configuration.maxChangesPerPage)
+        await prefetch.start(pageKey(target, after: page.last)) {
+            try await storage.changes(
+                database: target.database, excludingSite: target.site, after: page.last, limit: limit, options: options, as: .administrator)
         }
     }
 
@@ -400,7 +428,9 @@ public func buildApplication(
     router.middlewares.add(ErrorAndLogMiddleware(logger: logger, maxBodySize: configuration.maxBodySize))
     let blobs = storage.makeBlobStorage(lifetime: configuration.blobLifetime, maxBytes: configuration.maxBlobBytes)
     let activity = SyncActivity(metrics: metrics, storage: storage, logger: logger)
-    let routes = SyncRoutes(storage: storage, tokens: TokenAuthority(storage: storage), blobs: blobs, configuration: configuration, logger: logger, activity: activity, notifier: notifier)
+    let routes = SyncRoutes(
+        storage: storage, tokens: TokenAuthority(storage: storage), blobs: blobs, configuration: configuration, logger: logger,
+        activity: activity, notifier: notifier, prefetch: PagePrefetch(metrics: metrics))
     routes.register(on: router)
     SyncRoutesV2(v1: routes).register(on: router)
     metrics.register(on: router, storage: storage, notifier: notifier)

@@ -18,6 +18,8 @@ public final class ServerMetrics: Sendable {
     let bytesIn: Counter
     let bytesOut: Counter
     let refusedRows: Counter
+    /// Download pages built ahead that a check answered with (`PagePrefetch`).
+    let pagesBuiltAheadUsed: Counter
     /// Checks held open waiting for changes (the waiting check).
     let waitingChecks: Gauge
     /// Change subscriptions (event streams) open.
@@ -37,6 +39,7 @@ public final class ServerMetrics: Sendable {
         bytesIn = Counter(label: "cloudsync_payload_bytes_total", dimensions: [("direction", "in")], factory: factory)
         bytesOut = Counter(label: "cloudsync_payload_bytes_total", dimensions: [("direction", "out")], factory: factory)
         refusedRows = Counter(label: "cloudsync_refused_rows_total", factory: factory)
+        pagesBuiltAheadUsed = Counter(label: "cloudsync_pages_built_ahead_used_total", factory: factory)
         waitingChecks = Gauge(label: "cloudsync_waiting_checks", factory: factory)
         subscriptions = Gauge(label: "cloudsync_subscriptions", factory: factory)
     }

@@ -42,6 +42,8 @@ struct FilteredPageBuilder {
     private let site: SiteID
     private let serverSite: [UInt8]
     private let limit: Int
+    /// `ChangesPageOptions.maxBytes`.
+    private let maxBytes: Int
     /// The page must end on a whole db_version (`ChangesPageOptions.wholeVersions`).
     private let wholeVersions: Bool
     private var builder: PayloadBuilder
@@ -62,14 +64,16 @@ struct FilteredPageBuilder {
         self.site = site
         self.serverSite = serverSite
         self.limit = max(1, limit)
+        maxBytes = options.maxBytes
         wholeVersions = options.wholeVersions
         builder = PayloadBuilder(format: options.format)
     }
 
-    /// Whether the page takes nothing more at `position`: it holds `limit` rows, and (for
-    /// whole versions) `position` starts another version than its last row's.
+    /// Whether the page takes nothing more at `position`: it holds `limit` rows or
+    /// `maxBytes` bytes, and (for whole versions) `position` starts another version than its
+    /// last row's.
     private func isFull(before position: Position) -> Bool {
-        guard builder.rowCount >= limit else { return false }
+        guard builder.rowCount >= limit || builder.body.count >= maxBytes else { return false }
         guard wholeVersions, let last else { return true }
         return position.version != last.version
     }

@@ -110,7 +110,7 @@ struct SyncRoutesV2: Sendable {
         await v1.activity.checked(target, after: checked.dbVersion)
         let page = try await v1.storage.changes(
             database: target.database, excludingSite: target.site, after: plan.cursor, limit: v1.configuration.maxChangesPerPage,
-            options: .v2Clients, as: target.principal)
+            options: ChangesPageOptions.v2Clients.bounded(to: v1.configuration.maxBytesPerPage), as: target.principal)
         let answer: V2CheckAnswer.Answer
         if let page {
             let inline = plan.inlines(page.payload)

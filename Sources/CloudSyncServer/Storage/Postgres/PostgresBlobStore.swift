@@ -1,3 +1,4 @@
+import CloudSyncCore
 import NIOCore
 import PostgresNIO
 import Synchronization
@@ -89,6 +90,13 @@ final class PostgresBlobStore: BlobStorage {
             """)
         return token
     }
+
+    func storeDownload(database: String, site: SiteID, payload: [UInt8], last: SyncCursor) async throws -> String {
+        try await storeDownload(database: database, site: site, payload: payload)
+    }
+
+    /// Pages are rows of PostgreSQL, not server memory: they stay until they expire.
+    func releaseDownloads(database: String, site: SiteID, through cursor: SyncCursor) async {}
 
     func download(token: String) async throws -> [UInt8] {
         guard let row = try await storage.rows("SELECT kind, payload, expires_at > now() FROM cloudsync.blobs WHERE token = \(token)").first else {

@@ -180,8 +180,17 @@ extension PostgresStorage {
             changes += try await feed(table, database: database, excluding: site, after: cursor, limit: limit, connection: connection, logger: logger)
         }
         var page = Array(changes.sorted(by: feedOrder).prefix(limit))
+        // The byte bound (`ChangesPageOptions.maxBytes`), as `SyncContext.encodePayload` applies it.
+        var builder = PayloadBuilder(format: options.format)
+        var taken = 0
+        while taken < page.count, builder.body.count < options.maxBytes {
+            builder.append(page[taken])
+            taken += 1
+        }
+        let cutByBytes = taken < page.count
+        page.removeSubrange(taken...)
         guard let last = page.last else { return nil }
-        if options.wholeVersions, page.count >= limit {
+        if options.wholeVersions, page.count >= limit || cutByBytes {
             // A full page may have cut its last version: the rest of it follows.
             var rest: [Change] = []
             for table in database.schema.tables {
@@ -192,11 +201,11 @@ extension PostgresStorage {
                 rest += try await clockChanges(table, database: database, where: "c.db_version = $1 AND c.seq > $2 AND c.site_id <> $3",
                                                binds: binds, connection: connection, logger: logger)
             }
-            page += rest.sorted(by: feedOrder)
+            let sorted = rest.sorted(by: feedOrder)
+            for change in sorted { builder.append(change) }
+            page += sorted
         }
         let end = page[page.count - 1]
-        var builder = PayloadBuilder(format: options.format)
-        for change in page { builder.append(change) }
         return ChangesPage(
             payload: builder.finish(schemaHash: database.schema.hash(for: options.format), libraryVersion: SyncContext.version),
             count: page.count, last: SyncCursor(dbVersion: end.dbVersion, seq: end.seq))
