@@ -15,14 +15,39 @@ extension SyncContext {
         SyncCursor(dbVersion: try integerSetting(Key.checkVersion) ?? 0, seq: try integerSetting(Key.checkSeq) ?? 0)
     }
 
-    /// This device's changes after `cursor`, at most `maxChanges`, as one payload; nil when
+    /// This device's changes after `cursor`, about `maxChanges`, as one payload; nil when
     /// there are none (``SyncStateMachine/Action/encodeUpload(after:maxChanges:)``).
+    ///
+    /// The page ends on a whole db_version, passing `maxChanges` if its last version needs it:
+    /// protocol v2 announces each page's versions as a window, and a version announced whole
+    /// must have been sent whole.
     package func uploadPage(after cursor: SyncCursor, maxChanges: Int) throws(CloudSyncError) -> SyncStateMachine.UploadPage? {
-        guard let page = try encodePayload(
-            where: [.site(try siteID(), equal: true), .after(dbVersion: cursor.dbVersion, seq: cursor.seq)],
-            maxChanges: maxChanges)
-        else { return nil }
+        let site = try siteID()
+        let mine: [ChangesFeedConstraint] = [.site(site, equal: true), .after(dbVersion: cursor.dbVersion, seq: cursor.seq)]
+        guard var page = try encodePayload(where: mine, maxChanges: maxChanges) else { return nil }
+        if page.count >= maxChanges {
+            var rest = 0
+            try forEachChange(where: [.site(site, equal: true), .after(dbVersion: page.lastDbVersion, seq: page.lastSeq)]) { change in
+                guard change.dbVersion == page.lastDbVersion else { return false }
+                rest += 1
+                return true
+            }
+            if rest > 0, let whole = try encodePayload(where: mine, maxChanges: page.count + rest) { page = whole }
+        }
         return SyncStateMachine.UploadPage(payload: page.payload, last: SyncCursor(dbVersion: page.lastDbVersion, seq: page.lastSeq), count: page.count)
+    }
+
+    /// The settings key of the protocol the device's network operations start with
+    /// (``SyncStateMachine/Action/rememberProtocol(_:)``); missing means v1.
+    package static let protocolVersionSetting = "network_protocol_version"
+
+    /// The protocol remembered by ``storeProtocolVersion(_:)``, v1 when none was.
+    package func protocolVersion() throws(CloudSyncError) -> SyncStateMachine.ProtocolVersion {
+        try integerSetting(Self.protocolVersionSetting).flatMap { SyncStateMachine.ProtocolVersion(rawValue: Int($0)) } ?? .v1
+    }
+
+    package func storeProtocolVersion(_ version: SyncStateMachine.ProtocolVersion) throws(CloudSyncError) {
+        try setSetting(Self.protocolVersionSetting, .integer(Int64(version.rawValue)))
     }
 
     /// Whether this device has changes the server has not accepted yet.

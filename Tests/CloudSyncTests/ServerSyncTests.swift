@@ -8,6 +8,11 @@ import CloudSyncCore
 /// End to end against a real `cloudsync-server` on loopback.
 @Suite(.serialized, .enabled(if: ServerProcess.isAvailable, "cloudsync-server is not built"), .timeLimit(.minutes(2)))
 struct ServerSyncTests {
+    /// The protocol a client remembered in the database's sync settings.
+    @Sendable static func rememberedProtocol(_ db: Database) throws -> String? {
+        try String.fetchOne(db, sql: "SELECT value FROM cloudsync_settings WHERE key = 'network_protocol_version'")
+    }
+
     @Test(arguments: Transport.allCases) func queueAndPoolConvergeWithConcurrentOfflineEdits(over transport: Transport) async throws {
         let (server, endpoint, key) = try startTodoServer()
         defer { server.stop() }
@@ -58,6 +63,9 @@ struct ServerSyncTests {
         ]
         #expect(try await todos(queue) == expected)
         #expect(try await todos(pool) == expected)
+        // The server offered protocol v2 on its first answers: both clients switched to it.
+        let protocols = [try await queue.read(Self.rememberedProtocol), try await pool.read(Self.rememberedProtocol)]
+        #expect(protocols == ["2", "2"])
         // Nothing left to exchange: syncing again moves nothing.
         let idle = try await laptop.sync()
         #expect(idle == SyncResult())

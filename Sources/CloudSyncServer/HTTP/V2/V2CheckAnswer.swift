@@ -25,9 +25,10 @@ struct V2CheckAnswer: Sendable {
 
     /// Where the page starts. A chunk-capable client (1.1.x) resumes on db_version alone: after
     /// a watermark its seq is 0, and rows of that version must not come again. Other clients
-    /// name the last row they applied, as v1 clients do.
+    /// name the last row they applied, as v1 clients do, and so do this project's clients
+    /// (`exactCursor`), whose cursor may lie inside a version.
     var cursor: SyncCursor {
-        SyncCursor(dbVersion: request.dbVersion, seq: capabilities.chunks ? .max : request.seq)
+        SyncCursor(dbVersion: request.dbVersion, seq: capabilities.chunks && !capabilities.exactCursor ? .max : request.seq)
     }
 
     /// Why the request cannot be answered: a page cursor this server never announced.
