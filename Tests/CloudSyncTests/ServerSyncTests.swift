@@ -71,6 +71,31 @@ struct ServerSyncTests {
         #expect(idle == SyncResult())
     }
 
+    /// A client kept on protocol v1 (`Options.protocolV2 = false`) and one on v2 exchange
+    /// changes through the same server.
+    @Test(arguments: Transport.allCases) func aClientKeptOnV1AndAClientOnV2Converge(over transport: Transport) async throws {
+        let (server, endpoint, key) = try startTodoServer()
+        defer { server.stop() }
+        let directory = try TemporaryDirectory()
+        let old = try makeQueue(directory, "v1.sqlite")
+        let new = try makeQueue(directory, "v2.sqlite")
+        var options = transport.options
+        options.protocolV2 = false
+        let v1 = try SyncClient(database: old, endpoint: endpoint, credential: .apiKey(key), options: options)
+        let v2 = try SyncClient(database: new, endpoint: endpoint, credential: .apiKey(key), over: transport)
+        for round in 0..<3 {
+            try await insert(old, id: "old\(round)", title: "from v1")
+            try await insert(new, id: "new\(round)", title: "from v2")
+            try await v1.sync()
+            try await v2.sync()
+            try await v1.sync()
+        }
+        #expect(try await todos(old).count == 6)
+        #expect(try await todos(old) == (try await todos(new)))
+        #expect(try await old.read(Self.rememberedProtocol) == nil)
+        #expect(try await new.read(Self.rememberedProtocol) == "2")
+    }
+
     @Test(arguments: ["queue", "pool"], Transport.allCases)
     func observersSeeMergedChanges(kind: String, over transport: Transport) async throws {
         let (server, endpoint, key) = try startTodoServer()
