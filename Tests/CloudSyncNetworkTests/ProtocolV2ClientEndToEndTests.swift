@@ -165,4 +165,69 @@ struct ProtocolV2ClientEndToEndTests {
             #expect(try Self.v2(server, "apply") == appliesBefore + 1)
         }
     }
+
+    /// Random writes on four devices, two kept on v1 and two free to use v2, with small pages on
+    /// both sides (server pages of 3 changes cut versions for v1 and two devices take one page
+    /// per check, so receive cursors stay inside versions, where a v2 check must resume; device
+    /// pages of 2 changes are stretched to whole versions), random cursor resets
+    /// (everything sent and received again), and the server restarted at random with and without
+    /// v2 (devices switch and fall back mid-run). At the end every device and the server hold the
+    /// same rows.
+    @Test("v1 and v2 devices converge while the server gains and drops v2", arguments: [false, true], [3, 4] as [UInt64])
+    func randomizedMixedProtocols(postgres: Bool, seed: UInt64) async throws {
+        try await withServer(postgres: postgres) { server in
+            let key = try server.createDatabase(Self.database, schema: Self.schema)
+            server.serveArguments = ["--page-size", "3"]
+            try server.start()
+            let devices = try (0..<4).map { index in
+                let device = try Device(schema: Self.schema, server: server.url, database: Self.database, apiKey: key)
+                let session = try #require(NetworkFunctions.session(of: device.context))
+                session.allowsProtocolV2 = index >= 2
+                session.maxChangesPerUpload = 2
+                // One page per check on two of them: a check stops wherever a v1 page was cut.
+                if index % 2 == 1 { session.maxDownloadsPerCheck = 1 }
+                return device
+            }
+            var random = SeededGenerator(seed: seed)
+            var v2Served = true
+            for step in 0..<120 {
+                let device = devices.randomElement(using: &random)!
+                let id = "k\(Int.random(in: 0..<8, using: &random))"
+                switch Int.random(in: 0..<100, using: &random) {
+                case 0..<30:
+                    // Several rows in one transaction: versions of many changes.
+                    let rows = (0..<Int.random(in: 1...3, using: &random)).map { "('\(id)-\($0)', 's\(step)', \($0))" }
+                    try device.execute("INSERT OR REPLACE INTO todo(id, title, done) VALUES \(rows.joined(separator: ", "))")
+                case 30..<45: try device.execute("UPDATE todo SET title = 's\(step)', done = done + 1 WHERE id LIKE '\(id)%'")
+                case 45..<52: try device.execute("DELETE FROM todo WHERE id LIKE '\(id)%'")
+                case 52..<57: _ = try device.connection.scalar("SELECT cloudsync_network_reset_sync_version()")
+                case 57..<61:
+                    server.stop()
+                    v2Served.toggle()
+                    server.serveArguments = ["--page-size", "3"] + (v2Served ? [] : ["--no-protocol-v2"])
+                    try server.start()
+                default: try device.sync()
+                }
+            }
+            // Back to v2 for the end: everything must still arrive.
+            server.stop()
+            server.serveArguments = ["--page-size", "3"]
+            try server.start()
+            for _ in 0..<3 {
+                for device in devices.shuffled(using: &random) {
+                    while try device.sync() > 0 {}
+                }
+            }
+            let expected = try devices[0].rows()
+            for (index, device) in devices.enumerated() {
+                #expect(try device.rows() == expected, "device \(index) (\(index >= 2 ? "v2" : "v1"))")
+                #expect(try device.hasUnsentChanges == false)
+                #expect(try Self.remembered(device) == (index >= 2 ? 2 : nil))
+            }
+            if !postgres {
+                #expect(try rows(ofFile: server.databaseFile(Self.database).path) == expected)
+            }
+            #expect(try Self.v2(server, "apply") + Self.v2(server, "check") > 0)
+        }
+    }
 }
