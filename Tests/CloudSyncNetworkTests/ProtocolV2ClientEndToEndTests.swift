@@ -77,7 +77,8 @@ struct ProtocolV2ClientEndToEndTests {
             #expect(try b.rows() == a.rows() && a.rows().count == 3)
             #expect(try Self.v2(server, "check") > 0)
 
-            // A page above the inline limit goes by upload URL, and comes back by download URL.
+            // A page above v2's inline limit goes by upload URL (it comes back inline: the client
+            // takes pages up to 1 MiB in the check's answer).
             // Random hex: the payload's compression cannot bring it under the limit.
             var random = SeededGenerator(seed: 7)
             let big = Hex.encode((0..<(SyncLimits.v2InlineApplyMaximum / 2 + 20_000)).map { _ in UInt8.random(in: 0...255, using: &random) })

@@ -147,6 +147,11 @@ struct ProtocolV2UnitTests {
         let exact = V2CheckAnswer(request: V2CheckRequest(dbVersion: 4, seq: 2), capabilities: V2Capabilities(statusResponse: true, chunks: true, exactCursor: true))
         #expect(exact.cursor == SyncCursor(dbVersion: 4, seq: 2))
         #expect(exact.inlines([1, 2]))
+        // Larger pages inline for a client that asks, within the server's maximum.
+        let asking = V2CheckAnswer(request: V2CheckRequest(dbVersion: 4, seq: 2), capabilities: V2Capabilities(chunks: true), requestedInline: 1 << 20, serverInlineMaximum: 1 << 19)
+        #expect(asking.inlines(Array(repeating: 0, count: 1 << 19)))
+        #expect(!asking.inlines(Array(repeating: 0, count: (1 << 19) + 1)))
+        #expect(V2CheckAnswer(request: V2CheckRequest(dbVersion: 4, seq: 2), capabilities: V2Capabilities(chunks: true), requestedInline: 1 << 20, serverInlineMaximum: 0).inlineLimit == V2Answer.inlineLimit)
         #expect(V2CheckAnswer(request: V2CheckRequest(dbVersion: 4, seq: 0, pageCursor: 3), capabilities: V2Capabilities(chunks: true)).refusal != nil)
     }
 
