@@ -22,18 +22,10 @@ extension SyncContext {
     /// protocol v2 announces each page's versions as a window, and a version announced whole
     /// must have been sent whole.
     package func uploadPage(after cursor: SyncCursor, maxChanges: Int) throws(CloudSyncError) -> SyncStateMachine.UploadPage? {
-        let site = try siteID()
-        let mine: [ChangesFeedConstraint] = [.site(site, equal: true), .after(dbVersion: cursor.dbVersion, seq: cursor.seq)]
-        guard var page = try encodePayload(where: mine, maxChanges: maxChanges) else { return nil }
-        if page.count >= maxChanges {
-            var rest = 0
-            try forEachChange(where: [.site(site, equal: true), .after(dbVersion: page.lastDbVersion, seq: page.lastSeq)]) { change in
-                guard change.dbVersion == page.lastDbVersion else { return false }
-                rest += 1
-                return true
-            }
-            if rest > 0, let whole = try encodePayload(where: mine, maxChanges: page.count + rest) { page = whole }
-        }
+        guard let page = try encodeWholeVersions(
+            where: [.site(try siteID(), equal: true), .after(dbVersion: cursor.dbVersion, seq: cursor.seq)],
+            maxChanges: max(1, maxChanges))
+        else { return nil }
         return SyncStateMachine.UploadPage(payload: page.payload, last: SyncCursor(dbVersion: page.lastDbVersion, seq: page.lastSeq), count: page.count)
     }
 

@@ -196,6 +196,25 @@ extension SyncContext {
     }
 }
 
+extension SyncContext {
+    /// ``encodePayload(where:maxChanges:format:)`` for a page that ends on a whole `db_version`:
+    /// a full page goes on past `maxChanges` to the last change of its last version. Protocol v2
+    /// resumes (and announces windows) on whole versions; the server's pages for 1.x clients and
+    /// this project's upload pages both use it.
+    public func encodeWholeVersions(where constraints: [ChangesFeedConstraint] = [], maxChanges: Int, format: PayloadFormat? = nil) throws(CloudSyncError) -> (payload: [UInt8], lastDbVersion: Int64, lastSeq: Int64, count: Int)? {
+        guard let page = try encodePayload(where: constraints, maxChanges: maxChanges, format: format) else { return nil }
+        guard page.count >= maxChanges else { return page }
+        var rest = 0
+        try forEachChange(where: constraints + [.after(dbVersion: page.lastDbVersion, seq: page.lastSeq)]) { change in
+            guard change.dbVersion == page.lastDbVersion else { return false }
+            rest += 1
+            return true
+        }
+        guard rest > 0 else { return page }
+        return try encodePayload(where: constraints, maxChanges: page.count + rest, format: format) ?? page
+    }
+}
+
 /// A filter on the changes feed, for Swift callers.
 public enum ChangesFeedConstraint: Sendable, Equatable {
     /// Changes with `db_version` greater than the value.
