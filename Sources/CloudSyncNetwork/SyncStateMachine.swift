@@ -233,6 +233,7 @@ package struct SyncStateMachine: Sendable {
     }
 
     package mutating func pageEncoded(_ page: UploadPage?) -> Action {
+        if afterRemembering != nil { return misuse("pageEncoded") }
         guard case .encoding = state else { return misuse("pageEncoded") }
         guard let page, page.count > 0 else {
             state = .reportingSent
@@ -267,6 +268,7 @@ package struct SyncStateMachine: Sendable {
     }
 
     package mutating func received(_ response: HTTPResponse) -> Action {
+        if afterRemembering != nil { return misuse("received") }
         refreshing = false
         if response.status == 401, canRefresh, !refreshedPending, pending != nil {
             refreshedPending = true
@@ -282,7 +284,8 @@ package struct SyncStateMachine: Sendable {
         return remember(.v2, then: action)
     }
 
-    /// The protocol was remembered (``Action/rememberProtocol(_:)``).
+    /// The protocol was remembered (``Action/rememberProtocol(_:)``). Until then every other
+    /// input is out of turn.
     package mutating func protocolRemembered() -> Action {
         guard let next = afterRemembering else { return misuse("protocolRemembered") }
         afterRemembering = nil
@@ -403,6 +406,7 @@ package struct SyncStateMachine: Sendable {
     }
 
     package mutating func credentialRefreshed(_ token: String) -> Action {
+        if afterRemembering != nil { return misuse("credentialRefreshed") }
         guard refreshing, var request = pending else { return misuse("credentialRefreshed") }
         refreshing = false
         guard !token.isEmpty else {
@@ -416,12 +420,14 @@ package struct SyncStateMachine: Sendable {
 
     /// The refresh closure threw; `reason` is its message.
     package mutating func credentialRefreshFailed(_ reason: String) -> Action {
+        if afterRemembering != nil { return misuse("credentialRefreshFailed") }
         guard refreshing else { return misuse("credentialRefreshFailed") }
         refreshing = false
         return fail(CloudSyncError(.unauthorized, "the server refused the token and refreshing it failed: \(reason)", httpStatus: 401))
     }
 
     package mutating func sendCursorStored() -> Action {
+        if afterRemembering != nil { return misuse("sendCursorStored") }
         guard case .storingSendCursor(let page) = state else { return misuse("sendCursorStored") }
         sendCursor = page.last
         summary.sent += page.count
@@ -429,6 +435,7 @@ package struct SyncStateMachine: Sendable {
     }
 
     package mutating func sendReported() -> Action {
+        if afterRemembering != nil { return misuse("sendReported") }
         guard case .reportingSent = state else { return misuse("sendReported") }
         switch operation {
         case .sync: return startRound()
@@ -438,6 +445,7 @@ package struct SyncStateMachine: Sendable {
 
     /// The payload was merged and `cursor` stored as the receive cursor.
     package mutating func applied(cursor: SyncCursor, changes: Int, tables: [String] = []) -> Action {
+        if afterRemembering != nil { return misuse("applied") }
         guard case .applying = state else { return misuse("applied") }
         receiveCursor = cursor
         receivedThisRound += changes
@@ -461,6 +469,7 @@ package struct SyncStateMachine: Sendable {
     }
 
     package mutating func waited() -> Action {
+        if afterRemembering != nil { return misuse("waited") }
         guard case .waiting = state else { return misuse("waited") }
         round += 1
         return startRound()
@@ -551,7 +560,9 @@ package struct SyncStateMachine: Sendable {
     }
 
     private mutating func misuse(_ input: String) -> Action {
-        fail(CloudSyncError(.misuse, "sync state machine: \(input) is not expected while \(state.name)"))
+        let step = afterRemembering == nil ? state.name : "remembering the protocol"
+        afterRemembering = nil
+        return fail(CloudSyncError(.misuse, "sync state machine: \(input) is not expected while \(step)"))
     }
 
     /// A request of the protocol with the credential and, in v1, `Accept: sqlc/plain`.

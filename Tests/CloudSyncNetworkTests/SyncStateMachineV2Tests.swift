@@ -45,6 +45,25 @@ struct SyncStateMachineV2Tests {
         #expect(apply.method == "POST" && apply.url == Self.v2Base + "/apply")
     }
 
+    @Test func anOfferOnTheConfirmationIsRememberedBeforeTheCursorMoves() throws {
+        var machine = Self.machine(.send, version: .v1)
+        _ = machine.start()
+        _ = machine.pageEncoded(Self.page1)
+        _ = machine.received(Self.answer(200, "https://blobs.test/u/1"))
+        _ = machine.received(Self.answer(200))
+        #expect(machine.received(Self.answer(200, headers: Self.offer)).remembered == .v2)
+        var inTurn = machine
+        #expect(inTurn.protocolRemembered().storedSendCursor == Self.page1.last)
+        let error = try #require(machine.sendCursorStored().failure, "the cursor is stored only after the protocol")
+        #expect(error.code == .misuse && error.message.hasSuffix("while remembering the protocol"))
+    }
+
+    @Test func rememberingIsOnlyExpectedWhenAsked() throws {
+        var machine = Self.machine(.check())
+        _ = machine.start()
+        #expect(machine.protocolRemembered().failure?.code == .misuse)
+    }
+
     @Test func aCheckAnswerOfferingV2SwitchesTheNextCheck() throws {
         var machine = Self.machine(.check(), version: .v1)
         #expect(machine.start().request?.url == Self.v1Base + "/0/0/check")
