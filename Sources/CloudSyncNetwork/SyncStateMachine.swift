@@ -506,14 +506,15 @@ package struct SyncStateMachine: Sendable {
         return authorized("POST", baseURL + "/\(receiveCursor.dbVersion)/\(receiveCursor.seq)/check", extraHeaders: headers)
     }
 
-    /// v2's check: the cursor in the body; chunk answers (inline payloads, 202 when nothing is
-    /// ready), with the exact cursor (``ProtocolDiscovery/exactCursor``): the server resumes
+    /// v2's check: the cursor in the body; chunk answers (inline payloads; an empty answer, not
+    /// a 202 with a status object the server must look up, when nothing is ready), with the
+    /// exact cursor (``ProtocolDiscovery/exactCursor``): the server resumes
     /// after `(dbVersion, seq)`, as in v1, so a cursor inside a version loses nothing. Pages up
     /// to v1's inline size (`InlineCheck`) come inline, not only v2's 128 KiB.
     private mutating func checkV2() -> Action {
         state = .checkingV2
         let body = #"{"dbVersion":\#(receiveCursor.dbVersion), "seq":\#(receiveCursor.seq), "cursor":0}"#
-        let capabilities = "check-status-response, check-chunks, \(ProtocolDiscovery.exactCursor)"
+        let capabilities = "check-chunks, \(ProtocolDiscovery.exactCursor)"
         return authorized(
             "POST", v2BaseURL + "/check", body: Array(body.utf8), contentType: "application/json",
             extraHeaders: [(SyncStateMachine.v2CapabilitiesHeader, capabilities), (InlineCheck.requestHeader, String(InlineCheck.clientMaximum))],
