@@ -11,7 +11,7 @@ import Synchronization
 //
 //   scripts/loadtest [--devices 50] [--rounds 10] [--postgres URL] [--instances 1] [--rls USERS]
 //                    [--server URL --apikey KEY --database NAME] [--propagation WRITES]
-//                    [--subscriptions N [--writes W]]
+//                    [--subscriptions N [--writes W]] [--protocol-v1]
 //
 // Without --server it starts `cloudsync-server` (next to this binary) on a fresh data directory,
 // or with --postgres on that PostgreSQL (a fresh managed database); --instances N starts N
@@ -20,7 +20,8 @@ import Synchronization
 // user i % USERS) under a personal policy on `owner`: every upload is checked and every
 // download filtered; devices of one user must converge to the same rows, and those are
 // exactly that user's rows. --propagation and --subscriptions measure the live channel instead
-// (Propagation.swift, Subscriptions.swift).
+// (Propagation.swift, Subscriptions.swift). --protocol-v1 starts the servers without protocol
+// v2, so the devices stay on v1 (to compare the two protocols).
 
 let arguments = CommandLine.arguments
 func option(_ name: String) -> String? { arguments.firstIndex(of: name).map { arguments[$0 + 1] } }
@@ -29,6 +30,7 @@ let rounds = Int(option("--rounds") ?? "10")!
 let postgres = option("--postgres")
 let instanceCount = Int(option("--instances") ?? "1")!
 let rlsUsers = option("--rls").map { Int($0)! }
+let serverOptions = arguments.contains("--protocol-v1") ? ["--no-protocol-v2"] : []
 let schema = "CREATE TABLE items(id TEXT PRIMARY KEY NOT NULL, owner INTEGER NOT NULL DEFAULT 0, title TEXT NOT NULL DEFAULT '', amount REAL)"
 let api = SQLiteAPI(routines: cloudsync_linked_routines())
 
@@ -76,7 +78,7 @@ final class LocalServers {
         for _ in 0..<max(1, instanceCount) {
             let process = Process()
             process.executableURL = binary
-            process.arguments = ["serve", "--port", "0", "--log-level", "warning"] + storage
+            process.arguments = ["serve", "--port", "0", "--log-level", "warning"] + serverOptions + storage
             let pipe = Pipe()
             process.standardOutput = pipe
             process.standardError = FileHandle.nullDevice

@@ -43,6 +43,10 @@ public final class SyncClient: Sendable {
         /// (``URLSessionTransport`` on Apple's platforms, ``HTTPClientTransport`` on Linux)
         /// with `requestTimeout`.
         public var transport: (any SyncTransport)?
+        /// Whether the client switches to the server's protocol v2 when the server offers it
+        /// (fewer round trips: small uploads travel inside one request); false keeps protocol
+        /// v1. The choice is remembered in the database's sync settings.
+        public var protocolV2 = true
 
         public init() {}
     }
@@ -170,12 +174,14 @@ public final class SyncClient: Sendable {
     private func perform(_ operation: SyncOperation) async throws -> SyncResult {
         let start = try await database.write { db in
             let context = try CloudSync.context(db)
-            return (site: try context.siteID(), send: try context.sendCursor(), receive: try context.receiveCursor())
+            return (site: try context.siteID(), send: try context.sendCursor(), receive: try context.receiveCursor(),
+                    version: try context.protocolVersion())
         }
         var machine = SyncStateMachine(
             operation.protocolOperation, endpoint: endpoint, site: start.site,
             bearer: currentBearer, canRefresh: credential.refresh != nil,
             sendCursor: start.send, receiveCursor: start.receive,
+            protocolVersion: start.version, upgrades: options.protocolV2,
             maxChangesPerUpload: options.maxChangesPerUpload, maxBytesPerUpload: options.maxBytesPerUpload,
             maxDownloadsPerCheck: options.maxDownloadsPerCheck)
         var result = SyncResult()
@@ -196,6 +202,9 @@ public final class SyncClient: Sendable {
             case .storeSendCursor(let cursor):
                 try await database.write { db in try CloudSync.context(db).storeSendCursor(cursor) }
                 action = machine.sendCursorStored()
+            case .rememberProtocol(let version):
+                try await database.write { db in try CloudSync.context(db).storeProtocolVersion(version) }
+                action = machine.protocolRemembered()
             case .sendFinished(let summary):
                 result.sent = summary.sent
                 result.refusedRows = summary.refusedRows
@@ -274,7 +283,7 @@ public final class SyncClient: Sendable {
             case .refreshCredential: action = await refreshCredential(&machine)
             case .finish(let summary): return summary
             case .fail(let error): throw error
-            case .encodeUpload, .storeSendCursor, .sendFinished, .apply, .wait:
+            case .encodeUpload, .storeSendCursor, .sendFinished, .apply, .wait, .rememberProtocol:
                 throw SyncError(.misuse, "the live channel's check asked for \(action)")
             }
         }

@@ -92,6 +92,13 @@ public struct ConnectionString: Equatable, Sendable {
         "\(scheme)://\(host):\(port)/v1/cloudsync/\(Self.percentEncoded(database))/\(Hex.encode(site))"
     }
 
+    /// `scheme://host:port/v2/cloudsync/databases/DATABASE/SITE`, protocol v2's base
+    /// (sync-protocol-v2.md §2): the database id is the managed database's name, the site 32
+    /// lowercase hex digits.
+    public func v2BaseURL(site: [UInt8]) -> String {
+        "\(scheme)://\(host):\(port)/v2/cloudsync/databases/\(Self.percentEncoded(database))/\(Hex.encode(site))"
+    }
+
     static func percentDecoded(_ text: Substring) -> String {
         var bytes: [UInt8] = []
         var iterator = Array(text.utf8).makeIterator()

@@ -20,6 +20,8 @@ package final class NetworkSession {
     package var maxBytesPerUpload = SyncLimits.defaultMaxBytesPerUpload
     /// Downloads per check, a bound on one call's work (the server pages its backlog).
     package var maxDownloadsPerCheck = SyncLimits.defaultMaxDownloadsPerCheck
+    /// Whether the session switches to protocol v2 when the server offers it; false keeps v1.
+    package var allowsProtocolV2 = true
 
     unowned let context: SyncContext
 
@@ -74,6 +76,7 @@ package final class NetworkSession {
             bearer: credential?.bearer,
             missingCredential: "no credential: call cloudsync_network_set_apikey(key) or cloudsync_network_set_token(token) first",
             sendCursor: try context.sendCursor(), receiveCursor: try context.receiveCursor(),
+            protocolVersion: try context.protocolVersion(), upgrades: allowsProtocolV2,
             maxChangesPerUpload: maxChangesPerUpload, maxBytesPerUpload: maxBytesPerUpload,
             maxDownloadsPerCheck: maxDownloads ?? maxDownloadsPerCheck)
         var action = machine.start()
@@ -93,6 +96,9 @@ package final class NetworkSession {
             case .storeSendCursor(let cursor):
                 try context.storeSendCursor(cursor)
                 action = machine.sendCursorStored()
+            case .rememberProtocol(let version):
+                try context.storeProtocolVersion(version)
+                action = machine.protocolRemembered()
             case .sendFinished:
                 action = machine.sendReported()
             case .apply(let payload):

@@ -15,15 +15,31 @@ extension SyncContext {
         SyncCursor(dbVersion: try integerSetting(Key.checkVersion) ?? 0, seq: try integerSetting(Key.checkSeq) ?? 0)
     }
 
-    /// This device's changes after `cursor`, at most `maxChanges` and about `maxBytes`
-    /// (`SyncContext.encodePayload`), as one payload; nil when there are none
-    /// (``SyncStateMachine/Action/encodeUpload(after:maxChanges:maxBytes:)``).
+    /// This device's changes after `cursor`, about `maxChanges` and `maxBytes`, as one payload;
+    /// nil when there are none (``SyncStateMachine/Action/encodeUpload(after:maxChanges:maxBytes:)``).
+    ///
+    /// The page ends on a whole db_version, passing either bound if its last version needs it:
+    /// protocol v2 announces each page's versions as a window, and a version announced whole
+    /// must have been sent whole.
     package func uploadPage(after cursor: SyncCursor, maxChanges: Int, maxBytes: Int = SyncLimits.defaultMaxBytesPerUpload) throws(CloudSyncError) -> SyncStateMachine.UploadPage? {
-        guard let page = try encodePayload(
+        guard let page = try encodeWholeVersions(
             where: [.site(try siteID(), equal: true), .after(dbVersion: cursor.dbVersion, seq: cursor.seq)],
-            maxChanges: maxChanges, maxBytes: maxBytes)
+            maxChanges: max(1, maxChanges), maxBytes: maxBytes)
         else { return nil }
         return SyncStateMachine.UploadPage(payload: page.payload, last: SyncCursor(dbVersion: page.lastDbVersion, seq: page.lastSeq), count: page.count)
+    }
+
+    /// The settings key of the protocol the device's network operations start with
+    /// (``SyncStateMachine/Action/rememberProtocol(_:)``); missing means v1.
+    package static let protocolVersionSetting = "network_protocol_version"
+
+    /// The protocol remembered by ``storeProtocolVersion(_:)``, v1 when none was.
+    package func protocolVersion() throws(CloudSyncError) -> SyncStateMachine.ProtocolVersion {
+        try integerSetting(Self.protocolVersionSetting).flatMap { SyncStateMachine.ProtocolVersion(rawValue: Int($0)) } ?? .v1
+    }
+
+    package func storeProtocolVersion(_ version: SyncStateMachine.ProtocolVersion) throws(CloudSyncError) {
+        try setSetting(Self.protocolVersionSetting, .integer(Int64(version.rawValue)))
     }
 
     /// Whether this device has changes the server has not accepted yet.

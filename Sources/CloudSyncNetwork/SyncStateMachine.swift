@@ -10,6 +10,13 @@ import CloudSyncCore
 /// called are decided here only, so the two clients cannot drift apart, and every answer
 /// shape can be tested without a server.
 ///
+/// Protocol: v1 (sync-protocol.md) until a v1 answer names ``ProtocolDiscovery/capability``,
+/// then v2 (sync-protocol-v2.md): inline `/apply` for small pages, upload URL + `/apply` for
+/// large ones, JSON `/check`. The switch is reported as ``Action/rememberProtocol(_:)`` so that
+/// later operations start in v2; a v2 request answered 404 or 405 (the server dropped v2)
+/// falls back to v1 for the rest of the operation and is remembered too. Waiting checks and
+/// ``Operation/watch(waitMilliseconds:)`` use v1 requests, since v2 has no waiting check.
+///
 /// Cursor rules: the send cursor moves (``Action/storeSendCursor(_:)``) only after the server
 /// confirmed an upload; the receive cursor moves with the merge of a download, in the same
 /// transaction (``Action/apply(_:)``). An operation abandoned at any step (a failure, a crash)
@@ -31,6 +38,12 @@ package struct SyncStateMachine: Sendable {
         /// (``Summary/changesWaiting``), after the server held it up to `waitMilliseconds` if
         /// it supports waiting (``Summary/serverWaits``). The Swift API's live channel.
         case watch(waitMilliseconds: Int)
+    }
+
+    /// Which protocol the operation speaks.
+    package enum ProtocolVersion: Int, Sendable, Equatable {
+        case v1 = 1
+        case v2 = 2
     }
 
     /// A payload of local changes, encoded by the client on ``Action/encodeUpload(after:maxChanges:maxBytes:)``.
@@ -88,6 +101,9 @@ package struct SyncStateMachine: Sendable {
         case storeSendCursor(SyncCursor)
         /// The send half is over (this is reported before checking); call ``sendReported()``.
         case sendFinished(Summary)
+        /// Remember `version` as the protocol later operations start with (the device's
+        /// settings), then call ``protocolRemembered()``.
+        case rememberProtocol(ProtocolVersion)
         /// Merge the downloaded payload and store the position of its last change as the
         /// receive cursor in the same transaction, then call ``applied(cursor:changes:)``.
         case apply([UInt8])
@@ -105,9 +121,13 @@ package struct SyncStateMachine: Sendable {
         case askingUploadURL(UploadPage)
         case uploading(UploadPage, url: String)
         case confirming(UploadPage, url: String)
+        case askingUploadURLV2(UploadPage)
+        case uploadingV2(UploadPage, url: String)
+        case applyingV2(UploadPage, window: ClosedRange<Int64>)
         case storingSendCursor(UploadPage)
         case reportingSent
         case checking
+        case checkingV2
         case downloading
         case applying
         case waiting
@@ -121,9 +141,13 @@ package struct SyncStateMachine: Sendable {
             case .askingUploadURL: "asking for an upload URL"
             case .uploading: "uploading changes"
             case .confirming: "confirming the upload"
+            case .askingUploadURLV2: "asking for an upload URL (v2)"
+            case .uploadingV2: "uploading changes (v2)"
+            case .applyingV2: "applying the upload (v2)"
             case .storingSendCursor: "storing the send cursor"
             case .reportingSent: "reporting the send"
             case .checking: "checking for changes"
+            case .checkingV2: "checking for changes (v2)"
             case .downloading: "downloading changes"
             case .applying: "applying a download"
             case .waiting: "waiting between checks"
@@ -134,6 +158,17 @@ package struct SyncStateMachine: Sendable {
 
     package let operation: Operation
     private let baseURL: String
+    private let v2BaseURL: String
+    /// The protocol of the next request.
+    package private(set) var protocolVersion: ProtocolVersion
+    /// Whether a v1 answer offering v2 switches to it.
+    private let upgrades: Bool
+    /// A v2 request found no v2 here: stay on v1 for the rest of the operation.
+    private var downgraded = false
+    /// The action that follows ``Action/rememberProtocol(_:)``.
+    private var afterRemembering: Action?
+    /// The chunks of a v2 check answer still to apply, in order.
+    private var pendingChunks: [Chunk] = []
     private var bearer: String?
     private let missingCredential: String
     private let canRefresh: Bool
@@ -163,16 +198,23 @@ package struct SyncStateMachine: Sendable {
     ///     `missingCredential` as its message.
     ///   - canRefresh: whether an HTTP 401 may be answered by ``Action/refreshCredential``.
     ///   - sendCursor, receiveCursor: the device's stored cursors.
+    ///   - protocolVersion: the protocol remembered from earlier operations.
+    ///   - upgrades: whether a server's offer of v2 is taken (false keeps v1).
     package init(
         _ operation: Operation, endpoint: ConnectionString, site: [UInt8],
         bearer: String?, missingCredential: String = "no credential", canRefresh: Bool = false,
         sendCursor: SyncCursor, receiveCursor: SyncCursor,
+        protocolVersion: ProtocolVersion = .v1, upgrades: Bool = true,
         maxChangesPerUpload: Int = SyncLimits.defaultMaxChangesPerUpload,
         maxBytesPerUpload: Int = SyncLimits.defaultMaxBytesPerUpload,
         maxDownloadsPerCheck: Int = SyncLimits.defaultMaxDownloadsPerCheck
     ) {
         self.operation = operation
         self.baseURL = endpoint.baseURL(site: site)
+        self.v2BaseURL = endpoint.v2BaseURL(site: site)
+        let watch = if case .watch = operation { true } else { false }
+        self.protocolVersion = upgrades && !watch ? protocolVersion : .v1
+        self.upgrades = upgrades && !watch
         self.bearer = bearer
         self.missingCredential = missingCredential
         self.canRefresh = canRefresh
@@ -195,22 +237,90 @@ package struct SyncStateMachine: Sendable {
     }
 
     package mutating func pageEncoded(_ page: UploadPage?) -> Action {
+        if afterRemembering != nil { return misuse("pageEncoded") }
         guard case .encoding = state else { return misuse("pageEncoded") }
         guard let page, page.count > 0 else {
             state = .reportingSent
             return .sendFinished(summary)
         }
-        state = .askingUploadURL(page)
-        return authorized("GET", uploadURL)
+        return upload(page)
+    }
+
+    /// The first request for `page`: v1's upload URL; in v2 the page itself when it is small
+    /// (one request instead of three), else v2's upload URL.
+    private mutating func upload(_ page: UploadPage) -> Action {
+        guard protocolVersion == .v2 else {
+            state = .askingUploadURL(page)
+            return authorized("GET", uploadURL)
+        }
+        guard page.payload.count <= SyncLimits.v2InlineApplyMaximum else {
+            state = .askingUploadURLV2(page)
+            return authorized("GET", v2BaseURL + "/upload", accept: false)
+        }
+        return applyV2(page, source: #""blob":"# + JSONText.string(Base64.encode(page.payload)))
+    }
+
+    /// `POST apply` with the page's window. Every page ends on a whole db_version
+    /// (`SyncContext.uploadPage`) and every change before it was confirmed, so the window
+    /// starts at 1: versions 1…`last.dbVersion` are covered once this page is, whatever
+    /// protocol sent the earlier ones.
+    private mutating func applyV2(_ page: UploadPage, source: String) -> Action {
+        let window = 1...max(1, page.last.dbVersion)
+        state = .applyingV2(page, window: window)
+        let body = "{\(source), \"dbVersionMin\":\(window.lowerBound), \"dbVersionMax\":\(window.upperBound)}"
+        return authorized("POST", v2BaseURL + "/apply", body: Array(body.utf8), contentType: "application/json", accept: false)
     }
 
     package mutating func received(_ response: HTTPResponse) -> Action {
+        if afterRemembering != nil { return misuse("received") }
         refreshing = false
         if response.status == 401, canRefresh, !refreshedPending, pending != nil {
             refreshedPending = true
             refreshing = true
             return .refreshCredential
         }
+        let offersV2 = protocolVersion == .v1 && upgrades && !downgraded && response.status < 400
+            && ProtocolDiscovery.isOffered(response.header(WaitingCheck.capabilityHeader))
+        let action = handle(response)
+        if case .fail = action { return action }
+        guard offersV2 else { return action }
+        protocolVersion = .v2
+        return remember(.v2, then: action)
+    }
+
+    /// The protocol was remembered (``Action/rememberProtocol(_:)``). Until then every other
+    /// input is out of turn.
+    package mutating func protocolRemembered() -> Action {
+        guard let next = afterRemembering else { return misuse("protocolRemembered") }
+        afterRemembering = nil
+        return next
+    }
+
+    private mutating func remember(_ version: ProtocolVersion, then next: Action) -> Action {
+        afterRemembering = next
+        return .rememberProtocol(version)
+    }
+
+    /// A v2 request answered 404 or 405: the server does not serve v2 (any more). Redo the
+    /// step in v1 and remember v1.
+    private mutating func downgrade(_ response: HTTPResponse) -> Action? {
+        guard response.status == 404 || response.status == 405 else { return nil }
+        protocolVersion = .v1
+        downgraded = true
+        pending = nil
+        let next: Action
+        switch state {
+        case .askingUploadURLV2(let page), .applyingV2(let page, _):
+            next = upload(page)
+        case .checkingV2:
+            next = check()
+        default:
+            return nil
+        }
+        return remember(.v1, then: next)
+    }
+
+    private mutating func handle(_ response: HTTPResponse) -> Action {
         switch state {
         case .askingUploadURL(let page):
             let answer: String
@@ -251,6 +361,41 @@ package struct SyncStateMachine: Sendable {
             do throws(CloudSyncError) { _ = try Self.validated(response, while: "downloading changes") } catch { return fail(error) }
             state = .applying
             return .apply(response.body)
+        case .askingUploadURLV2(let page):
+            if let fallback = downgrade(response) { return fallback }
+            let url: String
+            do throws(CloudSyncError) {
+                let json = try Self.jsonAnswer(Self.validated(response, while: "asking for an upload URL"), while: "asking for an upload URL")
+                url = try Self.url(in: json?["url"], otherwise: "the server gave no upload URL")
+            } catch { return fail(error) }
+            state = .uploadingV2(page, url: url)
+            pending = nil
+            return .send(HTTPRequest(method: "PUT", url: url, headers: [("Content-Type", "application/octet-stream")], body: page.payload))
+        case .uploadingV2(let page, let url):
+            do throws(CloudSyncError) { _ = try Self.validated(response, while: "uploading changes") } catch { return fail(error) }
+            return applyV2(page, source: #""url":"# + JSONText.string(url))
+        case .applyingV2(let page, let window):
+            if let fallback = downgrade(response) { return fallback }
+            do throws(CloudSyncError) {
+                let status = try Self.jsonAnswer(Self.validated(response, while: "applying the upload"), while: "applying the upload")
+                try Self.confirm(window, by: status)
+            } catch { return fail(error) }
+            for report in DeniedRowsHeader.decode(response.header(DeniedRowsHeader.name) ?? "") {
+                summary.refusedRows[report.table, default: 0] += report.rows
+            }
+            state = .storingSendCursor(page)
+            pending = nil
+            return .storeSendCursor(page.last)
+        case .checkingV2:
+            if let fallback = downgrade(response) { return fallback }
+            let chunks: [Chunk]
+            do throws(CloudSyncError) {
+                chunks = try Self.chunks(in: Self.validated(response, while: "checking for changes"))
+            } catch { return fail(error) }
+            pending = nil
+            guard !chunks.isEmpty else { return endRound() }
+            pendingChunks = chunks
+            return nextChunk()
         default:
             return misuse("received")
         }
@@ -265,6 +410,7 @@ package struct SyncStateMachine: Sendable {
     }
 
     package mutating func credentialRefreshed(_ token: String) -> Action {
+        if afterRemembering != nil { return misuse("credentialRefreshed") }
         guard refreshing, var request = pending else { return misuse("credentialRefreshed") }
         refreshing = false
         guard !token.isEmpty else {
@@ -278,12 +424,14 @@ package struct SyncStateMachine: Sendable {
 
     /// The refresh closure threw; `reason` is its message.
     package mutating func credentialRefreshFailed(_ reason: String) -> Action {
+        if afterRemembering != nil { return misuse("credentialRefreshFailed") }
         guard refreshing else { return misuse("credentialRefreshFailed") }
         refreshing = false
         return fail(CloudSyncError(.unauthorized, "the server refused the token and refreshing it failed: \(reason)", httpStatus: 401))
     }
 
     package mutating func sendCursorStored() -> Action {
+        if afterRemembering != nil { return misuse("sendCursorStored") }
         guard case .storingSendCursor(let page) = state else { return misuse("sendCursorStored") }
         sendCursor = page.last
         summary.sent += page.count
@@ -291,6 +439,7 @@ package struct SyncStateMachine: Sendable {
     }
 
     package mutating func sendReported() -> Action {
+        if afterRemembering != nil { return misuse("sendReported") }
         guard case .reportingSent = state else { return misuse("sendReported") }
         switch operation {
         case .sync: return startRound()
@@ -300,15 +449,31 @@ package struct SyncStateMachine: Sendable {
 
     /// The payload was merged and `cursor` stored as the receive cursor.
     package mutating func applied(cursor: SyncCursor, changes: Int, tables: [String] = []) -> Action {
+        if afterRemembering != nil { return misuse("applied") }
         guard case .applying = state else { return misuse("applied") }
         receiveCursor = cursor
         receivedThisRound += changes
         for table in tables where !summary.receivedTables.contains(table) { summary.receivedTables.append(table) }
         downloadsThisRound += 1
+        // A v2 answer's chunks are applied together; the bound applies between answers.
+        if !pendingChunks.isEmpty { return nextChunk() }
         return downloadsThisRound < maxDownloadsPerCheck ? check() : endRound()
     }
 
+    /// The next chunk of a v2 check answer: applied, or downloaded first.
+    private mutating func nextChunk() -> Action {
+        switch pendingChunks.removeFirst() {
+        case .payload(let bytes):
+            state = .applying
+            return .apply(bytes)
+        case .url(let url):
+            state = .downloading
+            return .send(HTTPRequest(method: "GET", url: url))
+        }
+    }
+
     package mutating func waited() -> Action {
+        if afterRemembering != nil { return misuse("waited") }
         guard case .waiting = state else { return misuse("waited") }
         round += 1
         return startRound()
@@ -336,11 +501,28 @@ package struct SyncStateMachine: Sendable {
     /// how long it may hold an empty answer (`WaitingCheck`); a check that downloads accepts the
     /// page inline (`InlineCheck`). Old servers ignore both.
     private mutating func check() -> Action {
-        state = .checking
         let wait = receivedThisRound == 0 ? waitMilliseconds : 0
+        // v2 has no waiting check: a check that may wait goes by v1.
+        if protocolVersion == .v2, wait == 0 { return checkV2() }
+        state = .checking
         var headers: [(String, String)] = wait > 0 ? [(WaitingCheck.requestHeader, String(wait))] : []
         if !isWatch { headers.append((InlineCheck.requestHeader, String(InlineCheck.clientMaximum))) }
         return authorized("POST", baseURL + "/\(receiveCursor.dbVersion)/\(receiveCursor.seq)/check", extraHeaders: headers)
+    }
+
+    /// v2's check: the cursor in the body; chunk answers (inline payloads; an empty answer, not
+    /// a 202 with a status object the server must look up, when nothing is ready), with the
+    /// exact cursor (``ProtocolDiscovery/exactCursor``): the server resumes
+    /// after `(dbVersion, seq)`, as in v1, so a cursor inside a version loses nothing. Pages up
+    /// to v1's inline size (`InlineCheck`) come inline, not only v2's 128 KiB.
+    private mutating func checkV2() -> Action {
+        state = .checkingV2
+        let body = #"{"dbVersion":\#(receiveCursor.dbVersion), "seq":\#(receiveCursor.seq), "cursor":0}"#
+        let capabilities = "check-chunks, \(ProtocolDiscovery.exactCursor)"
+        return authorized(
+            "POST", v2BaseURL + "/check", body: Array(body.utf8), contentType: "application/json",
+            extraHeaders: [(SyncStateMachine.v2CapabilitiesHeader, capabilities), (InlineCheck.requestHeader, String(InlineCheck.clientMaximum))],
+            accept: false)
     }
 
     private var waitMilliseconds: Int {
@@ -383,15 +565,19 @@ package struct SyncStateMachine: Sendable {
     }
 
     private mutating func misuse(_ input: String) -> Action {
-        fail(CloudSyncError(.misuse, "sync state machine: \(input) is not expected while \(state.name)"))
+        let step = afterRemembering == nil ? state.name : "remembering the protocol"
+        afterRemembering = nil
+        return fail(CloudSyncError(.misuse, "sync state machine: \(input) is not expected while \(step)"))
     }
 
-    /// A request of the protocol with the credential and `Accept: sqlc/plain`.
+    /// A request of the protocol with the credential and, in v1, `Accept: sqlc/plain`.
     private mutating func authorized(
-        _ method: String, _ url: String, body: [UInt8] = [], contentType: String? = nil, extraHeaders: [(String, String)] = []
+        _ method: String, _ url: String, body: [UInt8] = [], contentType: String? = nil, extraHeaders: [(String, String)] = [],
+        accept: Bool = true
     ) -> Action {
         guard let bearer else { return fail(CloudSyncError(.misuse, missingCredential)) }
-        var headers = [("Authorization", "Bearer \(bearer)"), ("Accept", "sqlc/plain")]
+        var headers = [("Authorization", "Bearer \(bearer)")]
+        if accept { headers.append(("Accept", "sqlc/plain")) }
         if let contentType { headers.append(("Content-Type", contentType)) }
         headers += extraHeaders
         let request = HTTPRequest(method: method, url: url, headers: headers, body: body)

@@ -110,6 +110,9 @@ struct Serve: AsyncParsableCommand {
     @Flag(name: .customLong("no-subscriptions"), help: "Do not serve change subscriptions: clients fall back to waiting checks.")
     var noSubscriptions = false
 
+    @Flag(name: .customLong("no-protocol-v2"), help: "Do not serve protocol v2 (sqlite-sync 1.x clients); this project's clients then stay on v1.")
+    var noProtocolV2 = false
+
     func validate() throws {
         guard (0...65535).contains(port) else { throw ValidationError("--port must be 0...65535") }
         guard maxBodySize > 0, maxExpandedSize > 0, maxRows > 0, pageSize > 0, blobLifetime >= 0, maxBlobBytes > 0 else {
@@ -125,7 +128,7 @@ struct Serve: AsyncParsableCommand {
             host: host, port: port, publicBaseURL: publicURL,
             maxBodySize: maxBodySize, maxExpandedSize: maxExpandedSize, maxRowsPerPayload: maxRows,
             maxChangesPerPage: pageSize, maxBytesPerPage: pageBytes, blobLifetime: .seconds(blobLifetime), maxBlobBytes: maxBlobBytes,
-            dashboard: !noDashboard, subscriptions: !noSubscriptions)
+            dashboard: !noDashboard, subscriptions: !noSubscriptions, protocolV2: !noProtocolV2)
         let storage = try await data.openStorage(configuration, logger: logger)
         let host = self.host
         let app = buildApplication(configuration: configuration, storage: storage, logger: logger) { boundPort in

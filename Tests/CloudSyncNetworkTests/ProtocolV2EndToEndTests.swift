@@ -5,7 +5,8 @@ import Testing
 @testable import CloudSyncNetwork
 
 /// Protocol v2 end to end: a real `cloudsync-server` process (embedded storage, or PostgreSQL),
-/// this project's extension devices syncing over protocol v1 (libcurl, the SQL functions) and
+/// this project's extension devices (libcurl, the SQL functions) syncing over v2 once the
+/// server offered it, or kept on protocol v1 (`allowsProtocolV2` off), and
 /// protocol-v2 test clients of both generations (`V2TestClient` over libcurl: 1.0.12 by upload
 /// URL and legacy checks, 1.1.x inline and chunked) in one database under Row-Level Security,
 /// as token users and as the administrator. Random writes (some refused by the policy), random
@@ -21,12 +22,16 @@ struct ProtocolV2EndToEndTests {
         let device: Device
         let user: String?
         let v2: V2TestClient?
+        /// An extension device kept on protocol v1.
+        let pinnedToV1: Bool
         let transport: CurlV2Transport
 
-        init(device: Device, user: String?, v2: V2TestClient?) throws {
+        init(device: Device, user: String?, v2: V2TestClient?, pinnedToV1: Bool = false) throws {
             self.device = device
             self.user = user
             self.v2 = v2
+            self.pinnedToV1 = pinnedToV1
+            if pinnedToV1 { NetworkFunctions.session(of: device.context)?.allowsProtocolV2 = false }
             transport = try CurlV2Transport()
         }
 
@@ -96,6 +101,7 @@ struct ProtocolV2EndToEndTests {
                 return device
             }
             peers.append(try Peer(device: try device(), user: user, v2: nil))
+            peers.append(try Peer(device: try device(), user: user, v2: nil, pinnedToV1: true))
             for generation in V2TestClient.Generation.allCases {
                 let local = try device()
                 peers.append(try Peer(device: local, user: user, v2: try V2TestClient(
@@ -127,7 +133,7 @@ struct ProtocolV2EndToEndTests {
             for peer in peers.shuffled(using: &random) { try await peer.sync(settle: true) }
         }
 
-        let admin = try peers.first { $0.user == nil && $0.v2 == nil }!.notes()
+        let admin = try peers.first { $0.user == nil && $0.v2 == nil && !$0.pinnedToV1 }!.notes()
         #expect(!admin.isEmpty)
         if postgres == nil {
             let handle = try Device.api.openDatabase(path: server.databaseFile(Self.database).path)
@@ -136,8 +142,12 @@ struct ProtocolV2EndToEndTests {
         }
         for peer in peers {
             let expected = peer.user.map { user in admin.filter { $0[1] == .string(user) } } ?? admin
-            let kind = peer.v2.map { "v2 \($0.generation.rawValue)" } ?? "extension"
+            let kind = peer.v2.map { "v2 \($0.generation.rawValue)" } ?? (peer.pinnedToV1 ? "extension (v1)" : "extension (v2)")
             #expect(try peer.notes() == expected, "\(postgres == nil ? "embedded" : "PostgreSQL"): \(kind) device of \(peer.user ?? "admin")")
+            if peer.v2 == nil {
+                let remembered = try peer.device.context.protocolVersion()
+                #expect(remembered == (peer.pinnedToV1 ? .v1 : .v2), "\(kind) device of \(peer.user ?? "admin") speaks the protocol it should")
+            }
         }
     }
 }

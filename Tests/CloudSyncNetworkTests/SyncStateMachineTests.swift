@@ -439,6 +439,8 @@ private struct ScriptedDevice {
                 action = machine.applied(cursor: receiveCursor, changes: payload.count)
             case .wait:
                 action = machine.waited()
+            case .rememberProtocol:
+                action = machine.protocolRemembered()
             case .finish(let summary):
                 return .success(summary)
             case .fail(let error):
@@ -498,6 +500,7 @@ extension SyncStateMachine.Action {
     var appliedPayload: [UInt8]? { if case .apply(let payload) = self { payload } else { nil } }
     var waitMilliseconds: Int? { if case .wait(let milliseconds) = self { milliseconds } else { nil } }
     var isRefresh: Bool { if case .refreshCredential = self { true } else { false } }
+    var remembered: SyncStateMachine.ProtocolVersion? { if case .rememberProtocol(let version) = self { version } else { nil } }
 }
 
 extension Result {

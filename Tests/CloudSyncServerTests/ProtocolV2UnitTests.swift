@@ -99,6 +99,7 @@ struct ProtocolV2UnitTests {
         #expect(V2Capabilities(header: "check-status-response") == V2Capabilities(statusResponse: true))
         #expect(V2Capabilities(header: "check-status-response, check-chunks") == V2Capabilities(statusResponse: true, chunks: true))
         #expect(V2Capabilities(header: " check-chunks ,future-thing") == V2Capabilities(chunks: true))
+        #expect(V2Capabilities(header: "check-status-response, check-chunks, check-exact-cursor") == V2Capabilities(statusResponse: true, chunks: true, exactCursor: true))
     }
 
     // MARK: Answers
@@ -142,6 +143,15 @@ struct ProtocolV2UnitTests {
         let linked = try #require(chunked.answer(page: [1], url: "http://h/v1/blobs/t", watermark: 9).body)
         #expect(linked == #"{"data":{"final":true,"nextCursor":0,"chunks":[{"cursor":0,"url":"http://h/v1/blobs/t","watermark":9}]}}"#)
         #expect(chunked.refusal == nil)
+        // This project's clients name their exact cursor, which may lie inside a version.
+        let exact = V2CheckAnswer(request: V2CheckRequest(dbVersion: 4, seq: 2), capabilities: V2Capabilities(statusResponse: true, chunks: true, exactCursor: true))
+        #expect(exact.cursor == SyncCursor(dbVersion: 4, seq: 2))
+        #expect(exact.inlines([1, 2]))
+        // Larger pages inline for a client that asks, within the server's maximum.
+        let asking = V2CheckAnswer(request: V2CheckRequest(dbVersion: 4, seq: 2), capabilities: V2Capabilities(chunks: true), requestedInline: 1 << 20, serverInlineMaximum: 1 << 19)
+        #expect(asking.inlines(Array(repeating: 0, count: 1 << 19)))
+        #expect(!asking.inlines(Array(repeating: 0, count: (1 << 19) + 1)))
+        #expect(V2CheckAnswer(request: V2CheckRequest(dbVersion: 4, seq: 2), capabilities: V2Capabilities(chunks: true), requestedInline: 1 << 20, serverInlineMaximum: 0).inlineLimit == V2Answer.inlineLimit)
         #expect(V2CheckAnswer(request: V2CheckRequest(dbVersion: 4, seq: 0, pageCursor: 3), capabilities: V2Capabilities(chunks: true)).refusal != nil)
     }
 

@@ -8,6 +8,11 @@ import CloudSyncCore
 /// End to end against a real `cloudsync-server` on loopback.
 @Suite(.serialized, .enabled(if: ServerProcess.isAvailable, "cloudsync-server is not built"), .timeLimit(.minutes(2)))
 struct ServerSyncTests {
+    /// The protocol a client remembered in the database's sync settings.
+    @Sendable static func rememberedProtocol(_ db: Database) throws -> String? {
+        try String.fetchOne(db, sql: "SELECT value FROM cloudsync_settings WHERE key = 'network_protocol_version'")
+    }
+
     @Test(arguments: Transport.allCases) func queueAndPoolConvergeWithConcurrentOfflineEdits(over transport: Transport) async throws {
         let (server, endpoint, key) = try startTodoServer()
         defer { server.stop() }
@@ -58,9 +63,37 @@ struct ServerSyncTests {
         ]
         #expect(try await todos(queue) == expected)
         #expect(try await todos(pool) == expected)
+        // The server offered protocol v2 on its first answers: both clients switched to it.
+        let protocols = [try await queue.read(Self.rememberedProtocol), try await pool.read(Self.rememberedProtocol)]
+        #expect(protocols == ["2", "2"])
         // Nothing left to exchange: syncing again moves nothing.
         let idle = try await laptop.sync()
         #expect(idle == SyncResult())
+    }
+
+    /// A client kept on protocol v1 (`Options.protocolV2 = false`) and one on v2 exchange
+    /// changes through the same server.
+    @Test(arguments: Transport.allCases) func aClientKeptOnV1AndAClientOnV2Converge(over transport: Transport) async throws {
+        let (server, endpoint, key) = try startTodoServer()
+        defer { server.stop() }
+        let directory = try TemporaryDirectory()
+        let old = try makeQueue(directory, "v1.sqlite")
+        let new = try makeQueue(directory, "v2.sqlite")
+        var options = transport.options
+        options.protocolV2 = false
+        let v1 = try SyncClient(database: old, endpoint: endpoint, credential: .apiKey(key), options: options)
+        let v2 = try SyncClient(database: new, endpoint: endpoint, credential: .apiKey(key), over: transport)
+        for round in 0..<3 {
+            try await insert(old, id: "old\(round)", title: "from v1")
+            try await insert(new, id: "new\(round)", title: "from v2")
+            try await v1.sync()
+            try await v2.sync()
+            try await v1.sync()
+        }
+        #expect(try await todos(old).count == 6)
+        #expect(try await todos(old) == (try await todos(new)))
+        #expect(try await old.read(Self.rememberedProtocol) == nil)
+        #expect(try await new.read(Self.rememberedProtocol) == "2")
     }
 
     @Test(arguments: ["queue", "pool"], Transport.allCases)

@@ -201,6 +201,26 @@ extension SyncContext {
     }
 }
 
+extension SyncContext {
+    /// ``encodePayload(where:maxChanges:maxBytes:format:)`` for a page that ends on a whole
+    /// `db_version`: a page cut by `maxChanges` or `maxBytes` goes on to the last change of its
+    /// last version. Protocol v2 resumes (and announces windows) on whole versions; the
+    /// server's pages for 1.x clients and this project's upload pages both use it.
+    public func encodeWholeVersions(where constraints: [ChangesFeedConstraint] = [], maxChanges: Int, maxBytes: Int = .max, format: PayloadFormat? = nil) throws(CloudSyncError) -> (payload: [UInt8], lastDbVersion: Int64, lastSeq: Int64, count: Int)? {
+        guard let page = try encodePayload(where: constraints, maxChanges: maxChanges, maxBytes: maxBytes, format: format) else { return nil }
+        // Whether the page was cut (by count or by bytes) or the feed ended, a change of its
+        // last version that follows says which.
+        var rest = 0
+        try forEachChange(where: constraints + [.after(dbVersion: page.lastDbVersion, seq: page.lastSeq)]) { change in
+            guard change.dbVersion == page.lastDbVersion else { return false }
+            rest += 1
+            return true
+        }
+        guard rest > 0 else { return page }
+        return try encodePayload(where: constraints, maxChanges: page.count + rest, format: format) ?? page
+    }
+}
+
 /// A filter on the changes feed, for Swift callers.
 public enum ChangesFeedConstraint: Sendable, Equatable {
     /// Changes with `db_version` greater than the value.

@@ -43,6 +43,10 @@ public struct ServerConfiguration: Sendable {
     /// larger pages, and every page for other clients, go through a download URL. Zero turns
     /// inline answers off.
     public var maxInlinePayload: Int
+    /// Serve protocol v2 (`/v2/cloudsync/databases/...`, sqlite-sync 1.x) and advertise it to
+    /// this project's clients (`ProtocolDiscovery`). Off, v2 answers 404 as on an older server
+    /// and this project's clients fall back to v1.
+    public var protocolV2: Bool
 
     public init(
         host: String = "127.0.0.1",
@@ -59,7 +63,8 @@ public struct ServerConfiguration: Sendable {
         maxCheckWait: Duration = .seconds(30),
         subscriptionHeartbeat: Duration = .seconds(15),
         subscriptions: Bool = true,
-        maxInlinePayload: Int = 8 << 20
+        maxInlinePayload: Int = 8 << 20,
+        protocolV2: Bool = true
     ) {
         self.host = host
         self.port = port
@@ -76,6 +81,7 @@ public struct ServerConfiguration: Sendable {
         self.subscriptionHeartbeat = subscriptionHeartbeat
         self.subscriptions = subscriptions
         self.maxInlinePayload = maxInlinePayload
+        self.protocolV2 = protocolV2
     }
 
     /// The limits the storage applies when it decodes an uploaded payload.

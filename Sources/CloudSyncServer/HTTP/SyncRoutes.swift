@@ -76,7 +76,9 @@ struct SyncRoutes: Sendable {
         let base = try baseURL(request)
         let token = try await blobs.issueUpload(database: target.database, site: target.site)
         logger.debug("issued upload URL", metadata: ["database": "\(target.database)", "site": "\(target.site)"])
-        return textResponse(.ok, base + Self.blobPathPrefix + token)
+        var response = textResponse(.ok, base + Self.blobPathPrefix + token)
+        response.headers[Self.capabilityHeader] = capabilities
+        return response
     }
 
     /// `PUT <blob URL>`: stores an upload's payload until its notify.
@@ -134,6 +136,7 @@ struct SyncRoutes: Sendable {
             "ms": "\(ErrorAndLogMiddleware<BasicRequestContext>.milliseconds(ContinuousClock.now - start))",
         ]
         var headers = HTTPFields()
+        headers[Self.capabilityHeader] = capabilities
         if !result.denied.isEmpty {
             metadata["denied_rows"] = "\(result.denied.map(\.rows).reduce(0, +))"
             headers[Self.deniedHeader] = DeniedRowsHeader.encode(result.denied.map { ($0.table, $0.rows) })
@@ -193,9 +196,13 @@ struct SyncRoutes: Sendable {
         return response
     }
 
-    /// What every check answer advertises in `Cloudsync-Capabilities`.
+    /// What every check and upload answer advertises in `Cloudsync-Capabilities`: a client
+    /// of this project switches to protocol v2 when it is named (`ProtocolDiscovery`).
     var capabilities: String {
-        configuration.subscriptions ? "\(WaitingCheck.capability), \(ChangeSubscription.capability)" : WaitingCheck.capability
+        var names = [WaitingCheck.capability]
+        if configuration.subscriptions { names.append(ChangeSubscription.capability) }
+        if configuration.protocolV2 { names.append(ProtocolDiscovery.capability) }
+        return names.joined(separator: ", ")
     }
 
     /// The cursor in a check or subscribe path.
@@ -432,7 +439,7 @@ public func buildApplication(
         storage: storage, tokens: TokenAuthority(storage: storage), blobs: blobs, configuration: configuration, logger: logger,
         activity: activity, notifier: notifier, prefetch: PagePrefetch(metrics: metrics))
     routes.register(on: router)
-    SyncRoutesV2(v1: routes).register(on: router)
+    if configuration.protocolV2 { SyncRoutesV2(v1: routes).register(on: router) }
     metrics.register(on: router, storage: storage, notifier: notifier)
     if configuration.dashboard, let console = storage as? any ConsoleStorage {
         DashboardRoutes(storage: console, configuration: configuration, logger: logger).register(on: router)

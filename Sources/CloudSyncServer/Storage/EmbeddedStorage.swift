@@ -268,20 +268,10 @@ public final class EmbeddedStorage: SyncStorage {
         let feed: [ChangesFeedConstraint] = [.after(dbVersion: cursor.dbVersion, seq: cursor.seq), .site(site.bytes, equal: false)]
         // The format is the client's: protocol-v1 clients include sqlite-sync 0.8, which reads
         // only version 1.
-        guard var page = try context.encodePayload(where: feed, maxChanges: max(1, limit), maxBytes: options.maxBytes, format: options.format) else { return nil }
-        if options.wholeVersions {
-            // A page may have cut its last version (full by count or by bytes): count the rest
-            // and take them too.
-            var rest = 0
-            try context.forEachChange(where: [.after(dbVersion: page.lastDbVersion, seq: page.lastSeq), .site(site.bytes, equal: false)]) { change in
-                guard change.dbVersion == page.lastDbVersion else { return false }
-                rest += 1
-                return true
-            }
-            if rest > 0, let whole = try context.encodePayload(where: feed, maxChanges: page.count + rest, format: options.format) {
-                page = whole
-            }
-        }
+        let encoded = options.wholeVersions
+            ? try context.encodeWholeVersions(where: feed, maxChanges: max(1, limit), maxBytes: options.maxBytes, format: options.format)
+            : try context.encodePayload(where: feed, maxChanges: max(1, limit), maxBytes: options.maxBytes, format: options.format)
+        guard let page = encoded else { return nil }
         return ChangesPage(payload: page.payload, count: page.count, last: SyncCursor(dbVersion: page.lastDbVersion, seq: page.lastSeq))
     }
 

@@ -105,7 +105,9 @@ struct SyncRoutesV2: Sendable {
         } catch {
             throw ServerError(.badRequest, error.message)
         }
-        let plan = V2CheckAnswer(request: checked, capabilities: V2Capabilities(header: request.headers[Self.capabilityHeader]))
+        let plan = V2CheckAnswer(
+            request: checked, capabilities: V2Capabilities(header: request.headers[Self.capabilityHeader]),
+            requestedInline: request.headers[SyncRoutes.inlineHeader].flatMap(Int.init), serverInlineMaximum: v1.configuration.maxInlinePayload)
         if let refusal = plan.refusal { throw ServerError(.badRequest, refusal) }
         await v1.activity.checked(target, after: checked.dbVersion)
         let page = try await v1.storage.changes(

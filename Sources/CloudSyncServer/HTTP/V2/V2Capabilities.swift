@@ -1,3 +1,4 @@
+import CloudSyncCore
 import Foundation
 
 /// The `/check` answers a client announced it reads (`X-CloudSync-Capabilities`,
@@ -9,10 +10,14 @@ struct V2Capabilities: Equatable, Sendable {
     var statusResponse = false
     /// `check-chunks`: chunk batches and inline payloads.
     var chunks = false
+    /// `check-exact-cursor` (this project's clients, `ProtocolDiscovery.exactCursor`): resume
+    /// after `(dbVersion, seq)` even with `chunks`.
+    var exactCursor = false
 
-    init(statusResponse: Bool = false, chunks: Bool = false) {
+    init(statusResponse: Bool = false, chunks: Bool = false, exactCursor: Bool = false) {
         self.statusResponse = statusResponse
         self.chunks = chunks
+        self.exactCursor = exactCursor
     }
 
     /// Comma-separated tokens, surrounding spaces ignored, unknown ones skipped.
@@ -21,6 +26,7 @@ struct V2Capabilities: Equatable, Sendable {
             switch token.trimmingCharacters(in: .whitespaces).lowercased() {
             case "check-status-response": statusResponse = true
             case "check-chunks": chunks = true
+            case ProtocolDiscovery.exactCursor: exactCursor = true
             default: continue
             }
         }

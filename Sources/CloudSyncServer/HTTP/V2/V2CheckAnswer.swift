@@ -17,17 +17,23 @@ struct V2CheckAnswer: Sendable {
 
     let request: V2CheckRequest
     let capabilities: V2Capabilities
+    /// The largest page inlined: 128 KiB (§11.2), or more for a client that asked with
+    /// `Cloudsync-Inline-Max` (this project's clients, as on v1) within the server's
+    /// `maxInlinePayload`.
+    let inlineLimit: Int
 
-    init(request: V2CheckRequest, capabilities: V2Capabilities) {
+    init(request: V2CheckRequest, capabilities: V2Capabilities, requestedInline: Int? = nil, serverInlineMaximum: Int = 0) {
         self.request = request
         self.capabilities = capabilities
+        inlineLimit = max(V2Answer.inlineLimit, min(requestedInline ?? 0, serverInlineMaximum))
     }
 
     /// Where the page starts. A chunk-capable client (1.1.x) resumes on db_version alone: after
     /// a watermark its seq is 0, and rows of that version must not come again. Other clients
-    /// name the last row they applied, as v1 clients do.
+    /// name the last row they applied, as v1 clients do, and so do this project's clients
+    /// (`exactCursor`), whose cursor may lie inside a version.
     var cursor: SyncCursor {
-        SyncCursor(dbVersion: request.dbVersion, seq: capabilities.chunks ? .max : request.seq)
+        SyncCursor(dbVersion: request.dbVersion, seq: capabilities.chunks && !capabilities.exactCursor ? .max : request.seq)
     }
 
     /// Why the request cannot be answered: a page cursor this server never announced.
@@ -38,7 +44,7 @@ struct V2CheckAnswer: Sendable {
 
     /// Whether a page travels inside the answer rather than behind a download URL.
     func inlines(_ payload: [UInt8]) -> Bool {
-        capabilities.chunks && payload.count <= V2Answer.inlineLimit
+        capabilities.chunks && payload.count <= inlineLimit
     }
 
     /// The answer for a page: inline when `url` is nil (see `inlines`), else the URL.
