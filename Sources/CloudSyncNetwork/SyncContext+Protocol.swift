@@ -15,16 +15,20 @@ extension SyncContext {
         SyncCursor(dbVersion: try integerSetting(Key.checkVersion) ?? 0, seq: try integerSetting(Key.checkSeq) ?? 0)
     }
 
-    /// This device's changes after `cursor`, about `maxChanges` and `maxBytes`, as one payload;
-    /// nil when there are none (``SyncStateMachine/Action/encodeUpload(after:maxChanges:maxBytes:)``).
+    /// This device's changes after `cursor`, about `maxChanges` and at most about `maxBytes`, as
+    /// one payload; nil when there are none
+    /// (``SyncStateMachine/Action/encodeUpload(after:maxChanges:maxBytes:)``).
     ///
-    /// The page ends on a whole db_version, passing either bound if its last version needs it:
-    /// protocol v2 announces each page's versions as a window, and a version announced whole
-    /// must have been sent whole.
+    /// The page ends on a whole db_version, passing `maxChanges` if its last version needs it
+    /// (protocol v2 announces each page's versions as a window, and sqlite-sync 1.x reads the
+    /// send cursor's version as sent whole), unless that version does not fit in `maxBytes`:
+    /// then the page is cut inside it, as the server's body limit would refuse it whole. The
+    /// server merges every change of a page whatever its window says, and this client resumes
+    /// at its exact cursor, so nothing is lost either way.
     package func uploadPage(after cursor: SyncCursor, maxChanges: Int, maxBytes: Int = SyncLimits.defaultMaxBytesPerUpload) throws(CloudSyncError) -> SyncStateMachine.UploadPage? {
         guard let page = try encodeWholeVersions(
             where: [.site(try siteID(), equal: true), .after(dbVersion: cursor.dbVersion, seq: cursor.seq)],
-            maxChanges: max(1, maxChanges), maxBytes: maxBytes)
+            maxChanges: max(1, maxChanges), maxBytes: maxBytes, maxWholeBytes: maxBytes)
         else { return nil }
         return SyncStateMachine.UploadPage(payload: page.payload, last: SyncCursor(dbVersion: page.lastDbVersion, seq: page.lastSeq), count: page.count)
     }

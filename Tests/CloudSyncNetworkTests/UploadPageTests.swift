@@ -3,7 +3,8 @@ import Testing
 @testable import CloudSyncNetwork
 
 /// Upload pages end on whole db_versions (protocol v2 announces each page's versions as a
-/// window): a page passes `maxChanges` to finish its last version, and never more.
+/// window): a page passes `maxChanges` to finish its last version, and never more, unless the
+/// version does not fit in the page's byte bound.
 @Suite("Upload pages")
 struct UploadPageTests {
     static let schema = EndToEndSyncTests.schema
@@ -41,5 +42,31 @@ struct UploadPageTests {
         let inside = firstVersion[0]
         let resumed = try #require(try device.context.uploadPage(after: inside, maxChanges: 1))
         #expect(resumed.count == firstVersion.count - 1 && resumed.last == firstVersion.last)
+    }
+
+    /// A transaction larger than the byte bound could never be sent whole (the server's body
+    /// limit): its pages are cut inside it, each within the bound, and together carry all of it.
+    @Test func aVersionOverTheByteBoundIsCutInsideIt() throws {
+        let device = try device()
+        let big = String(repeating: "x", count: 4_000)
+        let values = (1...40).map { "('\($0)', '\(big)\($0)')" }.joined(separator: ", ")
+        try device.execute("BEGIN; INSERT INTO todo(id, title) VALUES \(values); COMMIT")
+        let all = try changes(device)
+        #expect(Set(all.map(\.dbVersion)).count == 1, "one transaction: one version")
+
+        var cursor = SyncCursor.start
+        var pages = 0
+        var sent = 0
+        while let page = try device.context.uploadPage(after: cursor, maxChanges: 1_000, maxBytes: 32_000) {
+            // The bound stops taking changes once reached: one change may pass it.
+            #expect(page.payload.count < 32_000 + 8_000)
+            #expect(page.count < all.count)
+            sent += page.count
+            cursor = page.last
+            pages += 1
+        }
+        #expect(pages > 1)
+        #expect(sent == all.count)
+        #expect(cursor == all.last)
     }
 }

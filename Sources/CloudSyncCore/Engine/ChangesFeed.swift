@@ -204,9 +204,12 @@ extension SyncContext {
 extension SyncContext {
     /// ``encodePayload(where:maxChanges:maxBytes:format:)`` for a page that ends on a whole
     /// `db_version`: a page cut by `maxChanges` or `maxBytes` goes on to the last change of its
-    /// last version. Protocol v2 resumes (and announces windows) on whole versions; the
-    /// server's pages for 1.x clients and this project's upload pages both use it.
-    public func encodeWholeVersions(where constraints: [ChangesFeedConstraint] = [], maxChanges: Int, maxBytes: Int = .max, format: PayloadFormat? = nil) throws(CloudSyncError) -> (payload: [UInt8], lastDbVersion: Int64, lastSeq: Int64, count: Int)? {
+    /// last version, unless the page would then be over `maxWholeBytes` (sent or expanded), in
+    /// which case it stays cut. Protocol v2 resumes (and announces windows) on whole versions: the server's pages
+    /// for 1.x clients always finish their version (the default `maxWholeBytes`), and this
+    /// project's upload pages finish it when it fits under the upload bound (a transaction
+    /// larger than the server's body limit could never be sent whole).
+    public func encodeWholeVersions(where constraints: [ChangesFeedConstraint] = [], maxChanges: Int, maxBytes: Int = .max, maxWholeBytes: Int = .max, format: PayloadFormat? = nil) throws(CloudSyncError) -> (payload: [UInt8], lastDbVersion: Int64, lastSeq: Int64, count: Int)? {
         guard let page = try encodePayload(where: constraints, maxChanges: maxChanges, maxBytes: maxBytes, format: format) else { return nil }
         // Whether the page was cut (by count or by bytes) or the feed ended, a change of its
         // last version that follows says which.
@@ -216,8 +219,10 @@ extension SyncContext {
             rest += 1
             return true
         }
-        guard rest > 0 else { return page }
-        return try encodePayload(where: constraints, maxChanges: page.count + rest, format: format) ?? page
+        guard rest > 0, let whole = try encodePayload(where: constraints, maxChanges: page.count + rest, format: format) else { return page }
+        // The body's size, as the server's body and expansion limits see it.
+        let expanded = (try? PayloadHeader(parsing: whole.payload)).map { Int($0.expandedSize) } ?? 0
+        return max(whole.payload.count, expanded) <= maxWholeBytes ? whole : page
     }
 }
 

@@ -173,7 +173,7 @@ struct SyncRoutes: Sendable {
         }
         metadata["bytes"] = "\(page.payload.count)"
         metadata["last"] = "\(page.last)"
-        await buildNextPageAhead(target, after: page)
+        await buildNextPageAhead(target, after: page, next: page.last, options: pageOptions)
         if let accepted = request.headers[Self.inlineHeader].flatMap(Int.init), page.payload.count <= min(accepted, configuration.maxInlinePayload) {
             // The page itself, for a client that asked (`InlineCheck`): no blob, no second request.
             activity.downloaded(bytes: page.payload.count)
@@ -230,12 +230,7 @@ struct SyncRoutes: Sendable {
     ) async throws -> ChangesPage? {
         let deadline = ContinuousClock.now + wait
         var epoch = notifier.epoch(of: target.database)
-        var page = target.principal == .administrator ? await prefetch.take(pageKey(target, after: cursor)) : nil
-        if page == nil {
-            page = try await storage.changes(
-                database: target.database, excludingSite: target.site, after: cursor, limit: configuration.maxChangesPerPage,
-                options: pageOptions, as: target.principal)
-        }
+        var page = try await nextPage(target, after: cursor, options: pageOptions)
         guard page == nil, wait > .zero else { return page }
         // A graceful shutdown waits for the requests in flight: it must not wait for checks
         // held open (the server's shutdown comes before its other services').
@@ -265,20 +260,32 @@ struct SyncRoutes: Sendable {
     /// The pages of protocol-v1 clients.
     var pageOptions: ChangesPageOptions { ChangesPageOptions.v1Clients.bounded(to: configuration.maxBytesPerPage) }
 
-    func pageKey(_ target: Target, after cursor: SyncCursor) -> PagePrefetch.Key {
-        PagePrefetch.Key(database: target.database, site: target.site, cursor: cursor, options: pageOptions, limit: configuration.maxChangesPerPage)
+    func pageKey(_ target: Target, after cursor: SyncCursor, options: ChangesPageOptions) -> PagePrefetch.Key {
+        PagePrefetch.Key(database: target.database, site: target.site, cursor: cursor, options: options, limit: configuration.maxChangesPerPage)
+    }
+
+    /// The page after `cursor` in the client's `options`: the one built ahead for it if there
+    /// is one (`PagePrefetch`), else from storage.
+    func nextPage(_ target: Target, after cursor: SyncCursor, options: ChangesPageOptions) async throws -> ChangesPage? {
+        if target.principal == .administrator, let page = await prefetch.take(pageKey(target, after: cursor, options: options)) {
+            return page
+        }
+        return try await storage.changes(
+            database: target.database, excludingSite: target.site, after: cursor, limit: configuration.maxChangesPerPage,
+            options: options, as: target.principal)
     }
 
     /// After a full page for an administrator's device (a backlog, most likely more to come),
-    /// starts building the next one while the device merges this one (`PagePrefetch`).
-    func buildNextPageAhead(_ target: Target, after page: ChangesPage) async {
+    /// starts building the next one, after `next` (the cursor the device will send), while the
+    /// device merges this one (`PagePrefetch`).
+    func buildNextPageAhead(_ target: Target, after page: ChangesPage, next: SyncCursor, options: ChangesPageOptions) async {
         guard target.principal == .administrator,
               page.count >= configuration.maxChangesPerPage || page.payload.count >= configuration.maxBytesPerPage / 2
         else { return }
-        let (storage, options, limit) = (storage, pageOptions, configuration.maxChangesPerPage)
-        await prefetch.start(pageKey(target, after: page.last)) {
+        let (storage, limit) = (storage, configuration.maxChangesPerPage)
+        await prefetch.start(pageKey(target, after: next, options: options)) {
             try await storage.changes(
-                database: target.database, excludingSite: target.site, after: page.last, limit: limit, options: options, as: .administrator)
+                database: target.database, excludingSite: target.site, after: next, limit: limit, options: options, as: .administrator)
         }
     }
 

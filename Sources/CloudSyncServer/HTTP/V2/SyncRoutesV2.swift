@@ -110,11 +110,11 @@ struct SyncRoutesV2: Sendable {
             requestedInline: request.headers[SyncRoutes.inlineHeader].flatMap(Int.init), serverInlineMaximum: v1.configuration.maxInlinePayload)
         if let refusal = plan.refusal { throw ServerError(.badRequest, refusal) }
         await v1.activity.checked(target, after: checked.dbVersion)
-        let page = try await v1.storage.changes(
-            database: target.database, excludingSite: target.site, after: plan.cursor, limit: v1.configuration.maxChangesPerPage,
-            options: ChangesPageOptions.v2Clients.bounded(to: v1.configuration.maxBytesPerPage), as: target.principal)
+        let options = ChangesPageOptions.v2Clients.bounded(to: v1.configuration.maxBytesPerPage)
+        let page = try await v1.nextPage(target, after: plan.cursor, options: options)
         let answer: V2CheckAnswer.Answer
         if let page {
+            await v1.buildNextPageAhead(target, after: page, next: plan.cursor(after: page), options: options)
             let inline = plan.inlines(page.payload)
             var url: String?
             if !inline {

@@ -49,7 +49,7 @@ enum V2Answer {
     static func finalChunk(cursor: Int64, _ content: ChunkContent, watermark: Int64) -> String {
         var chunk = #"{"cursor":\#(cursor),"#
         switch content {
-        case .payload(let bytes): chunk += #""payload":"# + quoted(Data(bytes).base64EncodedString())
+        case .payload(let bytes): chunk += #""payload":"# + quoted(Base64.encode(bytes))
         case .url(let url): chunk += #""url":"# + quoted(url)
         }
         chunk += #","watermark":\#(watermark)}"#

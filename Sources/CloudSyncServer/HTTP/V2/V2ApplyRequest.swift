@@ -1,4 +1,5 @@
 import Foundation
+import CloudSyncCore
 
 /// The body of `POST .../apply` (sync-protocol-v2.md §5.1): the payload, as a blob URL this
 /// server issued or inline base64, and the `db_version` window it covers.
@@ -51,10 +52,9 @@ struct V2ApplyRequest: Equatable, Sendable {
 
     /// Standard base64 (RFC 4648 alphabet, `=` padding, whitespace ignored).
     static func decodeBase64(_ text: String) throws(V2RequestError) -> [UInt8] {
-        let compact = text.filter { !$0.isWhitespace }
-        guard compact.utf8.count % 4 == 0, let data = Data(base64Encoded: compact) else {
+        guard let bytes = Base64.decode(text) else {
             throw V2RequestError(.invalidBase64, "\"blob\" is not standard base64 (RFC 4648 alphabet with = padding)")
         }
-        return Array(data)
+        return bytes
     }
 }

@@ -36,6 +36,12 @@ struct V2CheckAnswer: Sendable {
         SyncCursor(dbVersion: request.dbVersion, seq: capabilities.chunks && !capabilities.exactCursor ? .max : request.seq)
     }
 
+    /// The cursor this client sends for the page after `page`: its last change, or for a
+    /// client that resumes on versions, after the page's whole last version.
+    func cursor(after page: ChangesPage) -> SyncCursor {
+        SyncCursor(dbVersion: page.last.dbVersion, seq: cursor.seq == .max ? .max : page.last.seq)
+    }
+
     /// Why the request cannot be answered: a page cursor this server never announced.
     var refusal: String? {
         guard request.pageCursor != 0 else { return nil }

@@ -1,5 +1,5 @@
 /// Standard base64 (RFC 4648 alphabet, `=` padding), the encoding of protocol v2's inline
-/// payloads, without Foundation.
+/// payloads, without Foundation: the server reads and writes it, and so does the client.
 package enum Base64 {
     private static let alphabet = Array("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/".utf8)
     private static let values: [UInt8] = {
