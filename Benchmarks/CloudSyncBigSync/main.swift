@@ -42,7 +42,7 @@ var failed = 0
 /// sync URL of the database.
 func startServer(_ workload: Workload, database: String, seed: ((ServerProcess) throws -> Void)? = nil) throws -> (ServerProcess, key: String, url: String) {
     let server = try ServerProcess()
-    server.serveArguments = ["--log-level", "warning"]
+    server.serveArguments = ["--log-level", "warning"] + (ProcessInfo.processInfo.environment["BIGSYNC_SERVER_ARGS"].map { $0.split(separator: " ").map(String.init) } ?? [])
     let key = try server.createDatabase(database, schema: workload.schema)
     try seed?(server)
     try server.start()

@@ -1,3 +1,5 @@
+import CloudSyncCore
+
 /// A parsed JSON document, for reading protocol-v2 answers (sync-protocol-v2.md §5–§7)
 /// without Foundation (this module builds for iOS 15 without it).
 package indirect enum JSONValue: Sendable, Equatable {
@@ -132,13 +134,23 @@ private struct JSONReader {
     /// A string literal at `index` (its opening quote), unescaped.
     mutating func string() -> String? {
         index += 1
-        var out: [UInt8] = []
+        // Most strings have no escape (an inline payload's base64 is megabytes of them): find
+        // the closing quote and take the run at once.
+        let start = index
+        while index < bytes.count, bytes[index] != UInt8(ascii: "\""), bytes[index] != UInt8(ascii: "\\"), bytes[index] >= 0x20 {
+            index += 1
+        }
+        if index < bytes.count, bytes[index] == UInt8(ascii: "\"") {
+            index += 1
+            return String(validUTF8: bytes[start..<index - 1])
+        }
+        var out = Array(bytes[start..<index])
         while index < bytes.count {
             let byte = bytes[index]
             index += 1
             switch byte {
             case UInt8(ascii: "\""):
-                return String(validating: out, as: UTF8.self)
+                return String(validUTF8: out)
             case UInt8(ascii: "\\"):
                 guard index < bytes.count else { return nil }
                 let escape = bytes[index]

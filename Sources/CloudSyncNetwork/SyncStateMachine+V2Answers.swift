@@ -16,7 +16,7 @@ extension SyncStateMachine {
     /// The object an answer holds (inside a top-level `data` object when there is one), nil
     /// for an empty body; an error when the body is not a JSON object.
     static func jsonAnswer(_ response: HTTPResponse, while step: String) throws(CloudSyncError) -> JSONValue? {
-        guard !response.text.trimmed.isEmpty else { return nil }
+        guard response.body.contains(where: { !($0 == 0x20 || $0 == 0x0A || $0 == 0x0D || $0 == 0x09) }) else { return nil }
         guard let json = JSONValue(parsing: response.body), json.isObject else {
             throw CloudSyncError(.network, "the server answered \(step) with \"\(response.text.trimmed.prefix(80))\", not a JSON object")
         }

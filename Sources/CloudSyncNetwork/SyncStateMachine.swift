@@ -514,16 +514,21 @@ package struct SyncStateMachine: Sendable {
     /// a 202 with a status object the server must look up, when nothing is ready), with the
     /// exact cursor (``ProtocolDiscovery/exactCursor``): the server resumes
     /// after `(dbVersion, seq)`, as in v1, so a cursor inside a version loses nothing. Pages up
-    /// to v1's inline size (`InlineCheck`) come inline, not only v2's 128 KiB.
+    /// to ``v2InlineMaximum`` come inline, not only v2's 128 KiB.
     private mutating func checkV2() -> Action {
         state = .checkingV2
         let body = #"{"dbVersion":\#(receiveCursor.dbVersion), "seq":\#(receiveCursor.seq), "cursor":0}"#
         let capabilities = "check-chunks, \(ProtocolDiscovery.exactCursor)"
         return authorized(
             "POST", v2BaseURL + "/check", body: Array(body.utf8), contentType: "application/json",
-            extraHeaders: [(SyncStateMachine.v2CapabilitiesHeader, capabilities), (InlineCheck.requestHeader, String(InlineCheck.clientMaximum))],
+            extraHeaders: [(SyncStateMachine.v2CapabilitiesHeader, capabilities), (InlineCheck.requestHeader, String(Self.v2InlineMaximum))],
             accept: false)
     }
+
+    /// The largest page a v2 check takes inline. v2 carries it as base64 in JSON, a third
+    /// larger and parsed on both sides, where v1's inline answer is the payload's bytes: a
+    /// larger page comes by URL, as binary, which an initial sync of big pages is faster with.
+    static let v2InlineMaximum = 1 << 20
 
     private var waitMilliseconds: Int {
         switch operation {

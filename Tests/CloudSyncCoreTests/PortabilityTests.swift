@@ -27,6 +27,7 @@ struct PortabilityTests {
         (".replacing(", "replacing(_:with:) needs iOS 16 / macOS 13: use replacingText"),
         ("trimmingPrefix", "trimmingPrefix needs iOS 16 / macOS 13"),
         ("Regex", "Regex needs iOS 16 / macOS 13"),
+        ("String(validating", "String(validating:as:) needs iOS 18 / macOS 15: use String(validUTF8:)"),
     ]
 
     /// `contains` with a string of two or more characters is the standard library's string

@@ -210,7 +210,7 @@ struct SyncStateMachineV2Tests {
         #expect(check.method == "POST" && check.url == Self.v2Base + "/check")
         #expect(check.text == #"{"dbVersion":7, "seq":3, "cursor":0}"#)
         #expect(check.headerValue("X-CloudSync-Capabilities") == "check-chunks, check-exact-cursor")
-        #expect(check.headerValue(InlineCheck.requestHeader) == String(InlineCheck.clientMaximum))
+        #expect(check.headerValue(InlineCheck.requestHeader) == String(1 << 20))
         #expect(check.headerValue("Content-Type") == "application/json" && check.headerValue("Accept") == nil)
     }
 

@@ -4,6 +4,10 @@ package enum JSONText {
     /// `text` as a JSON string literal, quotes included. Non-ASCII text stays UTF-8 (1.x
     /// clients turn `\u` escapes above 0x7F into `?`).
     package static func string(_ text: String) -> String {
+        // Most texts need no escape (a payload's base64 is megabytes of them).
+        if !text.utf8.contains(where: { $0 == UInt8(ascii: "\"") || $0 == UInt8(ascii: "\\") || $0 < 0x20 }) {
+            return "\"" + text + "\""
+        }
         var out = "\""
         for scalar in text.unicodeScalars {
             switch scalar {

@@ -1,9 +1,12 @@
 extension String {
     /// The text without leading and trailing spaces, tabs and line breaks.
     package var trimmed: String {
-        // "\r\n" is one Character (one grapheme cluster), equal to neither "\r" nor "\n": header
-        // lines from libcurl end with it.
-        let isSpace: (Character) -> Bool = { $0 == " " || $0 == "\n" || $0 == "\r" || $0 == "\r\n" || $0 == "\t" }
-        return String(drop(while: isSpace).reversed().drop(while: isSpace).reversed())
+        // On the UTF-8 bytes: answers to trim can be megabytes, and every character it trims
+        // is ASCII ("\r\n", a single Character, is two of them).
+        let isSpace: (UInt8) -> Bool = { $0 == 0x20 || $0 == 0x0A || $0 == 0x0D || $0 == 0x09 }
+        guard let first = utf8.firstIndex(where: { !isSpace($0) }), let last = utf8.lastIndex(where: { !isSpace($0) }) else {
+            return ""
+        }
+        return String(decoding: utf8[first...last], as: UTF8.self)
     }
 }

@@ -53,6 +53,6 @@ package enum DeniedRowsHeader {
                 bytes.append(byte)
             }
         }
-        return String(validating: bytes, as: UTF8.self)
+        return String(validUTF8: bytes)
     }
 }

@@ -154,7 +154,7 @@ package enum PayloadDecoder {
             for entry in entries where entry.bytes.elementsEqual(bytes) {
                 return entry.name
             }
-            guard let name = String(validating: bytes, as: UTF8.self) else {
+            guard let name = String(validUTF8: bytes) else {
                 throw malformed("\(column) is not valid UTF-8")
             }
             if entries.count < Self.capacity {

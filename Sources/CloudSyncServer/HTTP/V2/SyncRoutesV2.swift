@@ -110,7 +110,10 @@ struct SyncRoutesV2: Sendable {
             requestedInline: request.headers[SyncRoutes.inlineHeader].flatMap(Int.init), serverInlineMaximum: v1.configuration.maxInlinePayload)
         if let refusal = plan.refusal { throw ServerError(.badRequest, refusal) }
         await v1.activity.checked(target, after: checked.dbVersion)
-        let options = ChangesPageOptions.v2Clients.bounded(to: v1.configuration.maxBytesPerPage)
+        var options = ChangesPageOptions.v2Clients.bounded(to: v1.configuration.maxBytesPerPage)
+        // A client that resumes at its exact cursor (this project's) needs no whole versions,
+        // and finishing a version costs a second encoding of the page.
+        if plan.capabilities.exactCursor { options.wholeVersions = false }
         let page = try await v1.nextPage(target, after: plan.cursor, options: options)
         let answer: V2CheckAnswer.Answer
         if let page {

@@ -24,7 +24,7 @@ enum PostgresValues {
         case (.integer(let v), .double):
             binds.append(Double(v))
         case (.text(let utf8), .text):
-            guard let string = String(validating: utf8, as: UTF8.self), !utf8.contains(0) else { throw refuse() }
+            guard let string = String(validUTF8: utf8), !utf8.contains(0) else { throw refuse() }
             binds.append(string)
         case (.blob(let bytes), .bytea):
             binds.append(ByteBuffer(bytes: bytes))
