@@ -1,5 +1,6 @@
 import CloudSyncCore
 import CloudSyncTestSupport
+import Foundation
 import HTTPTypes
 import Hummingbird
 import HummingbirdTesting
@@ -73,6 +74,38 @@ struct InlineCheckTests {
                 #expect(second.text.hasPrefix("http"))
                 #expect(try await sync.fetch(first.text).status == .gone)
                 #expect(try await sync.fetch(second.text).status == .ok)
+            }
+        }
+    }
+
+    /// The same on protocol v2: a 1.0.x client (no chunks) gets URLs, and a page goes once the
+    /// client checks past it. Without it, a client catching up by URL pages would fill the
+    /// server's blob store (1 GiB) for the blobs' lifetime.
+    @Test("a v2 page fetched by URL goes once its client checks past it")
+    func v2URLPagesGoOnceTheClientMovesOn() async throws {
+        try await ServerFixture.with(.embedded, { $0.maxChangesPerPage = 2 }) { fixture in
+            let alice = try Device(), bob = try Device()
+            try await buildApplication(configuration: fixture.configuration, storage: fixture.storage, logger: quietLogger).test(.router) { client in
+                let sync = SyncClient(client: client, key: fixture.key)
+                // Pages over v2's 128 KiB inline size (random text does not compress).
+                for id in 1...3 { try alice.execute("INSERT INTO todo(id, title) VALUES ('a\(id)', hex(randomblob(100000)))") }
+                try await sync.send(alice)
+                let path = sync.base(bob.siteHex).replacingOccurrences(of: "/v1/cloudsync/", with: "/v2/cloudsync/databases/") + "/check"
+                /// The URL of the v2 check's answer, nil when it has nothing.
+                func check(_ cursor: SyncCursor) async throws -> String? {
+                    let body = #"{"dbVersion":\#(cursor.dbVersion),"seq":\#(cursor.seq)}"#
+                    let answer = try await client.executeRequest(uri: path, method: .post, headers: sync.headers, body: ByteBuffer(string: body))
+                    #expect(answer.status == .ok)
+                    let text = String(buffer: answer.body)
+                    return text.split(separator: "\"").first { $0.hasPrefix("http") }.map { String($0).replacingOccurrences(of: "\\/", with: "/") }
+                }
+                let first = try #require(try await check(SyncCursor(dbVersion: 0, seq: 0)))
+                let page = try await sync.fetch(first)
+                #expect(page.status == .ok)
+                #expect(try await sync.fetch(first).bytes == page.bytes)
+                let report = try bob.context.applyPayload(page.bytes)
+                _ = try await check(SyncCursor(dbVersion: report.lastDbVersion, seq: report.lastSeq))
+                #expect(try await sync.fetch(first).status == .gone)
             }
         }
     }

@@ -219,7 +219,11 @@ extension SyncContext {
             rest += 1
             return true
         }
-        guard rest > 0, let whole = try encodePayload(where: constraints, maxChanges: page.count + rest, format: format) else { return page }
+        guard rest > 0 else { return page }
+        // A version plainly too big to finish is not encoded whole only to be dropped: a
+        // backlog of large transactions would pay for each one twice.
+        if maxWholeBytes < .max, page.payload.count / max(1, page.count) * (page.count + rest) > maxWholeBytes { return page }
+        guard let whole = try encodePayload(where: constraints, maxChanges: page.count + rest, format: format) else { return page }
         // The body's size, as the server's body and expansion limits see it.
         let expanded = (try? PayloadHeader(parsing: whole.payload)).map { Int($0.expandedSize) } ?? 0
         return max(whole.payload.count, expanded) <= maxWholeBytes ? whole : page

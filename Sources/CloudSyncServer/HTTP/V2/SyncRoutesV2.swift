@@ -109,6 +109,8 @@ struct SyncRoutesV2: Sendable {
             request: checked, capabilities: V2Capabilities(header: request.headers[Self.capabilityHeader]),
             requestedInline: request.headers[SyncRoutes.inlineHeader].flatMap(Int.init), serverInlineMaximum: v1.configuration.maxInlinePayload)
         if let refusal = plan.refusal { throw ServerError(.badRequest, refusal) }
+        // Pages fetched by URL before this cursor are merged: their bytes may go (as on v1).
+        await v1.blobs.releaseDownloads(database: target.database, site: target.site, through: plan.cursor)
         await v1.activity.checked(target, after: checked.dbVersion)
         var options = ChangesPageOptions.v2Clients.bounded(to: v1.configuration.maxBytesPerPage)
         // A client that resumes at its exact cursor (this project's) needs no whole versions,
@@ -123,7 +125,7 @@ struct SyncRoutesV2: Sendable {
             if !inline {
                 let token: String
                 do {
-                    token = try await v1.blobs.storeDownload(database: target.database, site: target.site, payload: page.payload)
+                    token = try await v1.blobs.storeDownload(database: target.database, site: target.site, payload: page.payload, last: page.last)
                 } catch {
                     throw ServerError(blobError: error)
                 }
