@@ -70,6 +70,18 @@ func fingerprint(_ path: String, _ workload: Workload) throws -> (rows: Int, has
     return String(format: "%.0f changes in %.1f s (%@)", run.number("changes"), run.seconds, cpu)
 }
 
+/// Runs one sync child (`--send` or `--receive`) against the server `pid` and prints what it
+/// did, its peak memory as `role` and the server's over the same span.
+@MainActor func measuredSync(_ label: String, role: String, db: String, workload: String, url: String, key: String, direction: String, server pid: String) throws -> ChildProcess {
+    ProcessMemory.resetPeak(pid)
+    let serverCPU = ProcessCPU.seconds(pid)
+    let run = try ChildProcess.run(["sync", "--db", db, "--workload", workload, "--url", url, "--key", key, direction])
+    let serverPeak = ProcessMemory.peak(pid)
+    print("  \(label) \(describe(run, serverCPU: ProcessCPU.seconds(pid) - serverCPU))")
+    print("           peak RSS \(role) \(verdict(Int(run.number("peak")))), server \(verdict(serverPeak))")
+    return run
+}
+
 /// Scenarios a and b: one device sends `rows` rows of `size` bytes, a fresh one receives them.
 @MainActor func transfer(_ title: String, rows: Int, size: Int) throws {
     print("")
@@ -82,19 +94,8 @@ func fingerprint(_ path: String, _ workload: Workload) throws -> (rows: Int, has
     let fill = try ChildProcess.run(["fill", "--db", uploader, "--workload", "blobs", "--rows", String(rows), "--size", String(size)])
     print(String(format: "  local writes (not measured): %d rows in %.1f s", rows, fill.seconds))
 
-    ProcessMemory.resetPeak(pid)
-    var serverCPU = ProcessCPU.seconds(pid)
-    let send = try ChildProcess.run(["sync", "--db", uploader, "--workload", "blobs", "--url", url, "--key", key, "--send"])
-    let serverSend = ProcessMemory.peak(pid)
-    print("  send:    \(describe(send, serverCPU: ProcessCPU.seconds(pid) - serverCPU))")
-    print("           peak RSS uploader \(verdict(Int(send.number("peak")))), server \(verdict(serverSend))")
-
-    ProcessMemory.resetPeak(pid)
-    serverCPU = ProcessCPU.seconds(pid)
-    let receive = try ChildProcess.run(["sync", "--db", downloader, "--workload", "blobs", "--url", url, "--key", key, "--receive"])
-    let serverReceive = ProcessMemory.peak(pid)
-    print("  receive: \(describe(receive, serverCPU: ProcessCPU.seconds(pid) - serverCPU))")
-    print("           peak RSS downloader \(verdict(Int(receive.number("peak")))), server \(verdict(serverReceive))")
+    let send = try measuredSync("send:   ", role: "uploader", db: uploader, workload: "blobs", url: url, key: key, direction: "--send", server: pid)
+    let receive = try measuredSync("receive:", role: "downloader", db: downloader, workload: "blobs", url: url, key: key, direction: "--receive", server: pid)
     if send.values["error"] == nil, receive.values["error"] == nil {
         let (sent, received) = (try fingerprint(uploader, .blobs), try fingerprint(downloader, .blobs))
         print("  same \(sent.rows) rows on both devices: \(sent == received ? "yes" : "NO (\(received.rows) rows received)")")
@@ -122,12 +123,7 @@ if scenarios.contains("c") {
     print(String(format: "  seeded into the server's database (not measured): %.1f s", seedSeconds))
     let pid = String(server.processIdentifier!)
     let device = server.dataDirectory.appendingPathComponent("joiner.sqlite").path
-    ProcessMemory.resetPeak(pid)
-    let serverCPU = ProcessCPU.seconds(pid)
-    let receive = try ChildProcess.run(["sync", "--db", device, "--workload", "items", "--url", url, "--key", key, "--receive"])
-    let serverPeak = ProcessMemory.peak(pid)
-    print("  receive: \(describe(receive, serverCPU: ProcessCPU.seconds(pid) - serverCPU))")
-    print("           peak RSS device \(verdict(Int(receive.number("peak")))), server \(verdict(serverPeak))")
+    let receive = try measuredSync("receive:", role: "device", db: device, workload: "items", url: url, key: key, direction: "--receive", server: pid)
 
     // The baseline: plain SQLite writing the same rows into a file, in one transaction.
     let plainPath = server.dataDirectory.appendingPathComponent("plain.sqlite").path
